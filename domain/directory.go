@@ -1,0 +1,277 @@
+package domain
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/entityconn/entityconn/events"
+)
+
+// Role is what a user may do in an entity.
+type Role string
+
+// The roles of contract §1.
+const (
+	RoleAdmin Role = "admin"
+	RoleUser  Role = "user"
+)
+
+// Entity is one entity of the tenant. The root has no ParentID.
+type Entity struct {
+	ID       string
+	Name     string
+	ParentID string
+}
+
+// Grant gives a user a role in an entity.
+type Grant struct {
+	Entity string
+	Role   Role
+}
+
+// User is someone who can act in entities. SecretHash is a password hash of the client
+// secret, never the secret itself.
+type User struct {
+	ID         string
+	Name       string
+	ClientID   string
+	SecretHash string
+	Access     []Grant
+}
+
+// Problem is one reason a directory is refused. Path names the offending value the way a
+// reader of the file would, e.g. "users[1].access[0].entity"; adapters turn it into a line.
+type Problem struct {
+	Path    string
+	Message string
+}
+
+func (p Problem) String() string { return p.Path + ": " + p.Message }
+
+// Directory is an immutable, validated snapshot of the tenant's entities and users. A
+// *Directory is safe for concurrent use; a change is a new Directory.
+type Directory struct {
+	tenant   string
+	entities []Entity
+	users    []User
+	entity   map[string]int
+	user     map[string]int
+	client   map[string]int
+}
+
+// NewDirectory validates the tenant, entities and users and returns the directory, or every
+// problem found (none of them partly applied). Rules: ids satisfy the id syntax of contract
+// §1 and are unique; exactly one entity, the root, has no parent; parents exist and form no
+// cycle; client ids are unique and present; grants name existing entities with role admin or
+// user, at most one grant per entity.
+func NewDirectory(tenant string, entities []Entity, users []User) (*Directory, []Problem) {
+	var ps []Problem
+	add := func(path, format string, args ...any) {
+		ps = append(ps, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+	}
+	if tenant == "" {
+		add("tenant", "is required")
+	}
+	d := &Directory{
+		tenant:   tenant,
+		entities: slices.Clone(entities),
+		users:    slices.Clone(users),
+		entity:   make(map[string]int, len(entities)),
+		user:     make(map[string]int, len(users)),
+		client:   make(map[string]int, len(users)),
+	}
+	if len(entities) == 0 {
+		add("entities", "at least one entity is required")
+	}
+	roots := 0
+	for i, e := range entities {
+		p := fmt.Sprintf("entities[%d]", i)
+		switch {
+		case !events.ValidID(e.ID):
+			add(p+".id", "%q does not match ^[A-Za-z0-9_-]{1,64}$", e.ID)
+		case hasKey(d.entity, e.ID):
+			add(p+".id", "duplicate entity id %q", e.ID)
+		default:
+			d.entity[e.ID] = i
+		}
+		if e.Name == "" {
+			add(p+".name", "is required")
+		}
+		if e.ParentID == "" {
+			roots++
+			if roots > 1 {
+				add(p+".parent", "%q has no parent, but only the root entity may lack one", e.ID)
+			}
+		}
+	}
+	if len(entities) > 0 && roots == 0 {
+		add("entities", "no root entity: exactly one entity must have no parent")
+	}
+	for i, e := range entities {
+		if e.ParentID == "" {
+			continue
+		}
+		p := fmt.Sprintf("entities[%d].parent", i)
+		if e.ParentID == e.ID {
+			add(p, "entity %q is its own parent", e.ID)
+		} else if !hasKey(d.entity, e.ParentID) {
+			add(p, "no entity %q", e.ParentID)
+		} else if cyclic(entities, d.entity, i) {
+			add(p, "entity %q is its own ancestor", e.ID)
+		}
+	}
+	for i, u := range users {
+		p := fmt.Sprintf("users[%d]", i)
+		switch {
+		case !events.ValidID(u.ID):
+			add(p+".id", "%q does not match ^[A-Za-z0-9_-]{1,64}$", u.ID)
+		case hasKey(d.user, u.ID):
+			add(p+".id", "duplicate user id %q", u.ID)
+		default:
+			d.user[u.ID] = i
+		}
+		switch {
+		case u.ClientID == "":
+			add(p+".clientId", "is required")
+		case hasKey(d.client, u.ClientID):
+			add(p+".clientId", "duplicate client id %q", u.ClientID)
+		default:
+			d.client[u.ClientID] = i
+		}
+		if u.SecretHash == "" {
+			add(p+".clientSecret", "is required")
+		}
+		seen := map[string]bool{}
+		for j, g := range u.Access {
+			gp := fmt.Sprintf("%s.access[%d]", p, j)
+			if !hasKey(d.entity, g.Entity) {
+				add(gp+".entity", "no entity %q", g.Entity)
+			} else if seen[g.Entity] {
+				add(gp+".entity", "a second grant for entity %q", g.Entity)
+			}
+			seen[g.Entity] = true
+			if g.Role != RoleAdmin && g.Role != RoleUser {
+				add(gp+".role", "%q is not admin or user", g.Role)
+			}
+		}
+	}
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	return d, nil
+}
+
+func hasKey(m map[string]int, k string) bool { _, ok := m[k]; return ok }
+
+// cyclic reports whether following parents from entities[i] comes back to it.
+func cyclic(entities []Entity, index map[string]int, i int) bool {
+	cur := entities[i].ParentID
+	for steps := 0; cur != "" && steps <= len(entities); steps++ {
+		j, ok := index[cur]
+		if !ok {
+			return false
+		}
+		if j == i {
+			return true
+		}
+		cur = entities[j].ParentID
+	}
+	return cur != ""
+}
+
+// Tenant returns the tenant's name.
+func (d *Directory) Tenant() string { return d.tenant }
+
+// Entities returns the entities in file order. The caller must not modify the slice.
+func (d *Directory) Entities() []Entity { return d.entities }
+
+// Users returns the users in file order. The caller must not modify the slice.
+func (d *Directory) Users() []User { return d.users }
+
+// Entity returns the entity with id, and whether it exists.
+func (d *Directory) Entity(id string) (Entity, bool) {
+	i, ok := d.entity[id]
+	if !ok {
+		return Entity{}, false
+	}
+	return d.entities[i], true
+}
+
+// User returns the user with id, and whether it exists.
+func (d *Directory) User(id string) (User, bool) {
+	i, ok := d.user[id]
+	if !ok {
+		return User{}, false
+	}
+	return d.users[i], true
+}
+
+// UserByClientID returns the user whose client id is clientID, and whether there is one.
+func (d *Directory) UserByClientID(clientID string) (User, bool) {
+	i, ok := d.client[clientID]
+	if !ok {
+		return User{}, false
+	}
+	return d.users[i], true
+}
+
+// RoleOf returns the role user has in entity, and false when it has none.
+func (d *Directory) RoleOf(user, entity string) (Role, bool) {
+	u, ok := d.User(user)
+	if !ok {
+		return "", false
+	}
+	for _, g := range u.Access {
+		if g.Entity == entity {
+			return g.Role, true
+		}
+	}
+	return "", false
+}
+
+// Actor returns user acting in entity. It returns an error wrapping [ErrUnauthenticated] when
+// the user no longer exists and [ErrNoEntityAccess] when it has no grant for entity (whether
+// or not entity exists, so that the answer does not reveal which entities exist).
+func (d *Directory) Actor(user, entity string) (Actor, error) {
+	if _, ok := d.User(user); !ok {
+		return Actor{}, fmt.Errorf("%w: user %q is not in the directory", ErrUnauthenticated, user)
+	}
+	role, ok := d.RoleOf(user, entity)
+	if !ok {
+		return Actor{}, fmt.Errorf("%w: user %q, entity %q", ErrNoEntityAccess, user, entity)
+	}
+	return Actor{UserID: user, EntityID: entity, Role: role, dir: d}, nil
+}
+
+// Actor is a user acting in one entity, bound to the directory snapshot that authorised it.
+// Build it with [Directory.Actor]; the zero Actor is the service itself ([System]).
+type Actor struct {
+	UserID   string
+	EntityID string
+	Role     Role
+	dir      *Directory
+}
+
+// System is the actor of the service's own commands (expiry).
+var System = Actor{}
+
+// IsSystem reports whether a is the service itself.
+func (a Actor) IsSystem() bool { return a.dir == nil }
+
+// CanAccess reports whether the actor's user has any role in entity.
+func (a Actor) CanAccess(entity string) bool {
+	if a.dir == nil {
+		return false
+	}
+	_, ok := a.dir.RoleOf(a.UserID, entity)
+	return ok
+}
+
+// EntityExists reports whether entity is in the actor's directory.
+func (a Actor) EntityExists(entity string) bool {
+	if a.dir == nil {
+		return false
+	}
+	_, ok := a.dir.Entity(entity)
+	return ok
+}

@@ -1,0 +1,76 @@
+package domain
+
+import (
+	"errors"
+	"fmt"
+)
+
+// The error families. Every error this package returns wraps exactly one of them, and the
+// edges (HTTP, NATS) map a family to a status and a Zuora error category with errors.Is, once.
+var (
+	// ErrPermission: the actor is known but may not do this (Zuora category 10, HTTP 403).
+	ErrPermission = errors.New("permission denied")
+	// ErrUnauthenticated: no valid credentials (Zuora category 11, HTTP 401).
+	ErrUnauthenticated = errors.New("authentication failed")
+	// ErrInvalidValue: a value is malformed or refers to nothing (category 20, HTTP 400).
+	ErrInvalidValue = errors.New("invalid value")
+	// ErrMissingValue: a required value is absent (category 21, HTTP 400).
+	ErrMissingValue = errors.New("missing value")
+	// ErrRuleViolation: the state of the connection forbids the command (category 30, HTTP 409).
+	ErrRuleViolation = errors.New("rule violation")
+	// ErrNotFound: no such thing, or one the caller may not see (category 40, HTTP 404).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a concurrent attempt holds a lock, such as an idempotency key still in
+	// flight (category 50, HTTP 409).
+	ErrConflict = errors.New("conflict")
+)
+
+// Rule 1.
+var (
+	// ErrSameEntity is returned when a connection is requested from an entity to itself.
+	ErrSameEntity = fmt.Errorf("%w: source and target must be different entities", ErrInvalidValue)
+	// ErrUnknownEntity is returned when the target entity does not exist in the directory.
+	ErrUnknownEntity = fmt.Errorf("%w: no such entity", ErrInvalidValue)
+)
+
+// Rule 2.
+var (
+	// ErrAlreadyLive is returned when the pair already has a Pending or Connected connection.
+	ErrAlreadyLive = fmt.Errorf("%w: a live connection already exists for this source and target", ErrRuleViolation)
+)
+
+// Rule 3.
+var (
+	// ErrNotPending is returned when accept, deny, cancel or expire meet a connection that is
+	// not Pending.
+	ErrNotPending = fmt.Errorf("%w: connection is not pending", ErrRuleViolation)
+	// ErrNotConnected is returned when disconnect meets a connection that is not Connected.
+	ErrNotConnected = fmt.Errorf("%w: connection is not connected", ErrRuleViolation)
+	// ErrNotExpired is returned when expire meets a pending connection younger than its TTL.
+	ErrNotExpired = fmt.Errorf("%w: pending request has not reached its time to live", ErrRuleViolation)
+)
+
+// Permissions.
+var (
+	// ErrNotAdmin is returned when the actor is not an admin of the entity it acts in.
+	ErrNotAdmin = fmt.Errorf("%w: the user is not an admin of the acting entity", ErrPermission)
+	// ErrNoTargetAccess is returned when the requester has no access to the target entity.
+	ErrNoTargetAccess = fmt.Errorf("%w: the user has no access to the target entity", ErrPermission)
+	// ErrNoEntityAccess is returned when a user acts in an entity it has no grant for.
+	ErrNoEntityAccess = fmt.Errorf("%w: the user has no access to the entity", ErrPermission)
+	// ErrTargetOnly is returned when accept or deny is tried from the source entity.
+	ErrTargetOnly = fmt.Errorf("%w: only the target entity can accept or deny a request", ErrPermission)
+	// ErrSourceOnly is returned when cancel is tried from the target entity.
+	ErrSourceOnly = fmt.Errorf("%w: only the source entity can cancel a request", ErrPermission)
+)
+
+// ErrConnectionNotFound is returned for a connection id that does not exist or that the
+// acting entity is neither the source nor the target of.
+var ErrConnectionNotFound = fmt.Errorf("%w: no such connection", ErrNotFound)
+
+// ErrUnknownEvent is returned by [Evolve] for an event type it does not know.
+var ErrUnknownEvent = errors.New("domain: unknown event type")
+
+// ErrBadEvent is returned by [Evolve] for an event that cannot follow the state it is
+// applied to: a sign of a corrupt history, never of user input.
+var ErrBadEvent = errors.New("domain: event does not fit the state")

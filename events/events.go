@@ -1,0 +1,165 @@
+// Package events holds the published events of entityconn: their type names, their JSON
+// shape and the NATS subjects they are stored under.
+//
+// This package is a contract shared with other services, which may import it. It depends on
+// the standard library only. A published shape is never edited: a change is a new type or a
+// new version decoded by [Decode].
+package events
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Type names an event. The names are part of the contract: they appear in NATS subjects, in
+// JSON bodies and in the history of a connection.
+type Type string
+
+// The event types of contract §5, one per state change of a connection.
+const (
+	TypeConnectionRequested    Type = "ConnectionRequested"
+	TypeConnectionAccepted     Type = "ConnectionAccepted"
+	TypeConnectionDenied       Type = "ConnectionDenied"
+	TypeConnectionCancelled    Type = "ConnectionCancelled"
+	TypeConnectionDisconnected Type = "ConnectionDisconnected"
+	TypeConnectionExpired      Type = "ConnectionExpired"
+)
+
+// Types lists every event type in a fixed order.
+var Types = []Type{
+	TypeConnectionRequested,
+	TypeConnectionAccepted,
+	TypeConnectionDenied,
+	TypeConnectionCancelled,
+	TypeConnectionDisconnected,
+	TypeConnectionExpired,
+}
+
+// Known reports whether t is one of [Types].
+func (t Type) Known() bool {
+	for _, k := range Types {
+		if t == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Stream is the JetStream stream that stores every event.
+const Stream = "ENTITYCONN_EVENTS"
+
+// SubjectPrefix starts every event subject: entityconn.events.<source>.<target>.<Type>.
+const SubjectPrefix = "entityconn.events"
+
+// HeaderConnectionID is the NATS header that carries the connection id of an event, so that a
+// subscriber can route a message without decoding its body.
+const HeaderConnectionID = "Entityconn-Connection-Id"
+
+// HeaderMsgID is the NATS header JetStream de-duplicates on; every event carries its event id in it.
+const HeaderMsgID = "Nats-Msg-Id"
+
+// Event is one stored state change of one connection. Its JSON form is the body of the NATS
+// message (contract §5); every field is always present, empty strings included.
+type Event struct {
+	EventID        string    `json:"eventId"`
+	Type           Type      `json:"type"`
+	ConnectionID   string    `json:"connectionId"`
+	SourceEntityID string    `json:"sourceEntityId"`
+	TargetEntityID string    `json:"targetEntityId"`
+	ActorUserID    string    `json:"actorUserId"`
+	ActorEntityID  string    `json:"actorEntityId"`
+	OccurredAt     time.Time `json:"occurredAt"`
+	Reason         string    `json:"reason"`
+}
+
+// idPattern is the syntax of entity and user ids (contract §1): they become subject tokens.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidID reports whether id may be used as an entity or user id, and so as a NATS subject token.
+func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+// ErrInvalid is returned by [Decode] and [Event.Validate] for an event that breaks the contract.
+var ErrInvalid = errors.New("events: invalid event")
+
+// ErrUnknownType is returned by [Decode] and [Event.Validate] for an event whose type is not
+// one of [Types], such as one written by a newer version. It wraps [ErrInvalid]; consumers that
+// must survive new event types skip such events rather than fail.
+var ErrUnknownType = fmt.Errorf("%w: unknown type", ErrInvalid)
+
+// Subject returns the subject the event is stored under:
+// entityconn.events.<sourceEntityId>.<targetEntityId>.<Type>.
+func (e Event) Subject() string {
+	return Subject(e.SourceEntityID, e.TargetEntityID, e.Type)
+}
+
+// Subject returns entityconn.events.<source>.<target>.<t>. It does not check its arguments;
+// callers pass ids that satisfy [ValidID].
+func Subject(source, target string, t Type) string {
+	return SubjectPrefix + "." + source + "." + target + "." + string(t)
+}
+
+// PairSubject returns the wildcard subject entityconn.events.<source>.<target>.* that covers
+// every event of every connection from source to target.
+func PairSubject(source, target string) string {
+	return SubjectPrefix + "." + source + "." + target + ".*"
+}
+
+// ParseSubject splits an event subject into its source, target and type. ok is false when
+// subject is not of the form entityconn.events.<source>.<target>.<Type>.
+func ParseSubject(subject string) (source, target string, t Type, ok bool) {
+	rest, found := strings.CutPrefix(subject, SubjectPrefix+".")
+	if !found {
+		return "", "", "", false
+	}
+	parts := strings.Split(rest, ".")
+	if len(parts) != 3 {
+		return "", "", "", false
+	}
+	return parts[0], parts[1], Type(parts[2]), true
+}
+
+// Validate returns an error wrapping [ErrInvalid] when e could not have been produced by
+// entityconn: an unknown type, a missing id, ids that are not subject-safe, or no time.
+func (e Event) Validate() error {
+	switch {
+	case !e.Type.Known():
+		return fmt.Errorf("%w %q", ErrUnknownType, e.Type)
+	case e.EventID == "":
+		return fmt.Errorf("%w: eventId is empty", ErrInvalid)
+	case e.ConnectionID == "":
+		return fmt.Errorf("%w: connectionId is empty", ErrInvalid)
+	case !ValidID(e.SourceEntityID) || !ValidID(e.TargetEntityID):
+		return fmt.Errorf("%w: entity ids %q, %q", ErrInvalid, e.SourceEntityID, e.TargetEntityID)
+	case e.OccurredAt.IsZero():
+		return fmt.Errorf("%w: occurredAt is missing", ErrInvalid)
+	}
+	return nil
+}
+
+// Encode returns the JSON body of e. Times are written in UTC.
+func Encode(e Event) ([]byte, error) {
+	e.OccurredAt = e.OccurredAt.UTC()
+	return json.Marshal(e)
+}
+
+// Decode parses a JSON body written by [Encode]. It returns an error wrapping [ErrInvalid]
+// for malformed JSON or an event that fails [Event.Validate], and one wrapping
+// [ErrUnknownType] (with the decoded event) for a type it does not know. Fields it does not
+// know are ignored, so that a field added by a newer version does not break older readers.
+func Decode(data []byte) (Event, error) {
+	var e Event
+	if err := json.Unmarshal(data, &e); err != nil {
+		return Event{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if !e.Type.Known() {
+		return e, fmt.Errorf("%w %q", ErrUnknownType, e.Type)
+	}
+	if err := e.Validate(); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}

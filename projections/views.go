@@ -1,0 +1,150 @@
+// Package projections builds the Outbound ("Share To") and Inbound ("Share From") views of
+// contract §5 from events. Everything here is pure: the projector in adapters/natsjs feeds it
+// events with their stream sequences and stores what it returns.
+//
+// A connection appears in two views: the outbound view of its source entity and the inbound
+// view of its target entity, under the keys outbound.<source>.<id> and inbound.<target>.<id>.
+// Both hold the same [View]. Applying an event is idempotent by stream sequence: an event at or
+// below the view's sequence changes nothing, so redelivery is harmless. Events of unknown
+// types are ignored, so that older projectors survive newer event types.
+package projections
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/entityconn/entityconn/domain"
+	"github.com/entityconn/entityconn/events"
+)
+
+// View is one connection as the REST list shows it (contract §4), plus the stream sequence of
+// the connection's last event.
+type View struct {
+	ID             string        `json:"id"`
+	SourceEntityID string        `json:"sourceEntityId"`
+	TargetEntityID string        `json:"targetEntityId"`
+	Status         domain.Status `json:"status"`
+	RequestedBy    string        `json:"requestedBy"`
+	RequestedAt    time.Time     `json:"requestedAt"`
+	UpdatedAt      time.Time     `json:"updatedAt"`
+	Sequence       uint64        `json:"sequence"`
+}
+
+// Direction says from which side an entity sees a connection.
+type Direction string
+
+// The two directions of contract §4: outbound (the entity is the source) and inbound (the
+// entity is the target).
+const (
+	Outbound Direction = "outbound"
+	Inbound  Direction = "inbound"
+)
+
+// Key returns the KV key of a connection's view for entity: <direction>.<entity>.<id>.
+func Key(d Direction, entity, connectionID string) string {
+	return string(d) + "." + entity + "." + connectionID
+}
+
+// EntityFilter returns the KV key filter of all of entity's views in direction d.
+func EntityFilter(d Direction, entity string) string {
+	return string(d) + "." + entity + ".*"
+}
+
+// ParseKey splits a view key into its parts; ok is false for a key of another form.
+func ParseKey(key string) (d Direction, entity, connectionID string, ok bool) {
+	parts := strings.Split(key, ".")
+	if len(parts) != 3 || (parts[0] != string(Outbound) && parts[0] != string(Inbound)) {
+		return "", "", "", false
+	}
+	return Direction(parts[0]), parts[1], parts[2], true
+}
+
+// Keys returns the two view keys an event changes: the source's outbound view and the
+// target's inbound view of its connection.
+func Keys(e events.Event) [2]string {
+	return [2]string{
+		Key(Outbound, e.SourceEntityID, e.ConnectionID),
+		Key(Inbound, e.TargetEntityID, e.ConnectionID),
+	}
+}
+
+// Apply returns the view after the event at stream sequence seq. cur is the stored view
+// (the zero View if there is none). changed is false when the event is already in the view
+// (seq ≤ cur.Sequence) or of an unknown type; the caller then writes nothing.
+func Apply(cur View, seq uint64, e events.Event) (next View, changed bool) {
+	status, known := domain.StatusAfter(e.Type)
+	if !known || (cur.Sequence != 0 && seq <= cur.Sequence) {
+		return cur, false
+	}
+	if e.Type == events.TypeConnectionRequested || cur.ID != e.ConnectionID {
+		// A request starts the view. Any other first event means the request was lost to
+		// this view; keep what the event says rather than nothing.
+		cur = View{ID: e.ConnectionID, SourceEntityID: e.SourceEntityID, TargetEntityID: e.TargetEntityID}
+		if e.Type == events.TypeConnectionRequested {
+			cur.RequestedBy, cur.RequestedAt = e.ActorUserID, e.OccurredAt.UTC()
+		}
+	}
+	cur.Status = status
+	cur.UpdatedAt = e.OccurredAt.UTC()
+	cur.Sequence = seq
+	return cur, true
+}
+
+// Filter keeps the views with status, or all of them when status is StatusNone.
+func Filter(vs []View, status domain.Status) []View {
+	if status == domain.StatusNone {
+		return vs
+	}
+	out := vs[:0:0]
+	for _, v := range vs {
+		if v.Status == status {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// SortNewestFirst orders views by requestedAt, newest first (contract §4), then by id so that
+// pages are stable.
+func SortNewestFirst(vs []View) {
+	slices.SortFunc(vs, func(a, b View) int {
+		if c := b.RequestedAt.Compare(a.RequestedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+}
+
+// Page returns page number page (1-based) of size items and whether a further page exists.
+func Page(vs []View, page, size int) (items []View, more bool) {
+	start := (page - 1) * size
+	if page < 1 || size < 1 || start >= len(vs) {
+		return nil, false
+	}
+	end := min(start+size, len(vs))
+	return vs[start:end], end < len(vs)
+}
+
+// HistoryItem is one entry of a connection's history (contract §4).
+type HistoryItem struct {
+	Type          events.Type `json:"type"`
+	At            time.Time   `json:"at"`
+	ActorUserID   string      `json:"actorUserId"`
+	ActorEntityID string      `json:"actorEntityId"`
+	Reason        string      `json:"reason"`
+}
+
+// History returns the history items of connection id among evs, in order, ignoring other
+// connections' events and unknown types.
+func History(id string, evs []events.Event) []HistoryItem {
+	var out []HistoryItem
+	for _, e := range evs {
+		if e.ConnectionID != id || !e.Type.Known() {
+			continue
+		}
+		out = append(out, HistoryItem{Type: e.Type, At: e.OccurredAt.UTC(), ActorUserID: e.ActorUserID, ActorEntityID: e.ActorEntityID, Reason: e.Reason})
+	}
+	return out
+}
