@@ -1,0 +1,148 @@
+// Package natsjstest starts real NATS servers for tests: an embedded single server, or a
+// cluster of embedded servers on loopback. Every server listens on a random port and keeps
+// its store in a test temp dir; everything is shut down when the test ends.
+package natsjstest
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// Single starts one embedded JetStream server and returns it with its client URL.
+func Single(t testing.TB) (*server.Server, string) {
+	t.Helper()
+	s := start(t, &server.Options{
+		ServerName: "single",
+		Host:       "127.0.0.1",
+		Port:       -1,
+		JetStream:  true,
+		StoreDir:   t.TempDir(),
+		NoSigs:     true,
+		NoLog:      true,
+	})
+	return s, s.ClientURL()
+}
+
+// Cluster starts n embedded JetStream servers routed into one cluster on loopback, waits
+// until JetStream has a meta leader, and returns the servers with a client URL listing all
+// of them.
+func Cluster(t testing.TB, n int) ([]*server.Server, string) {
+	t.Helper()
+	ports := freePorts(t, n)
+	routes := make([]string, n)
+	for i, p := range ports {
+		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", p)
+	}
+	var servers []*server.Server
+	url := ""
+	for i := range n {
+		o := &server.Options{
+			ServerName: fmt.Sprintf("n%d", i+1),
+			Host:       "127.0.0.1",
+			Port:       -1,
+			JetStream:  true,
+			StoreDir:   t.TempDir(),
+			NoSigs:     true,
+			NoLog:      true,
+			Cluster:    server.ClusterOpts{Name: "test", Host: "127.0.0.1", Port: ports[i]},
+			Routes:     server.RoutesFromStr(joinRoutes(routes)),
+		}
+		s := start(t, o)
+		servers = append(servers, s)
+		if url != "" {
+			url += ","
+		}
+		url += s.ClientURL()
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ready := true
+		for _, s := range servers {
+			if !s.JetStreamIsCurrent() {
+				ready = false
+			}
+		}
+		if ready && hasMetaLeader(servers) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("natsjstest: cluster of %d did not elect a JetStream meta leader", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return servers, url
+}
+
+func hasMetaLeader(servers []*server.Server) bool {
+	for _, s := range servers {
+		if s.JetStreamIsLeader() {
+			return true
+		}
+	}
+	return false
+}
+
+func joinRoutes(rs []string) string {
+	out := ""
+	for i, r := range rs {
+		if i > 0 {
+			out += ","
+		}
+		out += r
+	}
+	return out
+}
+
+func start(t testing.TB, o *server.Options) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(o)
+	if err != nil {
+		t.Fatalf("natsjstest: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("natsjstest: server did not become ready")
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s
+}
+
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ls []net.Listener
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		_, p, _ := net.SplitHostPort(l.Addr().String())
+		port, _ := strconv.Atoi(p)
+		ports = append(ports, port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+// Connect connects to url and closes the connection when the test ends.
+func Connect(t testing.TB, url string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatalf("natsjstest: connect %s: %v", url, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}

@@ -1,0 +1,87 @@
+// Package natsjs keeps entityconn's state in NATS JetStream: the event store (stream
+// ENTITYCONN_EVENTS), the projector that writes the Outbound and Inbound views (KV bucket
+// ENTITYCONN_VIEWS), the expiry index and projector checkpoint (KV ENTITYCONN_INDEX), the
+// idempotency records (KV ENTITYCONN_IDEMPOTENCY) and the directory (KV ENTITYCONN_DIRECTORY).
+// It also runs the embedded NATS server.
+package natsjs
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// EmbeddedOptions configures [StartEmbedded].
+type EmbeddedOptions struct {
+	// StoreDir is where JetStream keeps its files. Required.
+	StoreDir string
+	// Listen is the host:port of the client port other services connect to. "127.0.0.1:0"
+	// or a port of -1 picks a free port (tests).
+	Listen string
+	// SyncAlways makes the server fsync every write before acknowledging it. Off, an
+	// acknowledged write can be lost in a power failure (the server syncs every 2 minutes).
+	SyncAlways bool
+	// ServerName names the server in logs and monitoring; empty picks one.
+	ServerName string
+}
+
+// StartEmbedded starts a single NATS server with JetStream in this process and waits until
+// it accepts connections. The caller shuts it down with Shutdown and may wait with
+// WaitForShutdown. It returns an error if the address is malformed, the port is taken or the
+// server does not become ready within 10 seconds.
+func StartEmbedded(o EmbeddedOptions) (*server.Server, error) {
+	if o.StoreDir == "" {
+		return nil, errors.New("natsjs: embedded server needs a store directory")
+	}
+	host, port, err := splitHostPort(o.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: nats listen address %q: %w", o.Listen, err)
+	}
+	opts := &server.Options{
+		ServerName: o.ServerName,
+		Host:       host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   o.StoreDir,
+		SyncAlways: o.SyncAlways,
+		NoSigs:     true,
+		NoLog:      true,
+		// Commands and events are small; 1 MiB bounds what a client can make us buffer.
+		MaxPayload: 1 << 20,
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: embedded server: %w", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		return nil, fmt.Errorf("natsjs: embedded server on %s did not become ready (is the port in use?)", o.Listen)
+	}
+	return s, nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	if addr == "" {
+		return "127.0.0.1", -1, nil
+	}
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return "", 0, fmt.Errorf("port %q is not a number", p)
+	}
+	if port == 0 {
+		port = -1 // nats-server's "random port"
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	return host, port, nil
+}

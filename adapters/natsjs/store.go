@@ -1,0 +1,155 @@
+package natsjs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/entityconn/entityconn/domain"
+	"github.com/entityconn/entityconn/events"
+)
+
+// ErrConcurrentChange is returned by [Store.Append] when the pair got another event since
+// the caller read it. The caller reloads and decides again.
+var ErrConcurrentChange = fmt.Errorf("%w: the pair changed since it was read", domain.ErrConflict)
+
+// ErrCorruptEvent is returned when a stored message is not an event this version can read.
+var ErrCorruptEvent = errors.New("natsjs: stored message is not a valid event")
+
+// Stored is an event with the stream sequence it was stored at.
+type Stored struct {
+	Event    events.Event
+	Sequence uint64
+}
+
+// Store is the event store on the stream ENTITYCONN_EVENTS. Each event is stored under
+// entityconn.events.<source>.<target>.<Type>; the pair wildcard
+// entityconn.events.<source>.<target>.* covers all events of all connections of a pair, which
+// is what appends are conditional on (rule 2 across processes and replicas). A Store is safe
+// for concurrent use.
+type Store struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+}
+
+// NewStore returns a store on the event stream of r.
+func NewStore(r *Resources) *Store { return &Store{js: r.JS, stream: r.Events} }
+
+// LastOfPair returns the last event of the pair (source, target) and whether there is one.
+// It reads with a direct get, which a follower may serve: the result can be stale, and an
+// append conditional on it then fails with [ErrConcurrentChange].
+func (s *Store) LastOfPair(ctx context.Context, source, target string) (Stored, bool, error) {
+	m, err := s.stream.GetLastMsgForSubject(ctx, events.PairSubject(source, target))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return Stored{}, false, nil
+	}
+	if err != nil {
+		return Stored{}, false, fmt.Errorf("natsjs: last event of %s→%s: %w", source, target, err)
+	}
+	st, err := decodeRaw(m)
+	return st, err == nil, err
+}
+
+// Append stores e if the last event of its pair is still at stream sequence expect (0: the
+// pair has no event yet), and returns its sequence. It returns [ErrConcurrentChange] when
+// another event got there first. Appending an event that is already stored (same event id
+// as the pair's last event, e.g. a retry after a lost acknowledgement) returns the stored
+// event's sequence and no error: rule 5.
+func (s *Store) Append(ctx context.Context, e events.Event, expect uint64) (uint64, error) {
+	if err := e.Validate(); err != nil {
+		return 0, err
+	}
+	data, err := events.Encode(e)
+	if err != nil {
+		return 0, err
+	}
+	msg := &nats.Msg{Subject: e.Subject(), Data: data, Header: nats.Header{}}
+	msg.Header.Set(events.HeaderMsgID, e.EventID)
+	msg.Header.Set(events.HeaderConnectionID, e.ConnectionID)
+	pair := events.PairSubject(e.SourceEntityID, e.TargetEntityID)
+	ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequenceForSubject(expect, pair))
+	if err == nil {
+		return ack.Sequence, nil
+	}
+	if !isWrongLastSequence(err) {
+		return 0, fmt.Errorf("natsjs: append %s: %w", e.Type, err)
+	}
+	// A single server checks the expected sequence before de-duplicating, so a retry of an
+	// append that did succeed lands here: look whether the pair's last event is ours.
+	last, ok, lerr := s.LastOfPair(ctx, e.SourceEntityID, e.TargetEntityID)
+	if lerr == nil && ok && last.Event.EventID == e.EventID {
+		return last.Sequence, nil
+	}
+	return 0, ErrConcurrentChange
+}
+
+func isWrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+}
+
+// PairEvents yields the events of the pair (source, target) from stream sequence from on, in
+// order, one direct get each. It stops at the first error, which it yields.
+func (s *Store) PairEvents(ctx context.Context, source, target string, from uint64) iter.Seq2[Stored, error] {
+	pair := events.PairSubject(source, target)
+	return func(yield func(Stored, error) bool) {
+		for seq := max(from, 1); ; {
+			m, err := s.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(pair))
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				return
+			}
+			if err != nil {
+				yield(Stored{}, fmt.Errorf("natsjs: events of %s→%s: %w", source, target, err))
+				return
+			}
+			st, err := decodeRaw(m)
+			if !yield(st, err) || err != nil {
+				return
+			}
+			seq = m.Sequence + 1
+		}
+	}
+}
+
+// Connection returns the events of connection id on the pair (source, target), oldest first,
+// or none if the pair has no such connection. A connection's events are contiguous among the
+// pair's (rule 2), so the walk starts at the pair's latest request when that is the
+// connection's, and at the pair's first event otherwise.
+func (s *Store) Connection(ctx context.Context, source, target, id string) ([]Stored, error) {
+	from := uint64(1)
+	m, err := s.stream.GetLastMsgForSubject(ctx, events.Subject(source, target, events.TypeConnectionRequested))
+	switch {
+	case err == nil && m.Header.Get(events.HeaderConnectionID) == id:
+		from = m.Sequence
+	case err != nil && !errors.Is(err, jetstream.ErrMsgNotFound):
+		return nil, fmt.Errorf("natsjs: history of %s: %w", id, err)
+	}
+	var out []Stored
+	for st, err := range s.PairEvents(ctx, source, target, from) {
+		if err != nil {
+			return nil, err
+		}
+		if st.Event.ConnectionID == id {
+			out = append(out, st)
+		} else if len(out) > 0 {
+			break // the next connection of the pair has started
+		}
+	}
+	return out, nil
+}
+
+func decodeRaw(m *jetstream.RawStreamMsg) (Stored, error) {
+	e, err := events.Decode(m.Data)
+	if err != nil {
+		return Stored{}, fmt.Errorf("%w: sequence %d: %w", ErrCorruptEvent, m.Sequence, err)
+	}
+	return Stored{Event: e, Sequence: m.Sequence}, nil
+}
