@@ -75,7 +75,7 @@ func NewDirectory(tenant string, entities []Entity, users []User) (*Directory, [
 	d := &Directory{
 		tenant:   tenant,
 		entities: slices.Clone(entities),
-		users:    slices.Clone(users),
+		users:    cloneUsers(users),
 		entity:   make(map[string]int, len(entities)),
 		user:     make(map[string]int, len(users)),
 		client:   make(map[string]int, len(users)),
@@ -117,7 +117,7 @@ func NewDirectory(tenant string, entities []Entity, users []User) (*Directory, [
 		} else if !hasKey(d.entity, e.ParentID) {
 			add(p, "no entity %q", e.ParentID)
 		} else if cyclic(entities, d.entity, i) {
-			add(p, "entity %q is its own ancestor", e.ID)
+			add(p, "the parents of entity %q form a cycle", e.ID)
 		}
 	}
 	for i, u := range users {
@@ -159,6 +159,16 @@ func NewDirectory(tenant string, entities []Entity, users []User) (*Directory, [
 		return nil, ps
 	}
 	return d, nil
+}
+
+// cloneUsers copies users deeply enough that the caller's later changes do not reach the
+// directory.
+func cloneUsers(users []User) []User {
+	out := slices.Clone(users)
+	for i := range out {
+		out[i].Access = slices.Clone(out[i].Access)
+	}
+	return out
 }
 
 func hasKey(m map[string]int, k string) bool { _, ok := m[k]; return ok }

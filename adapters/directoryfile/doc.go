@@ -1,0 +1,30 @@
+// Package directoryfile reads the tenant's directory from the YAML file of contract §3 and
+// keeps it in a stored form.
+//
+// The file is one YAML mapping:
+//
+//	tenant: acme
+//	entities:
+//	  - {id: global, name: ACME Global}
+//	  - {id: eu, name: ACME Europe, parent: global}
+//	users:
+//	  - id: alice
+//	    name: Alice
+//	    clientId: alice
+//	    clientSecret: alice-secret
+//	    access:
+//	      - {entity: global, role: admin}
+//	      - {entity: eu, role: user}
+//
+// Every field is a string except the lists entities, users and access; unknown fields,
+// duplicate fields, merge keys (<<) and a second non-empty YAML document are errors. Anchors
+// and aliases are followed. The rules of [domain.NewDirectory] apply, and a client secret has
+// at least 8 characters and at most 72 bytes (all that bcrypt reads). A bad file is refused
+// whole: [Parse] returns a [*FileError] listing every problem with its line.
+//
+// Client secrets are never kept: [Parse] stores a bcrypt hash of each one in
+// [domain.User.SecretHash], reusing the previous directory's hash when it still verifies the
+// same secret, so that importing the same file twice yields the same directory. [Encode] and
+// [Decode] convert a directory to and from its stored form (JSON), which holds those hashes
+// and no secret.
+package directoryfile
