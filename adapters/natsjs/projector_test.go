@@ -1,0 +1,272 @@
+package natsjs_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/entityconn/entityconn/adapters/natsjs"
+	"github.com/entityconn/entityconn/adapters/natsjs/natsjstest"
+	"github.com/entityconn/entityconn/domain"
+	"github.com/entityconn/entityconn/events"
+	"github.com/entityconn/entityconn/projections"
+)
+
+// runProjector runs a projector until the returned stop function is called.
+func runProjector(t *testing.T, r *natsjs.Resources) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- natsjs.NewProjector(r, nil, nil).Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("projector Run = %v", err)
+		}
+	}
+}
+
+func waitProgress(t *testing.T, v *natsjs.Views, seq uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	if err := v.WaitFor(ctx, seq); err != nil {
+		t.Fatalf("WaitFor(%d): %v (progress %d)", seq, err, v.Progress())
+	}
+}
+
+func startViews(t *testing.T, r *natsjs.Resources) *natsjs.Views {
+	t.Helper()
+	v := natsjs.NewViews(r, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = v.Run(ctx) }()
+	return v
+}
+
+func appendAll(t *testing.T, s *natsjs.Store, es ...events.Event) (last uint64) {
+	t.Helper()
+	for _, e := range es {
+		prev, _, err := s.LastOfPair(t.Context(), e.SourceEntityID, e.TargetEntityID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last, err = s.Append(t.Context(), e, prev.Sequence); err != nil {
+			t.Fatalf("Append(%s %s): %v", e.Type, e.ConnectionID, err)
+		}
+	}
+	return last
+}
+
+// viewWrites returns how many writes the views bucket has seen.
+func viewWrites(t *testing.T, r *natsjs.Resources) uint64 {
+	t.Helper()
+	st, err := r.JS.Stream(t.Context(), "KV_"+natsjs.BucketViews)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.LastSeq
+}
+
+func revision(t *testing.T, r *natsjs.Resources, key string) uint64 {
+	t.Helper()
+	e, err := r.Views.Get(t.Context(), key)
+	if err != nil {
+		t.Fatalf("Get(%s): %v", key, err)
+	}
+	return e.Revision()
+}
+
+func view(t *testing.T, v *natsjs.Views, d projections.Direction, entity, id string) projections.View {
+	t.Helper()
+	got, ok, err := v.Get(t.Context(), d, entity, id)
+	if err != nil || !ok {
+		t.Fatalf("Get(%s.%s.%s) = %v, %v", d, entity, id, ok, err)
+	}
+	return got
+}
+
+func TestProjectorBuildsViewsAndResumesFromItsCheckpoint(t *testing.T) {
+	_, url := natsjstest.Single(t)
+	r := setup(t, url, 1)
+	s := natsjs.NewStore(r)
+	v := startViews(t, r)
+
+	seq := appendAll(t, s,
+		event("e1", events.TypeConnectionRequested, "c1", "global", "eu"),
+		event("e2", events.TypeConnectionRequested, "c2", "us", "eu"),
+		event("e3", events.TypeConnectionAccepted, "c1", "global", "eu"),
+	)
+	stop := runProjector(t, r)
+	waitProgress(t, v, seq)
+	stop()
+
+	if got := view(t, v, projections.Outbound, "global", "c1"); got.Status != domain.StatusConnected || got.Sequence != seq || got.RequestedBy != "alice" {
+		t.Errorf("outbound.global.c1 = %+v, want Connected at %d requested by alice", got, seq)
+	}
+	if got := view(t, v, projections.Inbound, "eu", "c2"); got.Status != domain.StatusPending {
+		t.Errorf("inbound.eu.c2 = %+v, want Pending", got)
+	}
+	list, err := v.List(t.Context(), "eu", projections.Inbound)
+	if err != nil || len(list) != 2 {
+		t.Errorf("List(eu, inbound) = %d views, %v; want 2", len(list), err)
+	}
+	c1rev := revision(t, r, "outbound.global.c1")
+
+	// Events appended while no projector runs are projected after a restart; the events
+	// before the checkpoint are not applied again (their views keep their revision).
+	seq = appendAll(t, s,
+		event("e4", events.TypeConnectionDenied, "c2", "us", "eu"),
+		event("e5", events.TypeConnectionRequested, "c3", "us", "eu"),
+	)
+	stop = runProjector(t, r)
+	waitProgress(t, v, seq)
+	stop()
+	if got := view(t, v, projections.Inbound, "eu", "c2"); got.Status != domain.StatusDenied {
+		t.Errorf("after restart inbound.eu.c2 = %+v, want Denied", got)
+	}
+	if got := view(t, v, projections.Outbound, "us", "c3"); got.Status != domain.StatusPending {
+		t.Errorf("after restart outbound.us.c3 = %+v, want Pending", got)
+	}
+	if got := revision(t, r, "outbound.global.c1"); got != c1rev {
+		t.Errorf("outbound.global.c1 was rewritten after restart: revision %d → %d", c1rev, got)
+	}
+}
+
+func TestProjectorRedeliveryChangesNothing(t *testing.T) {
+	_, url := natsjstest.Single(t)
+	r := setup(t, url, 1)
+	s := natsjs.NewStore(r)
+	v := startViews(t, r)
+	seq := appendAll(t, s,
+		event("e1", events.TypeConnectionRequested, "c1", "global", "eu"),
+		event("e2", events.TypeConnectionAccepted, "c1", "global", "eu"),
+		event("e3", events.TypeConnectionRequested, "c2", "global", "us"),
+	)
+	stop := runProjector(t, r)
+	waitProgress(t, v, seq)
+	stop()
+	before := map[string]uint64{}
+	for _, k := range []string{"outbound.global.c1", "inbound.eu.c1", "outbound.global.c2", "inbound.us.c2"} {
+		before[k] = revision(t, r, k)
+	}
+	writesBefore := viewWrites(t, r)
+
+	// Lose the checkpoint on purpose: every event is delivered again.
+	if err := r.Events.DeleteConsumer(t.Context(), natsjs.ProjectorConsumer); err != nil {
+		t.Fatal(err)
+	}
+	seq = appendAll(t, s, event("e4", events.TypeConnectionCancelled, "c2", "global", "us"))
+	stop = runProjector(t, r)
+	waitProgress(t, v, seq)
+	stop()
+	for k, rev := range before {
+		if k == "outbound.global.c2" || k == "inbound.us.c2" {
+			continue // changed by e4
+		}
+		if got := revision(t, r, k); got != rev {
+			t.Errorf("%s rewritten by redelivery: revision %d → %d", k, rev, got)
+		}
+	}
+	if got := view(t, v, projections.Outbound, "global", "c2"); got.Status != domain.StatusCancelled {
+		t.Errorf("outbound.global.c2 = %+v, want Cancelled", got)
+	}
+	// e4 writes two views; the three redelivered events must write nothing.
+	if got := viewWrites(t, r) - writesBefore; got != 2 {
+		t.Errorf("replaying the whole stream wrote %d view messages, want 2 (only e4's)", got)
+	}
+}
+
+func TestProjectorSkipsUnknownEventsAndKeepsGoing(t *testing.T) {
+	_, url := natsjstest.Single(t)
+	r := setup(t, url, 1)
+	s := natsjs.NewStore(r)
+	v := startViews(t, r)
+	appendAll(t, s, event("e1", events.TypeConnectionRequested, "c1", "global", "eu"))
+	if _, err := r.JS.Publish(t.Context(), "entityconn.events.other.pair.ConnectionRenamed", []byte(`{"type":"ConnectionRenamed"}`)); err != nil {
+		t.Fatal(err)
+	}
+	seq := appendAll(t, s, event("e2", events.TypeConnectionAccepted, "c1", "global", "eu"))
+	stop := runProjector(t, r)
+	defer stop()
+	waitProgress(t, v, seq)
+	if got := view(t, v, projections.Inbound, "eu", "c1"); got.Status != domain.StatusConnected {
+		t.Errorf("inbound.eu.c1 = %+v, want Connected past the unknown event", got)
+	}
+}
+
+func TestTwoProjectorsShareTheWork(t *testing.T) {
+	_, url := natsjstest.Single(t)
+	r1 := setup(t, url, 1)
+	r2 := setup(t, url, 1) // a second process on the same NATS
+	s := natsjs.NewStore(r1)
+	v := startViews(t, r1)
+	stop1 := runProjector(t, r1)
+	stop2 := runProjector(t, r2)
+	defer stop2()
+	var seq uint64
+	for i, pair := range [][2]string{{"a", "b"}, {"b", "a"}, {"a", "c"}} {
+		id := string(rune('x' + i))
+		seq = appendAll(t, s,
+			event(id+"1", events.TypeConnectionRequested, id, pair[0], pair[1]),
+			event(id+"2", events.TypeConnectionAccepted, id, pair[0], pair[1]))
+	}
+	waitProgress(t, v, seq)
+	stop1() // one replica goes away; the other takes over
+	seq = appendAll(t, s, event("x3", events.TypeConnectionDisconnected, "x", "a", "b"))
+	waitProgress(t, v, seq)
+	for _, k := range []struct {
+		d     projections.Direction
+		e, id string
+		want  domain.Status
+	}{
+		{projections.Outbound, "a", "x", domain.StatusDisconnected},
+		{projections.Inbound, "a", "y", domain.StatusConnected},
+		{projections.Inbound, "c", "z", domain.StatusConnected},
+	} {
+		if got := view(t, v, k.d, k.e, k.id); got.Status != k.want {
+			t.Errorf("%s.%s.%s = %s, want %s", k.d, k.e, k.id, got.Status, k.want)
+		}
+	}
+}
+
+func TestPendingIndexFollowsTheViews(t *testing.T) {
+	_, url := natsjstest.Single(t)
+	r := setup(t, url, 1)
+	s := natsjs.NewStore(r)
+	v := startViews(t, r)
+	stop := runProjector(t, r)
+	defer stop()
+	seq := appendAll(t, s,
+		event("e1", events.TypeConnectionRequested, "c1", "global", "eu"),
+		event("e2", events.TypeConnectionRequested, "c2", "global", "us"),
+		event("e3", events.TypeConnectionAccepted, "c1", "global", "eu"),
+	)
+	waitProgress(t, v, seq)
+	ctx, cancel := context.WithCancel(t.Context())
+	pending := map[string]bool{}
+	got := make(chan struct{}, 10)
+	go func() {
+		_ = v.PendingRequests(ctx, func(id string, _ natsjs.Pending, ok bool) {
+			pending[id] = ok
+			got <- struct{}{}
+		})
+	}()
+	deadline := time.After(5 * time.Second)
+	for n := 0; n < 2; n++ {
+		select {
+		case <-got:
+		case <-deadline:
+			t.Fatal("pending index watch delivered too little")
+		}
+	}
+	cancel()
+	if !pending["c2"] || pending["c1"] {
+		t.Errorf("pending index = %v, want c2 only", pending)
+	}
+}

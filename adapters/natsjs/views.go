@@ -1,0 +1,196 @@
+package natsjs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/entityconn/entityconn/projections"
+)
+
+// ErrNotProjected is returned by [Views.WaitFor] when ctx ends before the views include the
+// awaited sequence.
+var ErrNotProjected = errors.New("natsjs: the views do not include that sequence yet")
+
+// Views reads the Outbound and Inbound views from the KV bucket and tells how far the
+// projector has got. Start [Views.Run] before calling [Views.WaitFor]. Safe for concurrent use.
+type Views struct {
+	r   *Resources
+	log *slog.Logger
+
+	mu       sync.Mutex
+	progress uint64
+	changed  chan struct{} // closed and replaced whenever progress grows
+}
+
+// NewViews returns a reader of the views of r. log may be nil.
+func NewViews(r *Resources, log *slog.Logger) *Views {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Views{r: r, log: log, changed: make(chan struct{})}
+}
+
+// Run follows the projector's checkpoint until ctx ends, so that [Views.WaitFor] can answer.
+// It returns ctx's error, or an error if the watch cannot be started.
+func (v *Views) Run(ctx context.Context) error {
+	w, err := v.r.Index.Watch(ctx, progressKey)
+	if err != nil {
+		return fmt.Errorf("natsjs: watch projector progress: %w", err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return ctx.Err()
+			}
+			if e == nil || e.Operation() != jetstream.KeyValuePut {
+				continue
+			}
+			seq, err := strconv.ParseUint(string(e.Value()), 10, 64)
+			if err != nil {
+				v.log.Error("views: unreadable projector progress", "value", string(e.Value()))
+				continue
+			}
+			v.advance(seq)
+		}
+	}
+}
+
+func (v *Views) advance(seq uint64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if seq > v.progress {
+		v.progress = seq
+		close(v.changed)
+		v.changed = make(chan struct{})
+	}
+}
+
+// Progress returns the stream sequence up to which the views are known to be complete.
+func (v *Views) Progress() uint64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.progress
+}
+
+// WaitFor returns once the views include every event up to stream sequence seq, or
+// [ErrNotProjected] when ctx ends first.
+func (v *Views) WaitFor(ctx context.Context, seq uint64) error {
+	for {
+		v.mu.Lock()
+		done, ch := v.progress >= seq, v.changed
+		v.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: waiting for %d: %w", ErrNotProjected, seq, ctx.Err())
+		case <-ch:
+		}
+	}
+}
+
+// WaitCaughtUp waits until the views include every event stored when it was called.
+func (v *Views) WaitCaughtUp(ctx context.Context) error {
+	info, err := v.r.Events.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("natsjs: event stream info: %w", err)
+	}
+	return v.WaitFor(ctx, info.State.LastSeq)
+}
+
+// Get returns the view of connection id as entity sees it in direction d, and false if
+// entity has no such view.
+func (v *Views) Get(ctx context.Context, d projections.Direction, entity, id string) (projections.View, bool, error) {
+	e, err := v.r.Views.Get(ctx, projections.Key(d, entity, id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return projections.View{}, false, nil
+	}
+	if err != nil {
+		return projections.View{}, false, fmt.Errorf("natsjs: view %s: %w", projections.Key(d, entity, id), err)
+	}
+	var view projections.View
+	if err := json.Unmarshal(e.Value(), &view); err != nil {
+		return projections.View{}, false, fmt.Errorf("natsjs: view %s: %w", e.Key(), err)
+	}
+	return view, true, nil
+}
+
+// List returns every view of entity in the given directions, in no particular order.
+func (v *Views) List(ctx context.Context, entity string, ds ...projections.Direction) ([]projections.View, error) {
+	filters := make([]string, len(ds))
+	for i, d := range ds {
+		filters[i] = projections.EntityFilter(d, entity)
+	}
+	w, err := v.r.Views.WatchFiltered(ctx, filters, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: list views of %s: %w", entity, err)
+	}
+	defer w.Stop()
+	var out []projections.View
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, fmt.Errorf("natsjs: list views of %s: watch closed", entity)
+			}
+			if e == nil { // all current values delivered
+				return out, nil
+			}
+			var view projections.View
+			if err := json.Unmarshal(e.Value(), &view); err != nil {
+				v.log.Error("views: unreadable view", "key", e.Key(), "err", err)
+				continue
+			}
+			out = append(out, view)
+		}
+	}
+}
+
+// PendingRequests calls f with every entry of the pending-request index, then with every
+// change until ctx ends: an entry when a request is pending, deleted (ok false) when it is
+// answered. It returns ctx's error or the watch's.
+func (v *Views) PendingRequests(ctx context.Context, f func(id string, p Pending, ok bool)) error {
+	w, err := v.r.Index.Watch(ctx, pendingPrefix+"*")
+	if err != nil {
+		return fmt.Errorf("natsjs: watch pending requests: %w", err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return ctx.Err()
+			}
+			if e == nil {
+				continue
+			}
+			id := e.Key()[len(pendingPrefix):]
+			if e.Operation() != jetstream.KeyValuePut {
+				f(id, Pending{}, false)
+				continue
+			}
+			var p Pending
+			if err := json.Unmarshal(e.Value(), &p); err != nil {
+				v.log.Error("views: unreadable pending entry", "key", e.Key(), "err", err)
+				continue
+			}
+			f(id, p, true)
+		}
+	}
+}
