@@ -1,0 +1,396 @@
+// Package app is what every door (REST, NATS request/reply, durable NATS commands) calls: it
+// authorises the user through the directory, loads the state a command needs, asks the
+// domain's decider, appends the one resulting event conditionally and retries on a
+// concurrent change; it answers queries from the views.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/entityconn/entityconn/adapters/natsjs"
+	"github.com/entityconn/entityconn/adapters/telemetry"
+	"github.com/entityconn/entityconn/domain"
+	"github.com/entityconn/entityconn/events"
+	"github.com/entityconn/entityconn/projections"
+)
+
+// ErrUnavailable is the family of errors that say "not now": the store cannot be reached or
+// the views are behind. Edges answer 503; such outcomes are never replayed.
+var ErrUnavailable = errors.New("service unavailable")
+
+// ErrNotYetVisible is returned by queries with a minimum sequence that the views do not reach
+// within [MinSequenceWait].
+var ErrNotYetVisible = fmt.Errorf("%w: the views do not include the requested sequence yet", ErrUnavailable)
+
+// ErrContended is returned when a command lost the race for its connection more than
+// maxAttempts times in a row.
+var ErrContended = fmt.Errorf("%w: the connection is changing concurrently; retry", domain.ErrConflict)
+
+// MinSequenceWait is the longest a query waits for the views to include a minimum sequence.
+const MinSequenceWait = 5 * time.Second
+
+// MaxReasonLength bounds the reason of a denial or disconnection, in bytes.
+const MaxReasonLength = 2000
+
+// MaxPageSize is the largest page a list returns (contract §4).
+const MaxPageSize = 300
+
+const maxAttempts = 8
+
+// Config holds what a [Service] works with.
+type Config struct {
+	Store      *natsjs.Store
+	Views      *natsjs.Views
+	Directory  *natsjs.DirectoryStore
+	PendingTTL time.Duration    // 0: requests never expire
+	Now        func() time.Time // nil: time.Now
+	Metrics    *telemetry.Metrics
+	Log        *slog.Logger
+}
+
+// Service runs commands and queries. Safe for concurrent use.
+type Service struct {
+	cfg   Config
+	pairs pairCache
+}
+
+// New returns a service on cfg.
+func New(cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg, pairs: pairCache{m: map[string]pair{}}}
+}
+
+// Principal is an authenticated user acting in one entity.
+type Principal struct {
+	UserID   string
+	EntityID string
+}
+
+// Result is the outcome of an accepted command.
+type Result struct {
+	ConnectionID string
+	// Sequence is the stream sequence of the command's event: a query with this minimum
+	// sequence sees the command's effect.
+	Sequence uint64
+	// Replayed is true when the event was already stored by an earlier attempt of the same
+	// command (same command id): nothing new was appended.
+	Replayed bool
+}
+
+// Execute runs cmd for p. commandID identifies the command across retries (an idempotency
+// key or a NATS command id); a retry with the same id whose event is already stored returns
+// that event's result rather than applying the command twice (rule 5). An empty commandID
+// makes the command unrepeatable. The ids inside cmd (EventID, ConnectionID of a request) are
+// set here.
+//
+// Errors wrap the families of package domain, [ErrUnavailable] for infrastructure failures,
+// and [ErrContended] after repeated concurrent changes.
+func (s *Service) Execute(ctx context.Context, p Principal, commandID string, cmd domain.Command) (Result, error) {
+	start := time.Now()
+	res, err := s.execute(ctx, p, commandID, cmd)
+	s.cfg.Metrics.Command(cmd.Name(), Outcome(err), time.Since(start))
+	return res, err
+}
+
+func (s *Service) execute(ctx context.Context, p Principal, commandID string, cmd domain.Command) (Result, error) {
+	actor, err := s.actor(p)
+	if err != nil {
+		return Result{}, err
+	}
+	explicit := commandID != ""
+	if !explicit {
+		commandID = uuid.NewString()
+	}
+	eventID := deriveID("event", p.UserID, cmd.Name(), commandID)
+	var source, target string
+	switch c := cmd.(type) {
+	case domain.RequestConnection:
+		if c.Target == "" {
+			return Result{}, fmt.Errorf("%w: targetEntityId is required", domain.ErrMissingValue)
+		}
+		if !events.ValidID(c.Target) {
+			return Result{}, fmt.Errorf("%w: targetEntityId %q does not match ^[A-Za-z0-9_-]{1,64}$", domain.ErrInvalidValue, truncate(c.Target))
+		}
+		c.EventID, c.ConnectionID = eventID, deriveID("connection", p.UserID, cmd.Name(), commandID)
+		cmd, source, target = c, p.EntityID, c.Target
+	case domain.AcceptConnection:
+		c.EventID = eventID
+		cmd = c
+	case domain.DenyConnection:
+		c.EventID = eventID
+		cmd = c
+	case domain.CancelConnection:
+		c.EventID = eventID
+		cmd = c
+	case domain.DisconnectConnection:
+		c.EventID = eventID
+		cmd = c
+	default:
+		return Result{}, fmt.Errorf("%w: command %s cannot be sent by a user", domain.ErrInvalidValue, cmd.Name())
+	}
+	if err := checkReason(cmd); err != nil {
+		return Result{}, err
+	}
+	if source == "" {
+		if source, target, err = s.locate(ctx, p.EntityID, domain.TargetConnection(cmd), preferred(cmd)); err != nil {
+			return Result{}, err
+		}
+	}
+	return s.decideAndAppend(ctx, actor, cmd, eventID, source, target, explicit)
+}
+
+// decideAndAppend is the load–decide–append loop on one pair.
+func (s *Service) decideAndAppend(ctx context.Context, actor domain.Actor, cmd domain.Command, eventID, source, target string, retried bool) (Result, error) {
+	for range maxAttempts {
+		last, found, err := s.cfg.Store.LastOfPair(ctx, source, target)
+		if err != nil {
+			return Result{}, unavailable(err)
+		}
+		if found && last.Event.EventID == eventID {
+			return Result{ConnectionID: last.Event.ConnectionID, Sequence: last.Sequence, Replayed: true}, nil
+		}
+		state, err := s.stateFor(ctx, cmd, last, found, source, target)
+		if err != nil {
+			return Result{}, err
+		}
+		e, err := domain.Decide(state, cmd, actor, s.cfg.Now().UTC())
+		if err != nil {
+			if retried {
+				if res, ok := s.earlier(ctx, cmd, eventID, source, target); ok {
+					return res, nil
+				}
+			}
+			return Result{}, err
+		}
+		seq, err := s.cfg.Store.Append(ctx, e, last.Sequence)
+		if errors.Is(err, natsjs.ErrConcurrentChange) {
+			continue // someone else changed the pair: decide again on what they did
+		}
+		if err != nil {
+			return Result{}, unavailable(err)
+		}
+		s.pairs.put(e.ConnectionID, pair{e.SourceEntityID, e.TargetEntityID})
+		return Result{ConnectionID: e.ConnectionID, Sequence: seq}, nil
+	}
+	return Result{}, ErrContended
+}
+
+// stateFor returns the state Decide needs: the pair's latest connection for a request, the
+// named connection otherwise.
+func (s *Service) stateFor(ctx context.Context, cmd domain.Command, last natsjs.Stored, found bool, source, target string) (domain.Connection, error) {
+	id := domain.TargetConnection(cmd)
+	if !found {
+		return domain.Connection{}, nil
+	}
+	if id == "" || last.Event.ConnectionID == id {
+		return domain.FromLast(last.Event)
+	}
+	// The command names an older connection of the pair, which is necessarily terminal.
+	hist, err := s.cfg.Store.Connection(ctx, source, target, id)
+	if err != nil {
+		return domain.Connection{}, unavailable(err)
+	}
+	if len(hist) == 0 {
+		return domain.Connection{}, nil
+	}
+	return domain.FromLast(hist[len(hist)-1].Event)
+}
+
+// earlier finds the event of an earlier attempt of this command that is no longer the pair's
+// last (someone acted after it), so that the retry replays its outcome (rule 5).
+func (s *Service) earlier(ctx context.Context, cmd domain.Command, eventID, source, target string) (Result, bool) {
+	id := domain.TargetConnection(cmd)
+	if r, ok := cmd.(domain.RequestConnection); ok {
+		id = r.ConnectionID
+	}
+	hist, err := s.cfg.Store.Connection(ctx, source, target, id)
+	if err != nil {
+		return Result{}, false
+	}
+	for _, st := range hist {
+		if st.Event.EventID == eventID {
+			return Result{ConnectionID: st.Event.ConnectionID, Sequence: st.Sequence, Replayed: true}, true
+		}
+	}
+	return Result{}, false
+}
+
+// Expire expires the pending request p if it is older than the pending TTL. Several
+// replicas may call it for the same request: the event id is derived from the connection, so
+// all but one find it stored, and the conditional append stores it once.
+func (s *Service) Expire(ctx context.Context, p natsjs.Pending) (Result, error) {
+	cmd := domain.ExpireConnection{ConnectionID: p.ConnectionID, TTL: s.cfg.PendingTTL,
+		EventID: deriveID("event", "", "ExpireConnection", p.ConnectionID)}
+	start := time.Now()
+	res, err := s.decideAndAppend(ctx, domain.System, cmd, cmd.EventID, p.SourceEntityID, p.TargetEntityID, true)
+	s.cfg.Metrics.Command(cmd.Name(), Outcome(err), time.Since(start))
+	if err == nil && !res.Replayed {
+		s.cfg.Metrics.Expired()
+	}
+	return res, err
+}
+
+func (s *Service) actor(p Principal) (domain.Actor, error) {
+	dir := s.cfg.Directory.Current()
+	if dir == nil {
+		return domain.Actor{}, fmt.Errorf("%w: no directory loaded", ErrUnavailable)
+	}
+	if !events.ValidID(p.EntityID) {
+		return domain.Actor{}, fmt.Errorf("%w: entity id %q does not match ^[A-Za-z0-9_-]{1,64}$", domain.ErrInvalidValue, truncate(p.EntityID))
+	}
+	return dir.Actor(p.UserID, p.EntityID)
+}
+
+// locate finds the pair of connection id as seen from entity, waiting for the views to catch
+// up once if they do not show it: a command may follow the request that created the
+// connection faster than the projector.
+func (s *Service) locate(ctx context.Context, entity, id string, first projections.Direction) (source, target string, err error) {
+	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+		return "", "", fmt.Errorf("%w: connection id %q is not a UUID", domain.ErrInvalidValue, truncate(id))
+	}
+	if pr, ok := s.pairs.get(id); ok {
+		if pr.source != entity && pr.target != entity {
+			return "", "", fmt.Errorf("%w: %s", domain.ErrConnectionNotFound, id)
+		}
+		return pr.source, pr.target, nil
+	}
+	for attempt := 0; ; attempt++ {
+		for _, d := range []projections.Direction{first, other(first)} {
+			v, ok, err := s.cfg.Views.Get(ctx, d, entity, id)
+			if err != nil {
+				return "", "", unavailable(err)
+			}
+			if ok {
+				s.pairs.put(id, pair{v.SourceEntityID, v.TargetEntityID})
+				return v.SourceEntityID, v.TargetEntityID, nil
+			}
+		}
+		if attempt > 0 {
+			return "", "", fmt.Errorf("%w: %s", domain.ErrConnectionNotFound, id)
+		}
+		wctx, cancel := context.WithTimeout(ctx, MinSequenceWait)
+		err := s.cfg.Views.WaitCaughtUp(wctx)
+		cancel()
+		if err != nil {
+			return "", "", unavailable(err)
+		}
+	}
+}
+
+func preferred(cmd domain.Command) projections.Direction {
+	switch cmd.(type) {
+	case domain.AcceptConnection, domain.DenyConnection:
+		return projections.Inbound
+	}
+	return projections.Outbound
+}
+
+func other(d projections.Direction) projections.Direction {
+	if d == projections.Outbound {
+		return projections.Inbound
+	}
+	return projections.Outbound
+}
+
+func checkReason(cmd domain.Command) error {
+	var reason string
+	switch c := cmd.(type) {
+	case domain.DenyConnection:
+		reason = c.Reason
+	case domain.DisconnectConnection:
+		reason = c.Reason
+	}
+	if len(reason) > MaxReasonLength {
+		return fmt.Errorf("%w: reason is %d bytes, at most %d allowed", domain.ErrInvalidValue, len(reason), MaxReasonLength)
+	}
+	return nil
+}
+
+// idSpace is the UUID namespace of ids derived from command ids.
+var idSpace = uuid.MustParse("5b0e5f4e-7c38-4c8e-9d47-1f6f3d5a2c10")
+
+// deriveID returns a UUID that depends only on its parts, so that a retried command gets
+// the same event and connection ids as its first attempt.
+func deriveID(kind, user, command, commandID string) string {
+	return uuid.NewSHA1(idSpace, []byte(kind+"\x00"+user+"\x00"+command+"\x00"+commandID)).String()
+}
+
+func unavailable(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if errors.Is(err, domain.ErrConflict) || errors.Is(err, natsjs.ErrCorruptEvent) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// truncate keeps user input in error messages short.
+func truncate(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
+
+// Outcome names the category of err for metrics: "ok" for nil.
+func Outcome(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, domain.ErrPermission):
+		return "permission"
+	case errors.Is(err, domain.ErrUnauthenticated):
+		return "authentication"
+	case errors.Is(err, domain.ErrMissingValue):
+		return "missing"
+	case errors.Is(err, domain.ErrInvalidValue):
+		return "invalid"
+	case errors.Is(err, domain.ErrRuleViolation):
+		return "rule_violation"
+	case errors.Is(err, domain.ErrNotFound):
+		return "not_found"
+	case errors.Is(err, domain.ErrConflict):
+		return "conflict"
+	}
+	return "error"
+}
+
+type pair struct{ source, target string }
+
+// pairCache remembers which pair a connection id belongs to: a fact that never changes.
+// It is bounded by starting afresh when full.
+type pairCache struct {
+	mu sync.RWMutex
+	m  map[string]pair
+}
+
+const pairCacheSize = 100_000
+
+func (c *pairCache) get(id string) (pair, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	p, ok := c.m[id]
+	return p, ok
+}
+
+func (c *pairCache) put(id string, p pair) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= pairCacheSize {
+		c.m = make(map[string]pair, pairCacheSize/4)
+	}
+	c.m[id] = p
+}

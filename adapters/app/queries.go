@@ -1,0 +1,144 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/entityconn/entityconn/domain"
+	"github.com/entityconn/entityconn/events"
+	"github.com/entityconn/entityconn/projections"
+)
+
+// EntityAccess is an entity a user can act in, with the user's role there.
+type EntityAccess struct {
+	domain.Entity
+	Role domain.Role
+}
+
+// Entities returns the entities user can access, in directory order. It returns an error
+// wrapping domain.ErrUnauthenticated for a user that is no longer in the directory.
+func (s *Service) Entities(user string) ([]EntityAccess, error) {
+	dir := s.cfg.Directory.Current()
+	if dir == nil {
+		return nil, fmt.Errorf("%w: no directory loaded", ErrUnavailable)
+	}
+	u, ok := dir.User(user)
+	if !ok {
+		return nil, fmt.Errorf("%w: user %q is not in the directory", domain.ErrUnauthenticated, user)
+	}
+	var out []EntityAccess
+	for _, e := range dir.Entities() {
+		for _, g := range u.Access {
+			if g.Entity == e.ID {
+				out = append(out, EntityAccess{Entity: e, Role: g.Role})
+			}
+		}
+	}
+	return out, nil
+}
+
+// ListQuery selects connections of the acting entity.
+type ListQuery struct {
+	// Direction is outbound (the entity is the source), inbound, or "" for both.
+	Direction projections.Direction
+	// Status keeps only connections in that state; StatusNone keeps all.
+	Status domain.Status
+	// Page is 1-based; PageSize is 1..MaxPageSize.
+	Page, PageSize int
+	// MinSequence, when not 0, makes the query wait (up to MinSequenceWait) until the views
+	// include that stream sequence.
+	MinSequence uint64
+}
+
+// ListResult is one page of connections, newest request first.
+type ListResult struct {
+	Items []projections.View
+	More  bool
+}
+
+// List returns a page of p's entity's connections. It returns errors wrapping
+// domain.ErrInvalidValue for a bad page or size, domain.ErrPermission when the user may not
+// act in the entity, and ErrNotYetVisible when MinSequence is not reached in time.
+func (s *Service) List(ctx context.Context, p Principal, q ListQuery) (ListResult, error) {
+	if _, err := s.actor(p); err != nil {
+		return ListResult{}, err
+	}
+	if q.Page < 1 {
+		return ListResult{}, fmt.Errorf("%w: page must be 1 or more", domain.ErrInvalidValue)
+	}
+	if q.PageSize < 1 || q.PageSize > MaxPageSize {
+		return ListResult{}, fmt.Errorf("%w: pageSize must be between 1 and %d", domain.ErrInvalidValue, MaxPageSize)
+	}
+	if err := s.waitFor(ctx, q.MinSequence); err != nil {
+		return ListResult{}, err
+	}
+	ds := []projections.Direction{projections.Outbound, projections.Inbound}
+	if q.Direction != "" {
+		ds = []projections.Direction{q.Direction}
+	}
+	all, err := s.cfg.Views.List(ctx, p.EntityID, ds...)
+	if err != nil {
+		return ListResult{}, unavailable(err)
+	}
+	all = projections.Filter(all, q.Status)
+	projections.SortNewestFirst(all)
+	items, more := projections.Page(all, q.Page, q.PageSize)
+	return ListResult{Items: items, More: more}, nil
+}
+
+// Detail is one connection with its history.
+type Detail struct {
+	projections.View
+	History []projections.HistoryItem
+}
+
+// Get returns connection id as p's entity sees it, with its history read from the event
+// store (so it is never behind). It returns an error wrapping domain.ErrNotFound when the
+// connection does not exist or p's entity is neither its source nor its target.
+func (s *Service) Get(ctx context.Context, p Principal, id string, minSequence uint64) (Detail, error) {
+	if _, err := s.actor(p); err != nil {
+		return Detail{}, err
+	}
+	if err := s.waitFor(ctx, minSequence); err != nil {
+		return Detail{}, err
+	}
+	source, target, err := s.locate(ctx, p.EntityID, id, projections.Outbound)
+	if err != nil {
+		return Detail{}, err
+	}
+	hist, err := s.cfg.Store.Connection(ctx, source, target, id)
+	if err != nil {
+		return Detail{}, unavailable(err)
+	}
+	if len(hist) == 0 {
+		return Detail{}, fmt.Errorf("%w: %s", domain.ErrConnectionNotFound, id)
+	}
+	var d Detail
+	evs := make([]events.Event, len(hist))
+	for i, st := range hist {
+		d.View, _ = projections.Apply(d.View, st.Sequence, st.Event)
+		evs[i] = st.Event
+	}
+	d.History = projections.History(id, evs)
+	return d, nil
+}
+
+func (s *Service) waitFor(ctx context.Context, seq uint64) error {
+	if seq == 0 {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, MinSequenceWait)
+	defer cancel()
+	err := s.cfg.Views.WaitFor(wctx, seq)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return unavailable(ctx.Err())
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: minSequence %d", ErrNotYetVisible, seq)
+	}
+	return unavailable(err)
+}

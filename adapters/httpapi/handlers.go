@@ -1,0 +1,401 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/entityconn/entityconn/adapters/app"
+	"github.com/entityconn/entityconn/domain"
+	"github.com/entityconn/entityconn/projections"
+)
+
+func errorf(family error, format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{family}, args...)...)
+}
+
+// dummyHash is compared against when a client id is unknown, so that the answer takes as
+// long as for a wrong secret and does not reveal which client ids exist.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("entityconn-no-such-client"), bcrypt.DefaultCost)
+
+// tokenResponse is the OAuth 2.0 token response of contract §4.
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int    `json:"expires_in"`
+	Scope       string `json:"scope"`
+}
+
+func (s *Server) token(c *call) error {
+	if err := c.r.ParseForm(); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return errBodyTooLarge
+		}
+		return errorf(domain.ErrInvalidValue, "form body: %v", err)
+	}
+	form := c.r.PostForm
+	if gt := form.Get("grant_type"); gt != "client_credentials" {
+		if gt == "" {
+			return errorf(domain.ErrMissingValue, "grant_type is required and must be client_credentials")
+		}
+		return errorf(domain.ErrInvalidValue, "grant_type %q is not supported: use client_credentials", trunc(gt))
+	}
+	id, secret := form.Get("client_id"), form.Get("client_secret")
+	if bid, bsecret, ok := c.r.BasicAuth(); ok && id == "" {
+		id, secret = bid, bsecret
+	}
+	if id == "" || secret == "" {
+		return errorf(domain.ErrMissingValue, "client_id and client_secret are required")
+	}
+	dir := s.cfg.Directory.Current()
+	if dir == nil {
+		return errorf(app.ErrUnavailable, "no directory loaded")
+	}
+	u, found := dir.UserByClientID(id)
+	hash := dummyHash
+	if found {
+		hash = []byte(u.SecretHash)
+	}
+	if err := bcrypt.CompareHashAndPassword(hash, []byte(secret)); err != nil || !found {
+		return errorf(domain.ErrUnauthenticated, "invalid client credentials")
+	}
+	var restrict []string
+	if scope := strings.TrimSpace(form.Get("scope")); scope != "" {
+		for _, sc := range strings.Fields(scope) {
+			e, ok := strings.CutPrefix(sc, "entity.")
+			if _, has := dir.RoleOf(u.ID, e); !ok || !has {
+				return errorf(domain.ErrInvalidValue, "scope %q: the client has no access to it (scopes are entity.<id>)", trunc(sc))
+			}
+			restrict = append(restrict, e)
+		}
+	}
+	var scopes []string
+	for _, g := range u.Access {
+		if len(restrict) == 0 || (Claims{Entities: restrict}).Allows(g.Entity) {
+			scopes = append(scopes, "entity."+g.Entity)
+		}
+	}
+	c.w.Header().Set("Cache-Control", "no-store")
+	return s.ok(c, http.StatusOK, tokenResponse{
+		AccessToken: s.cfg.Tokens.Issue(u.ID, restrict),
+		TokenType:   "bearer",
+		ExpiresIn:   int(TokenTTL / time.Second),
+		Scope:       strings.Join(scopes, " "),
+	})
+}
+
+type entityItem struct {
+	ID       string      `json:"id"`
+	Name     string      `json:"name"`
+	ParentID *string     `json:"parentId"`
+	Role     domain.Role `json:"role"`
+}
+
+func (s *Server) entities(c *call) error {
+	all, err := s.cfg.Service.Entities(c.claims.User)
+	if err != nil {
+		return err
+	}
+	items := []entityItem{}
+	for _, e := range all {
+		if !c.claims.Allows(e.ID) {
+			continue
+		}
+		it := entityItem{ID: e.ID, Name: e.Name, Role: e.Role}
+		if e.ParentID != "" {
+			it.ParentID = &e.ParentID
+		}
+		items = append(items, it)
+	}
+	return s.ok(c, http.StatusOK, map[string]any{"entities": items, "success": true})
+}
+
+// connectionItem is a connection as the REST API shows it (contract §4).
+type connectionItem struct {
+	ID             string        `json:"id"`
+	SourceEntityID string        `json:"sourceEntityId"`
+	TargetEntityID string        `json:"targetEntityId"`
+	Status         domain.Status `json:"status"`
+	RequestedBy    string        `json:"requestedBy"`
+	RequestedAt    time.Time     `json:"requestedAt"`
+	UpdatedAt      time.Time     `json:"updatedAt"`
+}
+
+func item(v projections.View) connectionItem {
+	return connectionItem{ID: v.ID, SourceEntityID: v.SourceEntityID, TargetEntityID: v.TargetEntityID, Status: v.Status,
+		RequestedBy: v.RequestedBy, RequestedAt: v.RequestedAt.UTC(), UpdatedAt: v.UpdatedAt.UTC()}
+}
+
+func (s *Server) request(c *call) error {
+	var body struct {
+		TargetEntityID *string `json:"targetEntityId"`
+	}
+	if err := readJSON(c, &body, false); err != nil {
+		return err
+	}
+	if body.TargetEntityID == nil {
+		return errorf(domain.ErrMissingValue, "targetEntityId is required")
+	}
+	return s.command(c, domain.RequestConnection{Target: *body.TargetEntityID}, func(r app.Result) any {
+		return map[string]any{"id": r.ConnectionID, "success": true}
+	})
+}
+
+func (s *Server) accept(c *call) error {
+	if err := readJSON(c, &struct{}{}, true); err != nil {
+		return err
+	}
+	return s.command(c, domain.AcceptConnection{ConnectionID: c.r.PathValue("id")}, succeeded)
+}
+
+func (s *Server) cancel(c *call) error {
+	if err := readJSON(c, &struct{}{}, true); err != nil {
+		return err
+	}
+	return s.command(c, domain.CancelConnection{ConnectionID: c.r.PathValue("id")}, succeeded)
+}
+
+type reasonBody struct {
+	Reason string `json:"reason"`
+}
+
+func (s *Server) deny(c *call) error {
+	var body reasonBody
+	if err := readJSON(c, &body, true); err != nil {
+		return err
+	}
+	return s.command(c, domain.DenyConnection{ConnectionID: c.r.PathValue("id"), Reason: body.Reason}, succeeded)
+}
+
+func (s *Server) disconnect(c *call) error {
+	var body reasonBody
+	if err := readJSON(c, &body, true); err != nil {
+		return err
+	}
+	return s.command(c, domain.DisconnectConnection{ConnectionID: c.r.PathValue("id"), Reason: body.Reason}, succeeded)
+}
+
+func succeeded(app.Result) any { return map[string]any{"success": true} }
+
+// storedResponse is what an idempotency record keeps of a response, to replay it.
+type storedResponse struct {
+	Status   int             `json:"status"`
+	Sequence uint64          `json:"sequence,omitempty"`
+	Body     json.RawMessage `json:"body"`
+}
+
+// command runs cmd for the caller, with Idempotency-Key handling: the first outcome of a key
+// is stored and replayed for 24 h (rule 5), except "unavailable" outcomes, which a retry may
+// change.
+func (s *Server) command(c *call, cmd domain.Command, body func(app.Result) any) error {
+	p, err := s.principal(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.r.Context(), commandRequestTimeout)
+	defer cancel()
+	key := c.r.Header.Get(HeaderIdempotencyKey)
+	if key == "" {
+		res, err := s.cfg.Service.Execute(ctx, p, "", cmd)
+		if err != nil {
+			return err
+		}
+		c.w.Header().Set(HeaderSequence, strconv.FormatUint(res.Sequence, 10))
+		return s.ok(c, http.StatusOK, body(res))
+	}
+	if len(key) > maxIdempotencyKeyLen || !printable(key) {
+		return errorf(domain.ErrInvalidValue, "%s must be 1 to %d printable ASCII characters", HeaderIdempotencyKey, maxIdempotencyKeyLen)
+	}
+	replay, claim, err := s.cfg.Outcomes.Begin(ctx, p.UserID, key, s.fingerprint(c, p, cmd))
+	if err != nil {
+		return err
+	}
+	if replay != nil {
+		var sr storedResponse
+		if err := json.Unmarshal(replay, &sr); err != nil {
+			return fmt.Errorf("idempotency record: %w", err)
+		}
+		c.w.Header().Set(HeaderReplayed, "true")
+		if sr.Sequence != 0 {
+			c.w.Header().Set(HeaderSequence, strconv.FormatUint(sr.Sequence, 10))
+		}
+		s.write(c, sr.Status, sr.Body)
+		return nil
+	}
+	res, err := s.cfg.Service.Execute(ctx, p, key, cmd)
+	var sr storedResponse
+	if err != nil {
+		sr.Status, sr.Body = s.errorResponse(c, err)
+	} else {
+		sr.Status, sr.Sequence = http.StatusOK, res.Sequence
+		if sr.Body, err = json.Marshal(body(res)); err != nil {
+			return err
+		}
+	}
+	// Record the outcome even if the client went away: its retry must see it.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer rcancel()
+	if sr.Status >= 500 {
+		err = claim.Release(rctx)
+	} else {
+		data, _ := json.Marshal(sr)
+		err = claim.Complete(rctx, data)
+	}
+	if err != nil {
+		s.cfg.Log.Warn("http: idempotency record not written", "processId", c.processID, "err", err)
+	}
+	if sr.Sequence != 0 {
+		c.w.Header().Set(HeaderSequence, strconv.FormatUint(sr.Sequence, 10))
+	}
+	if sr.Status == http.StatusUnauthorized {
+		c.w.Header().Set("WWW-Authenticate", `Bearer realm="entityconn"`)
+	}
+	s.write(c, sr.Status, sr.Body)
+	return nil
+}
+
+// fingerprint identifies a request for the idempotency check: method, path, acting entity
+// and the command's content.
+func (s *Server) fingerprint(c *call, p app.Principal, cmd domain.Command) string {
+	content, _ := json.Marshal(cmd)
+	h := sha256.Sum256(content)
+	return c.r.Method + " " + c.r.URL.Path + " " + p.EntityID + " " + cmd.Name() + " " + hex.EncodeToString(h[:])
+}
+
+func (s *Server) list(c *call) error {
+	p, err := s.principal(c)
+	if err != nil {
+		return err
+	}
+	q := c.r.URL.Query()
+	lq := app.ListQuery{Page: 1, PageSize: defaultPageSize}
+	switch t := q.Get("type"); strings.ToLower(t) {
+	case "":
+	case "outbound":
+		lq.Direction = projections.Outbound
+	case "inbound":
+		lq.Direction = projections.Inbound
+	default:
+		return errorf(domain.ErrInvalidValue, "type %q must be outbound or inbound", trunc(t))
+	}
+	if st := q.Get("status"); st != "" {
+		for _, known := range domain.Statuses {
+			if strings.EqualFold(st, string(known)) {
+				lq.Status = known
+			}
+		}
+		if lq.Status == domain.StatusNone {
+			if _, err := domain.ParseStatus(trunc(st)); err != nil {
+				return err
+			}
+		}
+	}
+	if lq.Page, err = intParam(q, "page", 1); err != nil {
+		return err
+	}
+	if lq.PageSize, err = intParam(q, "pageSize", defaultPageSize); err != nil {
+		return err
+	}
+	if lq.MinSequence, err = minSequence(q); err != nil {
+		return err
+	}
+	res, err := s.cfg.Service.List(c.r.Context(), p, lq)
+	if err != nil {
+		return err
+	}
+	items := make([]connectionItem, len(res.Items))
+	for i, v := range res.Items {
+		items[i] = item(v)
+	}
+	out := map[string]any{"entityConnections": items, "success": true}
+	if res.More {
+		next := url.Values{}
+		for k, vs := range q {
+			if k != "page" && k != "minSequence" {
+				next[k] = vs
+			}
+		}
+		next.Set("page", strconv.Itoa(lq.Page+1))
+		out["nextPage"] = baseURL(c.r) + c.r.URL.Path + "?" + next.Encode()
+	}
+	return s.ok(c, http.StatusOK, out)
+}
+
+type historyItem struct {
+	Type          string    `json:"type"`
+	At            time.Time `json:"at"`
+	ActorUserID   string    `json:"actorUserId"`
+	ActorEntityID string    `json:"actorEntityId"`
+	Reason        string    `json:"reason"`
+}
+
+func (s *Server) get(c *call) error {
+	p, err := s.principal(c)
+	if err != nil {
+		return err
+	}
+	minSeq, err := minSequence(c.r.URL.Query())
+	if err != nil {
+		return err
+	}
+	d, err := s.cfg.Service.Get(c.r.Context(), p, c.r.PathValue("id"), minSeq)
+	if err != nil {
+		return err
+	}
+	hist := make([]historyItem, len(d.History))
+	for i, h := range d.History {
+		hist[i] = historyItem{Type: string(h.Type), At: h.At.UTC(), ActorUserID: h.ActorUserID, ActorEntityID: h.ActorEntityID, Reason: h.Reason}
+	}
+	return s.ok(c, http.StatusOK, struct {
+		connectionItem
+		History []historyItem `json:"history"`
+		Success bool          `json:"success"`
+	}{item(d.View), hist, true})
+}
+
+func intParam(q url.Values, name string, def int) (int, error) {
+	v := q.Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, errorf(domain.ErrInvalidValue, "%s %q is not a whole number", name, trunc(v))
+	}
+	return n, nil
+}
+
+func minSequence(q url.Values) (uint64, error) {
+	v := q.Get("minSequence")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, errorf(domain.ErrInvalidValue, "minSequence %q is not a stream sequence", trunc(v))
+	}
+	return n, nil
+}
+
+// baseURL is the scheme and host the client used, for absolute nextPage links.
+func baseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
+		scheme = p
+	}
+	return scheme + "://" + r.Host
+}

@@ -1,0 +1,385 @@
+// Package httpapi serves entityconn's Zuora-compatible REST API (contract §4), its health,
+// readiness and metrics endpoints, its OpenAPI description and, when given one, the web page.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/entityconn/entityconn/adapters/app"
+	"github.com/entityconn/entityconn/adapters/natsjs"
+	"github.com/entityconn/entityconn/adapters/telemetry"
+	"github.com/entityconn/entityconn/domain"
+)
+
+// MaxBodyBytes bounds request bodies (contract §4): larger ones get 413.
+const MaxBodyBytes = 64 << 10
+
+// MaxTrackIDLength bounds Zuora-Track-Id (contract §4).
+const MaxTrackIDLength = 64
+
+// Headers this API reads or writes.
+const (
+	HeaderEntityIDs       = "Zuora-Entity-Ids"
+	HeaderTrackID         = "Zuora-Track-Id"
+	HeaderRequestID       = "Zuora-Request-Id"
+	HeaderIdempotencyKey  = "Idempotency-Key"
+	HeaderReplayed        = "Idempotent-Replayed"
+	HeaderSequence        = "Entityconn-Sequence"
+	maxIdempotencyKeyLen  = 255
+	contentTypeJSON       = "application/json; charset=utf-8"
+	defaultPageSize       = 30
+	commandRequestTimeout = 30 * time.Second
+)
+
+//go:embed openapi.yaml
+var openAPI []byte
+
+// Config holds what the API works with. Service, Outcomes, Tokens and Directory are required.
+type Config struct {
+	Service   *app.Service
+	Outcomes  *natsjs.Outcomes
+	Tokens    *Tokens
+	Directory *natsjs.DirectoryStore
+	Metrics   *telemetry.Metrics
+	Log       *slog.Logger
+	// Ready reports whether the service can take traffic (/readyz); nil means always.
+	Ready func(context.Context) error
+	// UI, when set, serves the web page and its assets under /.
+	UI http.Handler
+}
+
+// Server is the HTTP handler of the API. Safe for concurrent use.
+type Server struct {
+	cfg Config
+	mux *http.ServeMux
+}
+
+// Route is one endpoint of the API, as registered and as the OpenAPI document must describe it.
+type Route struct {
+	Method string
+	Path   string // in OpenAPI form, e.g. /v1/entity-connections/{id}
+	auth   bool   // needs a bearer token
+	handle func(*Server, *call) error
+}
+
+// Routes returns the API's endpoints (without the web page).
+func Routes() []Route {
+	return []Route{
+		{Method: "POST", Path: "/oauth/token", handle: (*Server).token},
+		{Method: "GET", Path: "/v1/entities", auth: true, handle: (*Server).entities},
+		{Method: "POST", Path: "/v1/entity-connections", auth: true, handle: (*Server).request},
+		{Method: "GET", Path: "/v1/entity-connections", auth: true, handle: (*Server).list},
+		{Method: "GET", Path: "/v1/entity-connections/{id}", auth: true, handle: (*Server).get},
+		{Method: "PUT", Path: "/v1/entity-connections/{id}/accept", auth: true, handle: (*Server).accept},
+		{Method: "PUT", Path: "/v1/entity-connections/{id}/deny", auth: true, handle: (*Server).deny},
+		{Method: "PUT", Path: "/v1/entity-connections/{id}/cancel", auth: true, handle: (*Server).cancel},
+		{Method: "PUT", Path: "/v1/entity-connections/{id}/disconnect", auth: true, handle: (*Server).disconnect},
+		{Method: "GET", Path: "/healthz", handle: (*Server).healthz},
+		{Method: "GET", Path: "/readyz", handle: (*Server).readyz},
+		{Method: "GET", Path: "/metrics"},
+		{Method: "GET", Path: "/openapi.yaml", handle: (*Server).openapi},
+	}
+}
+
+// New returns the API handler.
+func New(cfg Config) *Server {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	paths := map[string]bool{}
+	for _, rt := range Routes() {
+		pattern := rt.Method + " " + rt.Path
+		if rt.Path == "/metrics" {
+			var h http.Handler = http.NotFoundHandler()
+			if cfg.Metrics != nil {
+				h = promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{})
+			}
+			s.mux.Handle(pattern, s.instrument(pattern, h))
+			continue
+		}
+		s.mux.Handle(pattern, s.endpoint(pattern, rt))
+		if !paths[rt.Path] {
+			paths[rt.Path] = true
+			s.mux.Handle(rt.Path, s.endpoint(rt.Path, Route{handle: (*Server).methodNotAllowed}))
+		}
+	}
+	if cfg.UI != nil {
+		s.mux.Handle("GET /", s.instrument("GET /", cfg.UI))
+	}
+	s.mux.Handle("/v1/", s.endpoint("/v1/", Route{handle: (*Server).notFound}))
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// call is one request in flight.
+type call struct {
+	w         http.ResponseWriter
+	r         *http.Request
+	processID string
+	claims    Claims
+	status    int
+	wrote     bool
+}
+
+func (s *Server) endpoint(pattern string, rt Route) http.Handler {
+	return s.instrument(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := &call{w: w, r: r, processID: newProcessID()}
+		w.Header().Set(HeaderRequestID, c.processID)
+		defer func() {
+			if p := recover(); p != nil {
+				s.cfg.Log.Error("http: panic", "pattern", pattern, "panic", p)
+				if !c.wrote {
+					s.fail(c, errors.New("internal error"))
+				}
+			}
+		}()
+		if err := s.prepare(c, rt.auth); err != nil {
+			s.fail(c, err)
+			return
+		}
+		if err := rt.handle(s, c); err != nil {
+			s.fail(c, err)
+		}
+	}))
+}
+
+// prepare checks what every call must have: a sane track id, a body within bounds and, for
+// the /v1 API, a valid token.
+func (s *Server) prepare(c *call, auth bool) error {
+	if t := c.r.Header.Get(HeaderTrackID); t != "" {
+		if len(t) > MaxTrackIDLength || !printable(t) {
+			return errorf(domain.ErrInvalidValue, "%s must be at most %d printable ASCII characters", HeaderTrackID, MaxTrackIDLength)
+		}
+		c.w.Header().Set(HeaderTrackID, t)
+	}
+	if c.r.ContentLength > MaxBodyBytes {
+		return errBodyTooLarge
+	}
+	c.r.Body = http.MaxBytesReader(c.w, c.r.Body, MaxBodyBytes)
+	if !auth {
+		return nil
+	}
+	h := c.r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return errorf(domain.ErrUnauthenticated, "an Authorization: Bearer <token> header is required (get a token from POST /oauth/token)")
+	}
+	claims, err := s.cfg.Tokens.Verify(strings.TrimSpace(token))
+	if err != nil {
+		return err
+	}
+	c.claims = claims
+	return nil
+}
+
+// principal resolves the acting entity of an authenticated call from Zuora-Entity-Ids, or,
+// when the header is absent, the user's only entity.
+func (s *Server) principal(c *call) (app.Principal, error) {
+	p := app.Principal{UserID: c.claims.User}
+	h := strings.TrimSpace(c.r.Header.Get(HeaderEntityIDs))
+	if h == "" {
+		all, err := s.cfg.Service.Entities(p.UserID)
+		if err != nil {
+			return p, err
+		}
+		var allowed []string
+		for _, e := range all {
+			if c.claims.Allows(e.ID) {
+				allowed = append(allowed, e.ID)
+			}
+		}
+		if len(allowed) != 1 {
+			return p, errorf(domain.ErrMissingValue, "%s is required when the user has access to more than one entity", HeaderEntityIDs)
+		}
+		p.EntityID = allowed[0]
+		return p, nil
+	}
+	ids := strings.Split(h, ",")
+	for i := range ids {
+		ids[i] = strings.TrimSpace(ids[i])
+	}
+	for _, id := range ids[1:] {
+		if id != ids[0] {
+			return p, errorf(domain.ErrInvalidValue, "%s must name exactly one entity", HeaderEntityIDs)
+		}
+	}
+	p.EntityID = ids[0]
+	if !c.claims.Allows(p.EntityID) {
+		return p, errorf(domain.ErrPermission, "the access token is not valid for entity %q", trunc(p.EntityID))
+	}
+	return p, nil
+}
+
+// readJSON decodes the request body into v, refusing unknown fields and trailing data. An
+// empty body leaves v as it is when optional is true.
+func readJSON(c *call, v any, optional bool) error {
+	data, err := io.ReadAll(c.r.Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return errBodyTooLarge
+		}
+		return errorf(domain.ErrInvalidValue, "reading the request body: %v", err)
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		if optional {
+			return nil
+		}
+		return errorf(domain.ErrMissingValue, "a JSON request body is required")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errorf(domain.ErrInvalidValue, "request body: %v", err)
+	}
+	if dec.More() {
+		return errorf(domain.ErrInvalidValue, "request body: unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// ok writes a successful JSON response.
+func (s *Server) ok(c *call, status int, body any) error {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	s.write(c, status, data)
+	return nil
+}
+
+func (s *Server) write(c *call, status int, data []byte) {
+	c.w.Header().Set("Content-Type", contentTypeJSON)
+	c.w.WriteHeader(status)
+	c.wrote, c.status = true, status
+	_, _ = c.w.Write(append(data, '\n'))
+}
+
+// fail writes err as a Zuora error body with the status of its family.
+func (s *Server) fail(c *call, err error) {
+	status, data := s.errorResponse(c, err)
+	if status == http.StatusUnauthorized {
+		c.w.Header().Set("WWW-Authenticate", `Bearer realm="entityconn"`)
+	}
+	s.write(c, status, data)
+}
+
+func (s *Server) errorResponse(c *call, err error) (int, []byte) {
+	status, code := classify(err)
+	msg := err.Error()
+	if status == http.StatusInternalServerError {
+		s.cfg.Log.Error("http: internal error", "processId", c.processID, "err", err)
+		msg = "internal error (processId " + c.processID + ")"
+	} else if status == http.StatusServiceUnavailable {
+		s.cfg.Log.Warn("http: unavailable", "processId", c.processID, "err", err)
+	}
+	data, _ := json.Marshal(ErrorBody{Success: false, ProcessID: c.processID, Reasons: []Reason{{Code: code, Message: msg}}})
+	return status, data
+}
+
+func (s *Server) notFound(c *call) error {
+	return errorf(domain.ErrNotFound, "no endpoint %s %s", c.r.Method, c.r.URL.Path)
+}
+
+var errMethod = errors.New("method not allowed")
+
+func (s *Server) methodNotAllowed(c *call) error {
+	data, _ := json.Marshal(ErrorBody{ProcessID: c.processID, Reasons: []Reason{{Code: codeBase + CategoryInvalidValue, Message: errMethod.Error() + ": " + c.r.Method + " " + c.r.URL.Path}}})
+	s.write(c, http.StatusMethodNotAllowed, data)
+	return nil
+}
+
+func (s *Server) healthz(c *call) error {
+	return s.ok(c, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c *call) error {
+	if s.cfg.Ready != nil {
+		ctx, cancel := context.WithTimeout(c.r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.cfg.Ready(ctx); err != nil {
+			return s.ok(c, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+		}
+	}
+	return s.ok(c, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) openapi(c *call) error {
+	c.w.Header().Set("Content-Type", "application/yaml")
+	c.wrote, c.status = true, http.StatusOK
+	_, err := c.w.Write(openAPI)
+	return err
+}
+
+// instrument records metrics and a debug log line per request.
+func (s *Server) instrument(pattern string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		s.cfg.Metrics.HTTP(pattern, statusText(sw.status), time.Since(start))
+		s.cfg.Log.Debug("http", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+// Flush lets server-sent events through the wrapper.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func statusText(code int) string {
+	const digits = "0123456789"
+	return string([]byte{digits[code/100%10], digits[code/10%10], digits[code%10]})
+}
+
+func newProcessID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func trunc(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
