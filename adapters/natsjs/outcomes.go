@@ -58,8 +58,9 @@ type Claim struct {
 // Begin looks up key within scope (e.g. the user). If a first outcome is recorded for the
 // same fingerprint it returns it (replay); the caller answers with it. Otherwise it records
 // that the key is in flight and returns a claim; the caller handles the request and records
-// its outcome with Complete. It returns [ErrInFlight] while another request holds the key and
-// [ErrKeyReused] when the key was used with another fingerprint. outcome is any JSON value.
+// its outcome with Complete. It returns [ErrInFlight] while another request holds the key
+// (whatever its fingerprint: its outcome is not known yet) and [ErrKeyReused] when the key's
+// recorded outcome is for another fingerprint. An outcome is any JSON value.
 func (o *Outcomes) Begin(ctx context.Context, scope, key, fingerprint string) (replay json.RawMessage, claim *Claim, err error) {
 	k := outcomeKey(scope, key)
 	for {
@@ -78,12 +79,12 @@ func (o *Outcomes) Begin(ctx context.Context, scope, key, fingerprint string) (r
 				return nil, nil, fmt.Errorf("natsjs: idempotency record %s: %w", k, uerr)
 			}
 			switch {
+			case !rec.Done && now.Sub(rec.Started) < o.StaleAfter:
+				return nil, nil, ErrInFlight
 			case rec.Fingerprint != fingerprint:
 				return nil, nil, ErrKeyReused
 			case rec.Done:
 				return rec.Outcome, nil, nil
-			case now.Sub(rec.Started) < o.StaleAfter:
-				return nil, nil, ErrInFlight
 			}
 			rev, err = o.kv.Update(ctx, k, fresh, e.Revision())
 		}
