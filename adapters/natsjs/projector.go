@@ -17,12 +17,10 @@ import (
 	"github.com/entityconn/entityconn/projections"
 )
 
-// Names of the projector's durable consumer and its priority group.
 const (
-	ProjectorConsumer = "entityconn-projector"
-	projectorGroup    = "projector"
-	progressKey       = "progress"
-	pendingPrefix     = "pending."
+	progressKey   = "progress"
+	leaseKey      = "projector-lease"
+	pendingPrefix = "pending."
 )
 
 // Pending is an entry of the pending-request index that expiry works from.
@@ -34,74 +32,184 @@ type Pending struct {
 	Sequence       uint64    `json:"sequence"`
 }
 
-// Projector applies events to the views. It reads the event stream through the durable
-// consumer entityconn-projector, whose priority group pins one client at a time: with several
-// replicas, one projects and the others wait to take over (within [ProjectorPinnedTTL] of the
-// active one going away). The consumer's acknowledgement floor is the checkpoint: a restart
-// resumes after the last acknowledged event. Every write is conditional on the key's revision
-// and applying an event is idempotent by stream sequence ([projections.Apply]), so a
-// redelivered event changes nothing and two projectors during a hand-over do no harm.
+// LeaseTTL is how long a projector's lease lasts unless renewed: the longest projection
+// stops when the active replica dies without a chance to hand over.
+const LeaseTTL = 5 * time.Second
+
+// Projector applies events to the views. One replica at a time projects: it holds a lease
+// (key projector-lease of ENTITYCONN_INDEX, renewed every second) and reads the event stream
+// with an ordered consumer from its checkpoint, the key progress, which records the last
+// stream sequence whose views are written. A restart resumes after the checkpoint: it neither
+// replays the log nor skips an event. Every view write is conditional on the key's revision
+// and applying an event is idempotent by stream sequence ([projections.Apply]), so events
+// applied again after a crash between a write and the checkpoint change nothing, and two
+// projectors at once (a lease taken over from one that is still running) do no harm.
 type Projector struct {
 	r       *Resources
 	log     *slog.Logger
 	metrics *telemetry.Metrics
+	holder  string
 	// batch bounds how many events are applied before the checkpoint is written.
 	batch int
 }
 
-// ProjectorPinnedTTL is how long the server keeps the projector pinned to a client that has
-// stopped pulling: the longest a replica's crash stops projection.
-const ProjectorPinnedTTL = 10 * time.Second
-
-// NewProjector returns a projector writing the views of r. log and metrics may be nil.
-func NewProjector(r *Resources, log *slog.Logger, metrics *telemetry.Metrics) *Projector {
+// NewProjector returns a projector writing the views of r. holder names this process in
+// the lease; a process restarted with the same holder (the same data directory) takes its
+// old lease back at once instead of waiting for it to expire. log and metrics may be nil.
+func NewProjector(r *Resources, holder string, log *slog.Logger, metrics *telemetry.Metrics) *Projector {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Projector{r: r, log: log, metrics: metrics, batch: 256}
+	return &Projector{r: r, log: log, metrics: metrics, holder: holder, batch: 256}
 }
 
-// ProjectorConsumerConfig is the configuration of the projector's durable consumer.
-func ProjectorConsumerConfig() jetstream.ConsumerConfig {
-	return jetstream.ConsumerConfig{
-		Durable:        ProjectorConsumer,
-		Description:    "entityconn projector: writes ENTITYCONN_VIEWS",
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		AckPolicy:      jetstream.AckAllPolicy,
-		AckWait:        30 * time.Second,
-		MaxDeliver:     -1,
-		MaxAckPending:  20000,
-		FilterSubject:  events.SubjectPrefix + ".>",
-		PriorityPolicy: jetstream.PriorityPolicyPinned,
-		PriorityGroups: []string{projectorGroup},
-		PinnedTTL:      ProjectorPinnedTTL,
-	}
-}
-
-// Run projects until ctx ends. It returns ctx's error, or an error if the consumer cannot be
-// created. Failures to write a view are retried (with backoff) until they succeed: an event is
-// never skipped. Events that cannot be decoded, or of unknown types, are logged and passed over.
+// Run projects until ctx ends and returns ctx's error. While another process holds the lease
+// it waits. Failures to write a view are retried (with backoff) until they succeed: an event
+// is never skipped. Events that cannot be decoded, or of unknown types, are logged and passed
+// over.
 func (p *Projector) Run(ctx context.Context) error {
-	cons, err := p.r.Events.CreateOrUpdateConsumer(ctx, ProjectorConsumerConfig())
-	if err != nil {
-		return fmt.Errorf("natsjs: projector consumer: %w", err)
+	for {
+		if err := p.acquire(ctx); err != nil {
+			return err
+		}
+		lctx, lost := context.WithCancel(ctx)
+		renewed := make(chan struct{})
+		go func() {
+			defer close(renewed)
+			p.keepLease(lctx, lost)
+		}()
+		err := p.project(lctx)
+		lost()
+		<-renewed
+		if ctx.Err() != nil {
+			p.release()
+			return ctx.Err()
+		}
+		if err != nil {
+			p.log.Warn("projector: stopped; will resume from the checkpoint", "err", err)
+		}
 	}
-	it, err := cons.Messages(
-		jetstream.PullPriorityGroup(projectorGroup),
-		jetstream.PullMaxMessages(2*p.batch),
-		jetstream.PullExpiry(5*time.Second),
-	)
+}
+
+type lease struct {
+	Holder string    `json:"holder"`
+	Until  time.Time `json:"until"`
+}
+
+// acquire waits until this process holds the lease.
+func (p *Projector) acquire(ctx context.Context) error {
+	for {
+		ok, err := p.tryLease(ctx)
+		if ok {
+			return nil
+		}
+		if err != nil && ctx.Err() == nil {
+			p.log.Warn("projector: lease", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(LeaseTTL / 5):
+		}
+	}
+}
+
+// tryLease takes the lease if it is free, expired or already ours, and extends it.
+func (p *Projector) tryLease(ctx context.Context) (bool, error) {
+	data, _ := json.Marshal(lease{Holder: p.holder, Until: time.Now().Add(LeaseTTL)})
+	e, err := p.r.Index.Get(ctx, leaseKey)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		_, err = p.r.Index.Create(ctx, leaseKey, data)
+		return err == nil, ignoreConflict(err)
+	}
 	if err != nil {
-		return fmt.Errorf("natsjs: projector messages: %w", err)
+		return false, err
+	}
+	var cur lease
+	_ = json.Unmarshal(e.Value(), &cur)
+	if cur.Holder != p.holder && time.Now().Before(cur.Until) {
+		return false, nil
+	}
+	_, err = p.r.Index.Update(ctx, leaseKey, data, e.Revision())
+	return err == nil, ignoreConflict(err)
+}
+
+// keepLease renews the lease until ctx ends, and calls lost when another process has it.
+func (p *Projector) keepLease(ctx context.Context, lost context.CancelFunc) {
+	t := time.NewTicker(LeaseTTL / 5)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ok, err := p.tryLease(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if !ok && err == nil {
+			p.log.Warn("projector: lease taken over by another process")
+			lost()
+			return
+		}
+	}
+}
+
+// release gives the lease up so that another replica takes over at once.
+func (p *Projector) release() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	e, err := p.r.Index.Get(ctx, leaseKey)
+	if err != nil {
+		return
+	}
+	var cur lease
+	if json.Unmarshal(e.Value(), &cur) == nil && cur.Holder == p.holder {
+		_ = p.r.Index.Delete(ctx, leaseKey, jetstream.LastRevision(e.Revision()))
+	}
+}
+
+func ignoreConflict(err error) error {
+	if err == nil || isRevisionConflict(err) {
+		return nil
+	}
+	return err
+}
+
+// Checkpoint returns the stream sequence up to which the views are written.
+func (p *Projector) Checkpoint(ctx context.Context) (uint64, error) {
+	e, err := p.r.Index.Get(ctx, progressKey)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(string(e.Value()), 10, 64)
+}
+
+// project applies events from the checkpoint on until ctx ends or reading fails.
+func (p *Projector) project(ctx context.Context) error {
+	from, err := p.Checkpoint(ctx)
+	if err != nil {
+		return fmt.Errorf("read checkpoint: %w", err)
+	}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.SubjectPrefix + ".>"}}
+	if from > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from+1
+	}
+	cons, err := p.r.Events.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("ordered consumer: %w", err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * p.batch))
+	if err != nil {
+		return fmt.Errorf("messages: %w", err)
 	}
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
-	defer func() {
-		// Let another replica take over now rather than after the pinned TTL.
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		defer cancel()
-		_ = p.r.Events.UnpinConsumer(uctx, ProjectorConsumer, projectorGroup)
-	}()
+	defer it.Stop()
 
 	unflushed := 0
 	for {
@@ -110,42 +218,32 @@ func (p *Projector) Run(ctx context.Context) error {
 			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				return ctx.Err()
 			}
-			p.log.Warn("projector: pull failed; retrying", "err", err)
-			continue
+			return err
 		}
 		md, err := msg.Metadata()
 		if err != nil {
-			p.log.Error("projector: message without metadata", "subject", msg.Subject(), "err", err)
-			continue
+			return err
 		}
 		seq := md.Sequence.Stream
-		if err := p.applyRetrying(ctx, seq, msg.Data()); err != nil {
-			return err // ctx ended
+		e, derr := events.Decode(msg.Data())
+		if derr != nil {
+			// A newer version's event type, or a corrupt message: views cannot show it, and
+			// stopping would stop every entity's views. Say so loudly and go on.
+			p.log.Error("projector: event skipped", "sequence", seq, "err", derr)
+		} else if err := retry(ctx, p.log, "apply", func() error { return p.apply(ctx, seq, e) }); err != nil {
+			return err
 		}
 		unflushed++
 		if md.NumPending == 0 || unflushed >= p.batch {
-			if err := p.flush(ctx, msg, seq); err != nil {
+			if err := retry(ctx, p.log, "checkpoint", func() error { return p.writeProgress(ctx, seq) }); err != nil {
 				return err
 			}
 			unflushed = 0
 		}
-		if p.metrics != nil {
-			if e, err := events.Decode(msg.Data()); err == nil {
-				p.metrics.Projected(seq, e.OccurredAt, md.NumPending)
-			}
+		if derr == nil {
+			p.metrics.Projected(seq, e.OccurredAt, md.NumPending)
 		}
 	}
-}
-
-// flush records that every event up to seq is in the views: the progress key (read by
-// [Views.WaitFor]) and the consumer's acknowledgement (the checkpoint).
-func (p *Projector) flush(ctx context.Context, msg jetstream.Msg, seq uint64) error {
-	return retry(ctx, p.log, "checkpoint", func() error {
-		if err := p.writeProgress(ctx, seq); err != nil {
-			return err
-		}
-		return msg.Ack()
-	})
 }
 
 func (p *Projector) writeProgress(ctx context.Context, seq uint64) error {
@@ -167,17 +265,6 @@ func (p *Projector) writeProgress(ctx context.Context, seq uint64) error {
 			return err
 		}
 	}
-}
-
-func (p *Projector) applyRetrying(ctx context.Context, seq uint64, data []byte) error {
-	e, err := events.Decode(data)
-	if err != nil {
-		// A newer version's event type, or a corrupt message: views cannot show it, and
-		// stopping would stop every entity's views. Say so loudly and go on.
-		p.log.Error("projector: event skipped", "sequence", seq, "err", err)
-		return nil
-	}
-	return retry(ctx, p.log, "apply", func() error { return p.apply(ctx, seq, e) })
 }
 
 // apply writes the two views of e and keeps the pending index in step with them.

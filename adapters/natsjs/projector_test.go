@@ -14,11 +14,15 @@ import (
 )
 
 // runProjector runs a projector until the returned stop function is called.
-func runProjector(t *testing.T, r *natsjs.Resources) (stop func()) {
+func runProjector(t *testing.T, r *natsjs.Resources, holder ...string) (stop func()) {
 	t.Helper()
+	h := "test"
+	if len(holder) > 0 {
+		h = holder[0]
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- natsjs.NewProjector(r, nil, nil).Run(ctx) }()
+	go func() { done <- natsjs.NewProjector(r, h, nil, nil).Run(ctx) }()
 	return func() {
 		cancel()
 		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
@@ -158,7 +162,7 @@ func TestProjectorRedeliveryChangesNothing(t *testing.T) {
 	writesBefore := viewWrites(t, r)
 
 	// Lose the checkpoint on purpose: every event is delivered again.
-	if err := r.Events.DeleteConsumer(t.Context(), natsjs.ProjectorConsumer); err != nil {
+	if err := r.Index.Delete(t.Context(), "progress"); err != nil {
 		t.Fatal(err)
 	}
 	seq = appendAll(t, s, event("e4", events.TypeConnectionCancelled, "c2", "global", "us"))
@@ -206,8 +210,8 @@ func TestTwoProjectorsShareTheWork(t *testing.T) {
 	r2 := setup(t, url, 1) // a second process on the same NATS
 	s := natsjs.NewStore(r1)
 	v := startViews(t, r1)
-	stop1 := runProjector(t, r1)
-	stop2 := runProjector(t, r2)
+	stop1 := runProjector(t, r1, "replica-1")
+	stop2 := runProjector(t, r2, "replica-2")
 	defer stop2()
 	var seq uint64
 	for i, pair := range [][2]string{{"a", "b"}, {"b", "a"}, {"a", "c"}} {

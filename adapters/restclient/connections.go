@@ -1,0 +1,271 @@
+package restclient
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// Entity is an entity the user has access to, with the user's role in it.
+type Entity struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	ParentID string `json:"parentId,omitempty"` // empty for the global root
+	Role     string `json:"role"`               // "admin" or "user"
+}
+
+// Connection is one connection as the list of the API shows it.
+type Connection struct {
+	ID             string    `json:"id"`
+	SourceEntityID string    `json:"sourceEntityId"`
+	TargetEntityID string    `json:"targetEntityId"`
+	Status         string    `json:"status"` // Pending, Connected, Denied, Cancelled, Expired or Disconnected
+	RequestedBy    string    `json:"requestedBy"`
+	RequestedAt    time.Time `json:"requestedAt"`
+	UpdatedAt      time.Time `json:"updatedAt"`
+}
+
+// HistoryItem is one event in the history of a connection.
+type HistoryItem struct {
+	Type          string    `json:"type"` // such as ConnectionRequested
+	At            time.Time `json:"at"`
+	ActorUserID   string    `json:"actorUserId"`
+	ActorEntityID string    `json:"actorEntityId"`
+	Reason        string    `json:"reason,omitempty"`
+}
+
+// Detail is a connection with its history, in the order the server sends it.
+type Detail struct {
+	Connection
+	History []HistoryItem `json:"history"`
+}
+
+// Result is the outcome of a command.
+type Result struct {
+	// ID is the connection's id: the new one for Request, the given one otherwise.
+	ID string `json:"id"`
+	// Sequence is the stream sequence of the command's event, from the Entityconn-Sequence
+	// header; pass it as a minimum sequence to read your own write. 0 if the server sent none.
+	Sequence uint64 `json:"sequence"`
+}
+
+// ListOptions filters and pages [Client.List]. Zero fields are left to the server's defaults.
+type ListOptions struct {
+	// Type is "outbound" (the acting entity is the source), "inbound" (it is the target), or
+	// empty for both.
+	Type string
+	// Status keeps only connections in this state, such as "Pending".
+	Status string
+	// Page is the page number, from 1.
+	Page int
+	// PageSize is the number of items per page, at most 300.
+	PageSize int
+	// MinSequence makes the server answer only once its views include this stream sequence
+	// (waiting at most 5 s, then [ErrUnavailable]).
+	MinSequence uint64
+}
+
+// Page is one page of connections, newest request first.
+type Page struct {
+	Items []Connection
+	// NextPage is the server's URL of the next page, or empty on the last page.
+	NextPage string
+}
+
+// Entities returns the entities the user has access to. Errors are [*APIError] values or
+// transport errors.
+func (c *Client) Entities(ctx context.Context) ([]Entity, error) {
+	var out struct {
+		Entities []Entity `json:"entities"`
+	}
+	if _, err := c.do(ctx, http.MethodGet, c.base+"/v1/entities", nil, callOptions{}, &out); err != nil {
+		return nil, err
+	}
+	if out.Entities == nil {
+		out.Entities = []Entity{}
+	}
+	return out.Entities, nil
+}
+
+// Request asks for a connection from the acting entity to the target entity and returns the
+// new connection's id. It fails with [ErrPermission] unless the user is an admin of the
+// acting entity with access to the target, [ErrInvalid] for an unknown target or the acting
+// entity itself, and [ErrRuleViolation] if the pair already has a live connection.
+func (c *Client) Request(ctx context.Context, target string, opts ...CallOption) (Result, error) {
+	if target == "" {
+		return Result{}, fmt.Errorf("%w: target entity id is empty", ErrMissing)
+	}
+	var out struct {
+		ID string `json:"id"`
+	}
+	h, err := c.do(ctx, http.MethodPost, c.base+"/v1/entity-connections",
+		map[string]string{"targetEntityId": target}, collect(opts), &out)
+	if err != nil {
+		return Result{}, err
+	}
+	if out.ID == "" {
+		return Result{}, fmt.Errorf("restclient: request answered without a connection id")
+	}
+	return Result{ID: out.ID, Sequence: sequenceOf(h)}, nil
+}
+
+// Accept accepts the pending connection id, acting as its target entity. It fails with
+// [ErrNotFound] for a connection the acting entity cannot see, [ErrPermission] from the
+// source entity or for a non-admin, and [ErrRuleViolation] if it is not pending.
+func (c *Client) Accept(ctx context.Context, id string, opts ...CallOption) (Result, error) {
+	return c.command(ctx, id, "accept", "", opts)
+}
+
+// Deny refuses the pending connection id, acting as its target entity, with an optional
+// reason (sent only when not empty). Errors are as for [Client.Accept].
+func (c *Client) Deny(ctx context.Context, id, reason string, opts ...CallOption) (Result, error) {
+	return c.command(ctx, id, "deny", reason, opts)
+}
+
+// Cancel withdraws the pending connection id, acting as its source entity. Errors are as for
+// [Client.Accept], with the roles swapped.
+func (c *Client) Cancel(ctx context.Context, id string, opts ...CallOption) (Result, error) {
+	return c.command(ctx, id, "cancel", "", opts)
+}
+
+// Disconnect ends the connected connection id, acting as its source or target entity, with an
+// optional reason (sent only when not empty). It fails with [ErrRuleViolation] if the
+// connection is not connected; other errors are as for [Client.Accept].
+func (c *Client) Disconnect(ctx context.Context, id, reason string, opts ...CallOption) (Result, error) {
+	return c.command(ctx, id, "disconnect", reason, opts)
+}
+
+// command sends PUT /v1/entity-connections/{id}/{action}.
+func (c *Client) command(ctx context.Context, id, action, reason string, opts []CallOption) (Result, error) {
+	if id == "" {
+		return Result{}, fmt.Errorf("%w: connection id is empty", ErrMissing)
+	}
+	var body any
+	if reason != "" {
+		body = map[string]string{"reason": reason}
+	}
+	h, err := c.do(ctx, http.MethodPut, c.base+"/v1/entity-connections/"+url.PathEscape(id)+"/"+action,
+		body, collect(opts), nil)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{ID: id, Sequence: sequenceOf(h)}, nil
+}
+
+func collect(opts []CallOption) callOptions {
+	var co callOptions
+	for _, o := range opts {
+		o(&co)
+	}
+	return co
+}
+
+// List returns one page of the acting entity's connections. The page's Items is never nil.
+func (c *Client) List(ctx context.Context, opts ListOptions) (Page, error) {
+	q := url.Values{}
+	if opts.Type != "" {
+		q.Set("type", opts.Type)
+	}
+	if opts.Status != "" {
+		q.Set("status", opts.Status)
+	}
+	if opts.Page > 0 {
+		q.Set("page", strconv.Itoa(opts.Page))
+	}
+	if opts.PageSize > 0 {
+		q.Set("pageSize", strconv.Itoa(opts.PageSize))
+	}
+	if opts.MinSequence > 0 {
+		q.Set("minSequence", strconv.FormatUint(opts.MinSequence, 10))
+	}
+	target := c.base + "/v1/entity-connections"
+	if len(q) > 0 {
+		target += "?" + q.Encode()
+	}
+	return c.listPage(ctx, target)
+}
+
+func (c *Client) listPage(ctx context.Context, target string) (Page, error) {
+	var out struct {
+		Items    []Connection `json:"entityConnections"`
+		NextPage string       `json:"nextPage"`
+	}
+	if _, err := c.do(ctx, http.MethodGet, target, nil, callOptions{}, &out); err != nil {
+		return Page{}, err
+	}
+	if out.Items == nil {
+		out.Items = []Connection{}
+	}
+	return Page{Items: out.Items, NextPage: out.NextPage}, nil
+}
+
+// ListAll returns every connection that opts selects, from opts.Page (or the first) to the
+// last page, by following each page's nextPage. A nextPage on another host is asked of the
+// client's own base URL instead, so the token is never sent elsewhere. The pages are read one
+// after the other, not as one snapshot: a connection requested meanwhile may shift another
+// across a page boundary, so that it is missed or listed twice.
+func (c *Client) ListAll(ctx context.Context, opts ListOptions) ([]Connection, error) {
+	page, err := c.List(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	all := page.Items
+	base, err := url.Parse(c.base + "/v1/entity-connections")
+	if err != nil {
+		return nil, fmt.Errorf("restclient: base URL: %w", err)
+	}
+	seen := map[string]bool{}
+	for page.NextPage != "" {
+		next, err := c.resolveNext(base, page.NextPage)
+		if err != nil {
+			return nil, err
+		}
+		if seen[next] {
+			return nil, fmt.Errorf("restclient: nextPage %q repeats an earlier page", page.NextPage)
+		}
+		seen[next] = true
+		if page, err = c.listPage(ctx, next); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Items...)
+	}
+	return all, nil
+}
+
+// resolveNext turns a nextPage link into a URL on the client's own scheme and host.
+func (c *Client) resolveNext(base *url.URL, next string) (string, error) {
+	ref, err := url.Parse(next)
+	if err != nil {
+		return "", fmt.Errorf("restclient: nextPage %q: %w", next, err)
+	}
+	u := base.ResolveReference(ref)
+	// A server behind a proxy may name itself by an address the client cannot reach, and a
+	// token must not go to a host the user did not configure.
+	u.Scheme, u.Host, u.User = base.Scheme, base.Host, base.User
+	return u.String(), nil
+}
+
+// Get returns the connection id with its history. With minSequence > 0 the server answers
+// only once its views include that stream sequence, such as a [Result.Sequence] (waiting at
+// most 5 s, then [ErrUnavailable]). It fails with [ErrNotFound] for a connection the acting
+// entity cannot see. The returned History is never nil.
+func (c *Client) Get(ctx context.Context, id string, minSequence uint64) (Detail, error) {
+	if id == "" {
+		return Detail{}, fmt.Errorf("%w: connection id is empty", ErrMissing)
+	}
+	target := c.base + "/v1/entity-connections/" + url.PathEscape(id)
+	if minSequence > 0 {
+		target += "?minSequence=" + strconv.FormatUint(minSequence, 10)
+	}
+	var d Detail
+	if _, err := c.do(ctx, http.MethodGet, target, nil, callOptions{}, &d); err != nil {
+		return Detail{}, err
+	}
+	if d.History == nil {
+		d.History = []HistoryItem{}
+	}
+	return d, nil
+}

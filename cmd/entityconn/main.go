@@ -1,0 +1,53 @@
+// Command entityconn runs the entity connection service and talks to it.
+//
+//	entityconn serve        run the service (embedded NATS, demo directory by default)
+//	entityconn request ...  client subcommands for the REST API
+//
+// Run "entityconn help" for the full usage.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage: entityconn <command> [flags] [arguments]
+
+Service:
+  serve        run the service: REST API and web page, projector, expiry, embedded NATS
+               (run "entityconn serve -h" for its flags and environment variables)
+
+Clients of the REST API (ENTITYCONN_URL, ENTITYCONN_CLIENT_ID, ENTITYCONN_CLIENT_SECRET):
+`
+
+// run is the whole program behind main: it returns the exit status. Tests call it with
+// their own arguments, environment and output.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage+clientUsage)
+		return 2
+	}
+	switch sub := args[0]; sub {
+	case "serve":
+		return runServe(ctx, args[1:], getenv, stdout, stderr)
+	case "request", "accept", "deny", "cancel", "disconnect", "list", "get":
+		return runClient(ctx, sub, args[1:], getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage+clientUsage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "entityconn: unknown command %q\n\n%s%s", sub, usage, clientUsage)
+		return 2
+	}
+}

@@ -1,0 +1,341 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/entityconn/entityconn/adapters/app"
+	"github.com/entityconn/entityconn/adapters/directoryfile"
+	"github.com/entityconn/entityconn/adapters/httpapi"
+	"github.com/entityconn/entityconn/adapters/natsjs"
+	"github.com/entityconn/entityconn/adapters/telemetry"
+	"github.com/entityconn/entityconn/domain"
+)
+
+// serveConfig is the configuration of "entityconn serve" (contract §2).
+type serveConfig struct {
+	Data       string
+	HTTP       string
+	NATSListen string
+	NATSURL    string
+	Directory  string
+	PendingTTL time.Duration
+	Replicas   int
+	Fsync      bool
+	LogLevel   slog.Level
+}
+
+// serveFlags declares serve's flags, each defaulting to its environment variable.
+func serveFlags(getenv func(string) string, stderr io.Writer) (*flag.FlagSet, *serveConfig, *[]error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := &serveConfig{}
+	var errs []error
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&cfg.Data, "data", env("ENTITYCONN_DATA", "./data"), "store dir of the embedded NATS server (env ENTITYCONN_DATA)")
+	fs.StringVar(&cfg.HTTP, "http", env("ENTITYCONN_HTTP_ADDR", "127.0.0.1:8080"), "address of the REST API, web page, /metrics, /healthz, /readyz (env ENTITYCONN_HTTP_ADDR)")
+	fs.StringVar(&cfg.NATSListen, "nats-listen", env("ENTITYCONN_NATS_LISTEN", "127.0.0.1:4222"), "client address of the embedded NATS server, for other services (env ENTITYCONN_NATS_LISTEN)")
+	fs.StringVar(&cfg.NATSURL, "nats-url", env("NATS_URL", ""), "use this external NATS (cluster) instead of the embedded server (env NATS_URL)")
+	fs.StringVar(&cfg.Directory, "directory", env("ENTITYCONN_DIRECTORY", ""), "YAML directory file imported at start and on SIGHUP; empty: the built-in demo (env ENTITYCONN_DIRECTORY)")
+	ttl, err := time.ParseDuration(env("ENTITYCONN_PENDING_TTL", "168h"))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("ENTITYCONN_PENDING_TTL: %w", err))
+	}
+	fs.DurationVar(&cfg.PendingTTL, "pending-ttl", ttl, "pending requests older than this expire; 0 = never (env ENTITYCONN_PENDING_TTL)")
+	replicas, err := strconv.Atoi(env("ENTITYCONN_REPLICAS", "1"))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("ENTITYCONN_REPLICAS: %w", err))
+	}
+	fs.IntVar(&cfg.Replicas, "replicas", replicas, "replicas of the streams and buckets it creates (env ENTITYCONN_REPLICAS)")
+	fsync, err := strconv.ParseBool(env("ENTITYCONN_FSYNC", "true"))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("ENTITYCONN_FSYNC: %w", err))
+	}
+	fs.BoolVar(&cfg.Fsync, "fsync", fsync, "embedded server: fsync every write before acknowledging it (env ENTITYCONN_FSYNC)")
+	if err := cfg.LogLevel.UnmarshalText([]byte(env("ENTITYCONN_LOG_LEVEL", "info"))); err != nil {
+		errs = append(errs, fmt.Errorf("ENTITYCONN_LOG_LEVEL: %w", err))
+	}
+	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (env ENTITYCONN_LOG_LEVEL)")
+	return fs, cfg, &errs
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs, cfg, envErrs := serveFlags(getenv, stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if len(*envErrs) > 0 || fs.NArg() > 0 || cfg.Replicas < 1 || cfg.PendingTTL < 0 {
+		for _, err := range *envErrs {
+			fmt.Fprintf(stderr, "entityconn serve: %v\n", err)
+		}
+		if fs.NArg() > 0 {
+			fmt.Fprintf(stderr, "entityconn serve: unexpected arguments %q\n", fs.Args())
+		}
+		if cfg.Replicas < 1 {
+			fmt.Fprintln(stderr, "entityconn serve: --replicas must be 1 or more")
+		}
+		if cfg.PendingTTL < 0 {
+			fmt.Fprintln(stderr, "entityconn serve: --pending-ttl must not be negative")
+		}
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	if err := serve(ctx, cfg, log, stdout); err != nil {
+		fmt.Fprintf(stderr, "entityconn serve: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// serve runs the service until ctx ends, then drains in-flight requests and stops.
+func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout io.Writer) (err error) {
+	out := &lockedWriter{w: stdout}
+
+	// NATS: the embedded server unless an external one is given.
+	var ns *server.Server
+	natsOpts := []nats.Option{nats.Name("entityconn"), nats.MaxReconnects(-1)}
+	url := cfg.NATSURL
+	if url == "" {
+		if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+			return fmt.Errorf("data dir: %w", err)
+		}
+		ns, err = natsjs.StartEmbedded(natsjs.EmbeddedOptions{StoreDir: cfg.Data, Listen: cfg.NATSListen, SyncAlways: cfg.Fsync, ServerName: "entityconn"})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+		}()
+		url = ns.ClientURL()
+		natsOpts = append(natsOpts, nats.InProcessServer(ns))
+		fmt.Fprintf(out, "NATS (embedded, JetStream in %s) listening on %s\n", cfg.Data, url)
+	}
+	nc, err := nats.Connect(url, natsOpts...)
+	if err != nil {
+		return fmt.Errorf("connect to NATS at %s: %w", url, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	res, err := natsjs.Setup(setupCtx, js, cfg.Replicas)
+	if err != nil {
+		return err
+	}
+
+	// The directory: the given file, or what is stored, or the demo.
+	dirs := natsjs.NewDirectoryStore(res, log)
+	if err := loadDirectory(setupCtx, cfg, dirs, out); err != nil {
+		return err
+	}
+	key, err := dirs.SigningKey(setupCtx)
+	if err != nil {
+		return err
+	}
+
+	metrics := telemetry.New()
+	views := natsjs.NewViews(res, log)
+	svc := app.New(app.Config{
+		Store: natsjs.NewStore(res), Views: views, Directory: dirs,
+		PendingTTL: cfg.PendingTTL, Metrics: metrics, Log: log,
+	})
+
+	// Background work: it stops when serve returns, after the HTTP server has drained.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	var viewsRunning sync.WaitGroup
+	viewsRunning.Add(1)
+	background := func(name string, f func(context.Context) error) {
+		wg.Go(func() {
+			if err := f(bg); err != nil && bg.Err() == nil {
+				log.Error("stopped", "task", name, "err", err)
+			}
+		})
+	}
+	background("views", func(ctx context.Context) error { viewsRunning.Done(); return views.Run(ctx) })
+	background("directory", dirs.Run)
+	background("projector", natsjs.NewProjector(res, instanceID(cfg), log, metrics).Run)
+	background("expiry", svc.RunExpiry)
+	if cfg.Directory != "" {
+		background("directory reload", func(ctx context.Context) error { return reloadOnHUP(ctx, cfg, dirs, log) })
+	}
+	defer func() {
+		stopBG()
+		wg.Wait()
+	}()
+	viewsRunning.Wait()
+
+	api := httpapi.New(httpapi.Config{
+		Service: svc, Outcomes: natsjs.NewOutcomes(res), Tokens: httpapi.NewTokens(key, nil), Directory: dirs,
+		Metrics: metrics, Log: log,
+		Ready: func(ctx context.Context) error {
+			if !nc.IsConnected() {
+				return errors.New("not connected to NATS")
+			}
+			if dirs.Current() == nil {
+				return errors.New("no directory loaded")
+			}
+			_, err := res.Events.Info(ctx)
+			return err
+		},
+	})
+	ln, err := net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("http listen: %w", err)
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	fmt.Fprintf(out, "HTTP listening on http://%s\n", ln.Addr())
+	log.Info("entityconn ready", "http", ln.Addr().String(), "nats", url, "pendingTTL", cfg.PendingTTL, "replicas", cfg.Replicas)
+
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		return fmt.Errorf("http: %w", err)
+	}
+	log.Info("shutting down: draining in-flight requests")
+	drain, cancelDrain := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancelDrain()
+	if err := srv.Shutdown(drain); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	return nil
+}
+
+// loadDirectory imports the --directory file, or uses the stored directory, or imports the
+// demo directory when there is none; the demo's credentials are printed.
+func loadDirectory(ctx context.Context, cfg *serveConfig, dirs *natsjs.DirectoryStore, out io.Writer) error {
+	if cfg.Directory != "" {
+		data, err := os.ReadFile(cfg.Directory)
+		if err != nil {
+			return fmt.Errorf("directory: %w", err)
+		}
+		d, changed, err := dirs.Import(ctx, data)
+		if err != nil {
+			return fmt.Errorf("directory %s refused: %w", cfg.Directory, err)
+		}
+		fmt.Fprintf(out, "Directory %s: tenant %s, %d entities, %d users (%s)\n", cfg.Directory, d.Tenant(), len(d.Entities()), len(d.Users()), map[bool]string{true: "imported", false: "unchanged"}[changed])
+		return nil
+	}
+	d, err := dirs.Load(ctx)
+	switch {
+	case errors.Is(err, natsjs.ErrNoDirectory):
+		if d, _, err = dirs.Import(ctx, directoryfile.Demo()); err != nil {
+			return fmt.Errorf("demo directory: %w", err)
+		}
+	case err != nil:
+		return err
+	}
+	if !isDemo(d) {
+		fmt.Fprintf(out, "Directory (stored in NATS): tenant %s, %d entities, %d users\n", d.Tenant(), len(d.Entities()), len(d.Users()))
+		return nil
+	}
+	fmt.Fprintln(out, "Demo directory (tenant acme). Its secrets are public: for trying entityconn out only.")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  CLIENT ID\tCLIENT SECRET\tACCESS")
+	for _, c := range directoryfile.DemoCredentials() {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.ClientID, c.Secret, c.Access)
+	}
+	return tw.Flush()
+}
+
+// isDemo reports whether d holds the demo's clients with the demo's secrets, so that the
+// printed credentials are ones that work.
+func isDemo(d *domain.Directory) bool {
+	creds := directoryfile.DemoCredentials()
+	if len(d.Users()) != len(creds) {
+		return false
+	}
+	for _, c := range creds {
+		u, ok := d.UserByClientID(c.ClientID)
+		if !ok || bcrypt.CompareHashAndPassword([]byte(u.SecretHash), []byte(c.Secret)) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// reloadOnHUP re-imports the directory file on SIGHUP.
+func reloadOnHUP(ctx context.Context, cfg *serveConfig, dirs *natsjs.DirectoryStore, log *slog.Logger) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-hup:
+			data, err := os.ReadFile(cfg.Directory)
+			if err == nil {
+				_, _, err = dirs.Import(ctx, data)
+			}
+			if err != nil {
+				log.Error("directory reload refused; the previous directory stays", "file", cfg.Directory, "err", err)
+				continue
+			}
+			log.Info("directory reloaded", "file", cfg.Directory)
+		}
+	}
+}
+
+// instanceID names this process in the projector's lease. With the embedded server it is
+// kept in the data directory, so that a process restarted after a crash takes its lease back
+// at once; with an external NATS every process is new.
+func instanceID(cfg *serveConfig) string {
+	if cfg.NATSURL != "" {
+		return uuid.NewString()
+	}
+	path := filepath.Join(cfg.Data, "entityconn-instance-id")
+	if b, err := os.ReadFile(path); err == nil && len(bytes.TrimSpace(b)) > 0 {
+		return string(bytes.TrimSpace(b))
+	}
+	id := uuid.NewString()
+	_ = os.WriteFile(path, []byte(id+"\n"), 0o640)
+	return id
+}
+
+// lockedWriter serialises writes to stdout from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
