@@ -416,3 +416,27 @@ func TestDemoReturnsACopy(t *testing.T) {
 		t.Error("Demo() returned the same bytes after the caller changed them, want a fresh copy")
 	}
 }
+
+func TestParseAcceptsAHashInsteadOfASecret(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("hashed-secret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := "tenant: t\nentities:\n  - {id: g, name: G}\nusers:\n  - {id: u, clientId: u, clientSecretHash: '" + string(hash) + "', access: [{entity: g, role: admin}]}\n"
+	d := mustParse(t, []byte(file), nil)
+	u, _ := d.User("u")
+	if u.SecretHash != string(hash) {
+		t.Errorf("SecretHash = %q, want the hash from the file", u.SecretHash)
+	}
+	bad := []struct{ field, want string }{
+		{"clientSecretHash: not-a-hash", "line 5: users[0].clientSecretHash: is not a bcrypt hash"},
+		{"clientSecret: secret-123, clientSecretHash: '" + string(hash) + "'", "line 5: users[0].clientSecretHash: give clientSecret or clientSecretHash, not both"},
+	}
+	for _, b := range bad {
+		f := "tenant: t\nentities:\n  - {id: g, name: G}\nusers:\n  - {id: u, clientId: u, " + b.field + ", access: [{entity: g, role: admin}]}\n"
+		_, err := directoryfile.ParseWith([]byte(f), nil, directoryfile.Options{Cost: bcrypt.MinCost})
+		if err == nil || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("Parse(%s) = %v, want %q", b.field, err, b.want)
+		}
+	}
+}

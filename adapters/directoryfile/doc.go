@@ -16,6 +16,9 @@
 //	      - {entity: global, role: admin}
 //	      - {entity: eu, role: user}
 //
+// Instead of clientSecret, a user may have clientSecretHash: a bcrypt hash of the secret, so
+// that the file need not hold the secret in clear.
+//
 // Every field is a string except the lists entities, users and access; unknown fields,
 // duplicate fields, merge keys (<<) and a second non-empty YAML document are errors. Anchors
 // and aliases are followed. The rules of [domain.NewDirectory] apply, and a client secret has

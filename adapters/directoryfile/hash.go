@@ -33,9 +33,12 @@ func hashSecrets(users []fileUser, previous *domain.Directory, cost int) ([]stri
 	return hashes, nil
 }
 
-// hashSecret returns previous's hash for u when it verifies u's secret at cost, else a new
-// salted hash.
+// hashSecret returns the hash the file gave for u, or previous's hash for u when it verifies
+// u's secret at cost, else a new salted hash.
 func hashSecret(u fileUser, previous *domain.Directory, cost int) (string, error) {
+	if u.hash != "" {
+		return u.hash, nil // the file gave the hash itself
+	}
 	if previous != nil {
 		if old, ok := previous.User(u.user.ID); ok && verifies(old.SecretHash, u.secret, cost) {
 			return old.SecretHash, nil

@@ -138,10 +138,12 @@ type file struct {
 	users    []fileUser
 }
 
-// fileUser is a user whose SecretHash is not yet set, with its secret.
+// fileUser is a user whose SecretHash is not yet set, with its secret or the hash the file
+// gave instead.
 type fileUser struct {
 	user   domain.User
 	secret string
+	hash   string
 }
 
 // load reads and checks data, returning a *FileError listing every problem.
@@ -215,7 +217,7 @@ func (r *reader) syntax(err error) {
 var (
 	topFields    = []string{"tenant", "entities", "users"}
 	entityFields = []string{"id", "name", "parent"}
-	userFields   = []string{"id", "name", "clientId", "clientSecret", "access"}
+	userFields   = []string{"id", "name", "clientId", "clientSecret", "clientSecretHash", "access"}
 	grantFields  = []string{"entity", "role"}
 )
 
@@ -290,8 +292,17 @@ func (r *reader) user(n *yaml.Node, path string) {
 	clientID, ok3 := r.str(f["clientId"], path+".clientId")
 	secret, ok4 := r.str(f["clientSecret"], path+".clientSecret")
 	grants, ok5 := r.seq(f["access"], path+".access")
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 {
+	hash, ok6 := r.str(f["clientSecretHash"], path+".clientSecretHash")
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 {
 		return
+	}
+	if hash != "" {
+		hp := path + ".clientSecretHash"
+		if secret != "" {
+			r.add(f["clientSecretHash"], hp, "give clientSecret or clientSecretHash, not both")
+		} else if _, err := bcrypt.Cost([]byte(hash)); err != nil {
+			r.add(f["clientSecretHash"], hp, "is not a bcrypt hash (make one with: htpasswd -nbBC 10 \"\" secret | cut -c2-)")
+		}
 	}
 	if secret != "" {
 		sp := path + ".clientSecret"
@@ -301,7 +312,7 @@ func (r *reader) user(n *yaml.Node, path string) {
 			r.add(f["clientSecret"], sp, "is %d bytes long; bcrypt reads at most %d", len(secret), maxSecretBytes)
 		}
 	}
-	u := fileUser{user: domain.User{ID: id, Name: name, ClientID: clientID}, secret: secret}
+	u := fileUser{user: domain.User{ID: id, Name: name, ClientID: clientID}, secret: secret, hash: hash}
 	var gpaths []string
 	for j, g := range grants {
 		gp := fmt.Sprintf("%s.access[%d]", path, j)
@@ -398,7 +409,7 @@ func (r *reader) validate() {
 	users := make([]domain.User, len(r.users))
 	for i, u := range r.users {
 		users[i] = u.user
-		if u.secret != "" {
+		if u.secret != "" || u.hash != "" {
 			users[i].SecretHash = "not hashed yet"
 		}
 	}

@@ -8,6 +8,7 @@ import (
 // TestBadInputChangesNothing sends malformed, oversized, unauthenticated and unauthorised
 // requests: each gets the contract's error and the stream gains no event.
 func TestBadInputChangesNothing(t *testing.T) {
+	t.Parallel()
 	s := startService(t)
 	root, eve, viv, sam := s.token("root"), s.token("eve"), s.token("viv"), s.token("sam")
 	pending := str(must(t, s.call("POST", "/v1/entity-connections", root, "global", `{"targetEntityId":"eu"}`), 200).Body["id"])

@@ -15,6 +15,7 @@ import (
 )
 
 func TestWalkthrough(t *testing.T) {
+	t.Parallel()
 	s := startService(t)
 	root, eve := s.token("root"), s.token("eve")
 
@@ -72,6 +73,7 @@ func TestWalkthrough(t *testing.T) {
 }
 
 func TestDuplicateRequestIsAConflict(t *testing.T) {
+	t.Parallel()
 	s := startService(t)
 	root := s.token("root")
 	must(t, s.call("POST", "/v1/entity-connections", root, "global", `{"targetEntityId":"eu"}`), 200)
@@ -84,6 +86,7 @@ func TestDuplicateRequestIsAConflict(t *testing.T) {
 }
 
 func TestConcurrentConflictingRequests(t *testing.T) {
+	t.Parallel()
 	s := startService(t)
 	root := s.token("root")
 	const n = 200
@@ -112,6 +115,7 @@ func TestConcurrentConflictingRequests(t *testing.T) {
 }
 
 func TestTwoInstancesOnOneNATS(t *testing.T) {
+	t.Parallel()
 	_, url := natsjstest.Single(t)
 	a := startService(t, "--nats-url", url)
 	b := startService(t, "--nats-url", url)
@@ -158,6 +162,7 @@ func TestTwoInstancesOnOneNATS(t *testing.T) {
 }
 
 func TestRestartKeepsViews(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	s := startService(t, "--data", data)
 	root, eve := s.token("root"), s.token("eve")
@@ -179,6 +184,7 @@ func TestRestartKeepsViews(t *testing.T) {
 }
 
 func TestIdempotencyKey(t *testing.T) {
+	t.Parallel()
 	s := startService(t)
 	root := s.token("root")
 	first := must(t, s.call("POST", "/v1/entity-connections", root, "global", `{"targetEntityId":"eu"}`, "Idempotency-Key", "k-1"), 200)
@@ -239,6 +245,7 @@ func TestIdempotencyKey(t *testing.T) {
 }
 
 func TestMinSequenceTimesOut(t *testing.T) {
+	t.Parallel()
 	s := startService(t)
 	start := time.Now()
 	r := must(t, s.call("GET", "/v1/entity-connections?minSequence=999999", s.token("root"), "global", ""), 503)
@@ -248,6 +255,7 @@ func TestMinSequenceTimesOut(t *testing.T) {
 }
 
 func TestExpiryHappensOnceAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	_, url := natsjstest.Single(t)
 	a := startService(t, "--nats-url", url, "--pending-ttl", "1s")
 	b := startService(t, "--nats-url", url, "--pending-ttl", "1s")
@@ -268,6 +276,7 @@ func TestExpiryHappensOnceAcrossReplicas(t *testing.T) {
 }
 
 func TestMetricsCountCommands(t *testing.T) {
+	t.Parallel()
 	s := startService(t)
 	root := s.token("root")
 	must(t, s.call("POST", "/v1/entity-connections", root, "global", `{"targetEntityId":"eu"}`), 200)
@@ -295,6 +304,7 @@ func TestMetricsCountCommands(t *testing.T) {
 }
 
 func TestDirectoryChangesApplyWithoutRestart(t *testing.T) {
+	t.Parallel()
 	s := startService(t)
 	sam := s.token("sam")
 	// sam is admin of us but has no access to eu.
@@ -321,6 +331,7 @@ func TestDirectoryChangesApplyWithoutRestart(t *testing.T) {
 }
 
 func TestTokens(t *testing.T) {
+	t.Parallel()
 	s := startService(t)
 	must(t, s.call("GET", "/v1/entities", "", "", ""), 401)
 	bad := s.call("POST", "/oauth/token", "", "", "")

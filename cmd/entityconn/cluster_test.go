@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/entityconn/entityconn/adapters/natsjs/natsjstest"
+	"github.com/entityconn/entityconn/events"
+)
+
+// TestOnAThreeNodeCluster runs two replicas with --replicas 3 on a 3-node JetStream cluster,
+// where a lost race is reported with another error code than on a single server.
+func TestOnAThreeNodeCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	t.Parallel()
+	_, url := natsjstest.Cluster(t, 3)
+	a := startService(t, "--nats-url", url, "--replicas", "3")
+	b := startService(t, "--nats-url", url, "--replicas", "3")
+	root := a.token("root")
+	codes := map[int]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			s := []*service{a, b}[i%2]
+			r := s.call("POST", "/v1/entity-connections", root, "global", `{"targetEntityId":"eu"}`)
+			mu.Lock()
+			codes[r.Status]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if codes[200] != 1 || codes[409] != 39 {
+		t.Errorf("40 concurrent requests on the cluster: %v, want one 200 and 39 409", codes)
+	}
+	js := jsOf(t, natsjstest.Connect(t, url))
+	if n := eventCount(t, js, "entityconn.events.global.eu.>"); n != 1 {
+		t.Errorf("events for global→eu = %d, want 1", n)
+	}
+	st, err := js.Stream(context.Background(), events.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := st.CachedInfo().Config.Replicas; r != 3 {
+		t.Errorf("event stream replicas = %d, want 3", r)
+	}
+	l := must(t, b.call("GET", "/v1/entity-connections?type=inbound&status=Pending", b.token("eve"), "eu", ""), 200)
+	eventually(t, "the request is in eu's inbound view", func() bool {
+		l = b.call("GET", "/v1/entity-connections?type=inbound&status=Pending", b.token("eve"), "eu", "")
+		return len(l.Body["entityConnections"].([]any)) == 1
+	})
+	id := str(l.Body["entityConnections"].([]any)[0].(map[string]any)["id"])
+	must(t, a.call("PUT", "/v1/entity-connections/"+id+"/accept", a.token("eve"), "eu", ""), 200)
+}
