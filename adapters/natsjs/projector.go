@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/entityconn/entityconn/adapters/telemetry"
@@ -17,9 +19,10 @@ import (
 	"github.com/entityconn/entityconn/projections"
 )
 
+// Keys of the views bucket that are not views.
 const (
-	progressKey   = "progress"
-	leaseKey      = "projector-lease"
+	checkpointKey = "projector.checkpoint"
+	leaseKey      = "projector.lease"
 	pendingPrefix = "pending."
 )
 
@@ -37,21 +40,39 @@ type Pending struct {
 const LeaseTTL = 5 * time.Second
 
 // Projector applies events to the views. One replica at a time projects: it holds a lease
-// (key projector-lease of ENTITYCONN_INDEX, renewed every second) and reads the event stream
-// with an ordered consumer from its checkpoint, the key progress, which records the last
-// stream sequence whose views are written. A restart resumes after the checkpoint: it neither
-// replays the log nor skips an event. Every view write is conditional on the key's revision
-// and applying an event is idempotent by stream sequence ([projections.Apply]), so events
-// applied again after a crash between a write and the checkpoint change nothing, and two
-// projectors at once (a lease taken over from one that is still running) do no harm.
+// (key projector.lease, renewed every second) and reads the event stream with an ordered
+// consumer from its checkpoint (key projector.checkpoint): the last stream sequence whose
+// views are written. A restart resumes after the checkpoint: it neither replays the log nor
+// skips an event.
+//
+// Events are applied in batches (what has arrived, up to 512): the views a batch changes are
+// written once each, pipelined, each conditional on the revision it was read at; the
+// checkpoint follows once all of them are stored. Applying an event is idempotent by stream
+// sequence ([projections.Apply]), so events applied again after a crash between the writes
+// and the checkpoint change nothing, and two projectors at once (a lease taken over from one
+// that still runs) do no harm: the loser of a conditional write re-reads and re-applies.
 type Projector struct {
 	r       *Resources
 	log     *slog.Logger
 	metrics *telemetry.Metrics
 	holder  string
-	// batch bounds how many events are applied before the checkpoint is written.
-	batch int
+	batch   int
+
+	// cache holds views as last written by this projector, with their revisions, so that
+	// most events need no read. Only the projector's goroutine uses it.
+	cache map[string]cachedView
+	// checkpointRev is the revision of the checkpoint key as this projector last wrote it.
+	checkpointRev uint64
+	checkpoint    uint64
 }
+
+type cachedView struct {
+	view projections.View
+	rev  uint64 // 0: the key has no value
+}
+
+// maxCachedViews bounds the projector's cache; past it the cache starts afresh.
+const maxCachedViews = 200_000
 
 // NewProjector returns a projector writing the views of r. holder names this process in
 // the lease; a process restarted with the same holder (the same data directory) takes its
@@ -60,12 +81,12 @@ func NewProjector(r *Resources, holder string, log *slog.Logger, metrics *teleme
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Projector{r: r, log: log, metrics: metrics, holder: holder, batch: 256}
+	return &Projector{r: r, log: log, metrics: metrics, holder: holder, batch: 512}
 }
 
 // Run projects until ctx ends and returns ctx's error. While another process holds the lease
-// it waits. Failures to write a view are retried (with backoff) until they succeed: an event
-// is never skipped. Events that cannot be decoded, or of unknown types, are logged and passed
+// it waits. Failures to write are retried (with backoff) until they succeed: an event is
+// never skipped. Events that cannot be decoded, or of unknown types, are logged and passed
 // over.
 func (p *Projector) Run(ctx context.Context) error {
 	for {
@@ -117,9 +138,9 @@ func (p *Projector) acquire(ctx context.Context) error {
 // tryLease takes the lease if it is free, expired or already ours, and extends it.
 func (p *Projector) tryLease(ctx context.Context) (bool, error) {
 	data, _ := json.Marshal(lease{Holder: p.holder, Until: time.Now().Add(LeaseTTL)})
-	e, err := p.r.Index.Get(ctx, leaseKey)
+	e, err := p.r.Views.Get(ctx, leaseKey)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		_, err = p.r.Index.Create(ctx, leaseKey, data)
+		_, err = p.r.Views.Create(ctx, leaseKey, data)
 		return err == nil, ignoreConflict(err)
 	}
 	if err != nil {
@@ -130,7 +151,7 @@ func (p *Projector) tryLease(ctx context.Context) (bool, error) {
 	if cur.Holder != p.holder && time.Now().Before(cur.Until) {
 		return false, nil
 	}
-	_, err = p.r.Index.Update(ctx, leaseKey, data, e.Revision())
+	_, err = p.r.Views.Update(ctx, leaseKey, data, e.Revision())
 	return err == nil, ignoreConflict(err)
 }
 
@@ -160,13 +181,13 @@ func (p *Projector) keepLease(ctx context.Context, lost context.CancelFunc) {
 func (p *Projector) release() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	e, err := p.r.Index.Get(ctx, leaseKey)
+	e, err := p.r.Views.Get(ctx, leaseKey)
 	if err != nil {
 		return
 	}
 	var cur lease
 	if json.Unmarshal(e.Value(), &cur) == nil && cur.Holder == p.holder {
-		_ = p.r.Index.Delete(ctx, leaseKey, jetstream.LastRevision(e.Revision()))
+		_ = p.r.Views.Delete(ctx, leaseKey, jetstream.LastRevision(e.Revision()))
 	}
 }
 
@@ -177,27 +198,29 @@ func ignoreConflict(err error) error {
 	return err
 }
 
-// Checkpoint returns the stream sequence up to which the views are written.
-func (p *Projector) Checkpoint(ctx context.Context) (uint64, error) {
-	e, err := p.r.Index.Get(ctx, progressKey)
+// readCheckpoint returns the stored checkpoint and its revision.
+func (p *Projector) readCheckpoint(ctx context.Context) (seq, rev uint64, err error) {
+	e, err := p.r.Views.Get(ctx, checkpointKey)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return 0, nil
+		return 0, 0, nil
 	}
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return strconv.ParseUint(string(e.Value()), 10, 64)
+	seq, err = strconv.ParseUint(string(e.Value()), 10, 64)
+	return seq, e.Revision(), err
 }
 
 // project applies events from the checkpoint on until ctx ends or reading fails.
 func (p *Projector) project(ctx context.Context) error {
-	from, err := p.Checkpoint(ctx)
-	if err != nil {
+	var err error
+	if p.checkpoint, p.checkpointRev, err = p.readCheckpoint(ctx); err != nil {
 		return fmt.Errorf("read checkpoint: %w", err)
 	}
+	p.cache = make(map[string]cachedView) // another projector may have written meanwhile
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.SubjectPrefix + ".>"}}
-	if from > 0 {
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from+1
+	if p.checkpoint > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, p.checkpoint+1
 	}
 	cons, err := p.r.Events.OrderedConsumer(ctx, cfg)
 	if err != nil {
@@ -211,135 +234,250 @@ func (p *Projector) project(ctx context.Context) error {
 	defer stop()
 	defer it.Stop()
 
-	unflushed := 0
+	batch := make([]stored, 0, p.batch)
 	for {
-		msg, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return ctx.Err()
-			}
-			return err
-		}
-		md, err := msg.Metadata()
-		if err != nil {
-			return err
-		}
-		seq := md.Sequence.Stream
-		e, derr := events.Decode(msg.Data())
-		if derr != nil {
-			// A newer version's event type, or a corrupt message: views cannot show it, and
-			// stopping would stop every entity's views. Say so loudly and go on.
-			p.log.Error("projector: event skipped", "sequence", seq, "err", derr)
-		} else if err := retry(ctx, p.log, "apply", func() error { return p.apply(ctx, seq, e) }); err != nil {
-			return err
-		}
-		unflushed++
-		if md.NumPending == 0 || unflushed >= p.batch {
-			if err := retry(ctx, p.log, "checkpoint", func() error { return p.writeProgress(ctx, seq) }); err != nil {
+		batch = batch[:0]
+		var pending uint64
+		for len(batch) < p.batch {
+			msg, err := it.Next()
+			if err != nil {
+				if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					return ctx.Err()
+				}
 				return err
 			}
-			unflushed = 0
-		}
-		if derr == nil {
-			p.metrics.Projected(seq, e.OccurredAt, md.NumPending)
-		}
-	}
-}
-
-func (p *Projector) writeProgress(ctx context.Context, seq uint64) error {
-	for {
-		e, err := p.r.Index.Get(ctx, progressKey)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-			_, err = p.r.Index.Create(ctx, progressKey, []byte(strconv.FormatUint(seq, 10)))
-		case err != nil:
-			return err
-		default:
-			cur, _ := strconv.ParseUint(string(e.Value()), 10, 64)
-			if cur >= seq {
-				return nil
+			md, err := msg.Metadata()
+			if err != nil {
+				return err
 			}
-			_, err = p.r.Index.Update(ctx, progressKey, []byte(strconv.FormatUint(seq, 10)), e.Revision())
-		}
-		if err == nil || !isRevisionConflict(err) {
-			return err
-		}
-	}
-}
-
-// apply writes the two views of e and keeps the pending index in step with them.
-func (p *Projector) apply(ctx context.Context, seq uint64, e events.Event) error {
-	var latest projections.View
-	for _, key := range projections.Keys(e) {
-		v, err := p.applyKey(ctx, key, seq, e)
-		if err != nil {
-			return err
-		}
-		latest = v
-	}
-	return p.syncPending(ctx, latest, e)
-}
-
-// applyKey applies e to one view key with compare-and-set, re-reading on a conflict.
-func (p *Projector) applyKey(ctx context.Context, key string, seq uint64, e events.Event) (projections.View, error) {
-	for {
-		var cur projections.View
-		var rev uint64
-		entry, err := p.r.Views.Get(ctx, key)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		case err != nil:
-			return cur, err
-		default:
-			rev = entry.Revision()
-			if err := json.Unmarshal(entry.Value(), &cur); err != nil {
-				p.log.Error("projector: unreadable view replaced", "key", key, "err", err)
-				cur = projections.View{}
+			e, derr := events.Decode(msg.Data())
+			if derr != nil {
+				// A newer version's event type, or a corrupt message: views cannot show it,
+				// and stopping would stop every entity's views. Say so loudly and go on.
+				p.log.Error("projector: event skipped", "sequence", md.Sequence.Stream, "err", derr)
+			}
+			batch = append(batch, stored{seq: md.Sequence.Stream, e: e, ok: derr == nil})
+			if pending = md.NumPending; pending == 0 {
+				break // nothing more has arrived: apply what we have
 			}
 		}
-		next, changed := projections.Apply(cur, seq, e)
-		if !changed {
-			return cur, nil
+		if err := retry(ctx, p.log, "apply", func() error { return p.applyBatch(ctx, batch) }); err != nil {
+			return err
 		}
-		data, err := json.Marshal(next)
-		if err != nil {
-			return cur, err
+		last := batch[len(batch)-1].seq
+		if err := retry(ctx, p.log, "checkpoint", func() error { return p.writeCheckpoint(ctx, last) }); err != nil {
+			return err
 		}
-		if rev == 0 {
-			_, err = p.r.Views.Create(ctx, key, data)
-		} else {
-			_, err = p.r.Views.Update(ctx, key, data, rev)
-		}
-		if err == nil {
-			return next, nil
-		}
-		if !isRevisionConflict(err) {
-			return cur, err
+		for _, s := range batch {
+			if s.ok {
+				p.metrics.Projected(s.seq, s.e.OccurredAt, pending)
+			}
 		}
 	}
 }
 
-// syncPending makes the pending index agree with view v after event e: an entry while the
-// connection is Pending, none after. It depends on the view's state, not only on the event,
-// so that a redelivered request never re-creates the entry of an answered one.
-func (p *Projector) syncPending(ctx context.Context, v projections.View, e events.Event) error {
-	key := pendingPrefix + e.ConnectionID
-	if v.ID == e.ConnectionID && v.Status == domain.StatusPending {
-		data, err := json.Marshal(Pending{ConnectionID: v.ID, SourceEntityID: v.SourceEntityID, TargetEntityID: v.TargetEntityID, RequestedAt: v.RequestedAt, Sequence: v.Sequence})
-		if err != nil {
-			return err
-		}
-		_, err = p.r.Index.Put(ctx, key, data)
+type stored struct {
+	seq uint64
+	e   events.Event
+	ok  bool
+}
+
+// write is a change of one key that a batch makes.
+type write struct {
+	view    projections.View
+	baseRev uint64 // the revision the change is conditional on; 0: the key must not exist
+	pending *Pending
+	delete  bool // a pending key to delete
+	plain   bool // an unconditional write (pending keys)
+}
+
+// applyBatch applies a batch of events and stores the result: every changed key written
+// once, pipelined. On a conditional write that fails (another projector wrote the key), the
+// cache is dropped and the error returned: the retry reads afresh and applies again, which
+// is idempotent.
+func (p *Projector) applyBatch(ctx context.Context, batch []stored) error {
+	if err := p.load(ctx, batch); err != nil {
 		return err
 	}
-	if e.Type == events.TypeConnectionRequested {
-		return nil // already answered: no entry was ever needed
+	writes := map[string]*write{}
+	var order []string
+	touch := func(key string) *write {
+		if w, ok := writes[key]; ok {
+			return w
+		}
+		c := p.cache[key]
+		w := &write{view: c.view, baseRev: c.rev}
+		writes[key] = w
+		order = append(order, key)
+		return w
 	}
-	err := p.r.Index.Delete(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	for _, s := range batch {
+		if !s.ok {
+			continue
+		}
+		var after projections.View
+		for _, key := range projections.Keys(s.e) {
+			w := touch(key)
+			if next, changed := projections.Apply(w.view, s.seq, s.e); changed {
+				w.view = next
+			}
+			after = w.view
+		}
+		// The pending index follows the view's state, not only the event, so that a request
+		// applied again never re-creates the entry of an answered one.
+		pk := pendingPrefix + s.e.ConnectionID
+		switch {
+		case after.ID == s.e.ConnectionID && after.Status == domain.StatusPending:
+			w := touch(pk)
+			w.plain, w.delete = true, false
+			w.pending = &Pending{ConnectionID: after.ID, SourceEntityID: after.SourceEntityID, TargetEntityID: after.TargetEntityID, RequestedAt: after.RequestedAt, Sequence: after.Sequence}
+		case s.e.Type != events.TypeConnectionRequested:
+			w := touch(pk)
+			w.plain, w.delete, w.pending = true, true, nil
+		}
+	}
+
+	type sent struct {
+		key string
+		fut jetstream.PubAckFuture
+	}
+	var futures []sent
+	for _, key := range order {
+		w := writes[key]
+		var msg *nats.Msg
+		var opts []jetstream.PublishOpt
+		switch {
+		case w.plain && w.delete:
+			msg = &nats.Msg{Subject: "$KV." + BucketViews + "." + key, Header: nats.Header{"KV-Operation": []string{"DEL"}}}
+		case w.plain:
+			data, _ := json.Marshal(w.pending)
+			msg = &nats.Msg{Subject: "$KV." + BucketViews + "." + key, Data: data}
+		default:
+			if c, ok := p.cache[key]; ok && c.rev != 0 && c.view == w.view {
+				continue // nothing changed (all events already applied)
+			}
+			data, err := json.Marshal(w.view)
+			if err != nil {
+				return err
+			}
+			msg = &nats.Msg{Subject: "$KV." + BucketViews + "." + key, Data: data}
+			opts = append(opts, jetstream.WithExpectLastSequencePerSubject(w.baseRev))
+		}
+		fut, err := p.r.JS.PublishMsgAsync(msg, opts...)
+		if err != nil {
+			return err
+		}
+		futures = append(futures, sent{key, fut})
+	}
+	var failed error
+	for _, f := range futures {
+		select {
+		case ack := <-f.fut.Ok():
+			if w := writes[f.key]; !w.plain {
+				p.remember(f.key, cachedView{view: w.view, rev: ack.Sequence})
+			}
+		case err := <-f.fut.Err():
+			if isRevisionConflict(err) {
+				err = fmt.Errorf("view %s changed under the projector: %w", f.key, err)
+			}
+			failed = errors.Join(failed, err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if failed != nil {
+		p.cache = make(map[string]cachedView)
+		return failed
+	}
+	return nil
+}
+
+// load reads into the cache the views of batch's events that are not there, concurrently.
+func (p *Projector) load(ctx context.Context, batch []stored) error {
+	var missing []string
+	seen := map[string]bool{}
+	for _, s := range batch {
+		if !s.ok || s.e.Type == events.TypeConnectionRequested && s.seq > p.checkpoint {
+			// A request past the checkpoint starts a new view: nothing to read (if it exists
+			// after all, the conditional write says so and the retry reads it).
+			continue
+		}
+		for _, key := range projections.Keys(s.e) {
+			if _, ok := p.cache[key]; !ok && !seen[key] {
+				seen[key] = true
+				missing = append(missing, key)
+			}
+		}
+	}
+	if len(missing) == 0 {
 		return nil
 	}
-	return err
+	got := make([]cachedView, len(missing))
+	errs := make([]error, len(missing))
+	sem := make(chan struct{}, 32)
+	var wg sync.WaitGroup
+	for i, key := range missing {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			e, err := p.r.Views.Get(ctx, key)
+			switch {
+			case errors.Is(err, jetstream.ErrKeyNotFound):
+			case err != nil:
+				errs[i] = err
+			default:
+				got[i].rev = e.Revision()
+				if err := json.Unmarshal(e.Value(), &got[i].view); err != nil {
+					p.log.Error("projector: unreadable view replaced", "key", key, "err", err)
+					got[i].view = projections.View{}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for i, key := range missing {
+		p.remember(key, got[i])
+	}
+	return nil
+}
+
+func (p *Projector) remember(key string, c cachedView) {
+	if len(p.cache) >= maxCachedViews {
+		p.cache = make(map[string]cachedView)
+	}
+	p.cache[key] = c
+}
+
+// writeCheckpoint records that the views include every event up to seq. It never moves the
+// checkpoint back.
+func (p *Projector) writeCheckpoint(ctx context.Context, seq uint64) error {
+	for {
+		if seq <= p.checkpoint {
+			return nil
+		}
+		value := []byte(strconv.FormatUint(seq, 10))
+		var rev uint64
+		var err error
+		if p.checkpointRev == 0 {
+			rev, err = p.r.Views.Create(ctx, checkpointKey, value)
+		} else {
+			rev, err = p.r.Views.Update(ctx, checkpointKey, value, p.checkpointRev)
+		}
+		if err == nil {
+			p.checkpoint, p.checkpointRev = seq, rev
+			return nil
+		}
+		if !isRevisionConflict(err) {
+			return err
+		}
+		// Another projector moved it: take its value and revision, and go again.
+		if p.checkpoint, p.checkpointRev, err = p.readCheckpoint(ctx); err != nil {
+			return err
+		}
+	}
 }
 
 func isRevisionConflict(err error) bool {

@@ -2,6 +2,7 @@ package natsjs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,11 +13,11 @@ import (
 
 // Names of the KV buckets entityconn creates besides the event stream [events.Stream].
 const (
-	// BucketViews holds the Outbound and Inbound views (contract §5).
+	// BucketViews holds the Outbound and Inbound views (contract §5) and, under keys of
+	// their own that other services should not rely on, what the projector keeps with them:
+	// its checkpoint and lease (projector.*) and the index of pending requests that expiry
+	// works from (pending.<connectionId>).
 	BucketViews = "ENTITYCONN_VIEWS"
-	// BucketIndex holds the projector's checkpoint and the index of pending requests that
-	// expiry works from. Internal: other services should not rely on its keys.
-	BucketIndex = "ENTITYCONN_INDEX"
 	// BucketIdempotency holds the first outcome of each command id and idempotency key for 24 h.
 	BucketIdempotency = "ENTITYCONN_IDEMPOTENCY"
 	// BucketDirectory holds the imported directory and the token signing key.
@@ -35,7 +36,6 @@ type Resources struct {
 	JS          jetstream.JetStream
 	Events      jetstream.Stream
 	Views       jetstream.KeyValue
-	Index       jetstream.KeyValue
 	Idempotency jetstream.KeyValue
 	Directory   jetstream.KeyValue
 }
@@ -60,6 +60,47 @@ func EventStreamConfig(replicas int) jetstream.StreamConfig {
 	}
 }
 
+// viewsBucket creates or binds the views bucket. With one replica its stream is created with
+// asynchronous persistence: the server flushes it to disk in the background instead of on
+// every write. Views are derived from the event stream, and the projector's checkpoint is in
+// the same stream after the views it covers, so a power loss can only lose a tail of both,
+// which the projector then applies again (docs/decisions.md). Replicated streams do not
+// support that mode (nor need it: their Raft log is what is synced).
+func viewsBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	if cfg.Replicas > 1 {
+		return js.CreateOrUpdateKeyValue(ctx, cfg)
+	}
+	name := "KV_" + cfg.Bucket
+	if _, err := js.Stream(ctx, name); errors.Is(err, jetstream.ErrStreamNotFound) {
+		// The stream nats.go would create for cfg (jetstream.prepareKeyValueConfig), plus
+		// the persistence mode, which cannot be changed once the stream exists.
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:              name,
+			Description:       cfg.Description,
+			Subjects:          []string{"$KV." + cfg.Bucket + ".>"},
+			MaxMsgsPerSubject: int64(max(cfg.History, 1)),
+			MaxBytes:          -1,
+			MaxMsgSize:        -1,
+			MaxMsgs:           -1,
+			MaxConsumers:      -1,
+			Storage:           cfg.Storage,
+			Replicas:          1,
+			AllowRollup:       true,
+			DenyDelete:        true,
+			Duplicates:        2 * time.Minute,
+			AllowDirect:       true,
+			Discard:           jetstream.DiscardNew,
+			PersistMode:       jetstream.AsyncPersistMode,
+		})
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	return js.KeyValue(ctx, cfg.Bucket)
+}
+
 // Setup creates or updates the event stream and the buckets with the given number of
 // replicas, and returns handles to them. It is safe to run from several processes at once.
 func Setup(ctx context.Context, js jetstream.JetStream, replicas int) (*Resources, error) {
@@ -71,12 +112,15 @@ func Setup(ctx context.Context, js jetstream.JetStream, replicas int) (*Resource
 	if r.Events, err = js.CreateOrUpdateStream(ctx, EventStreamConfig(replicas)); err != nil {
 		return nil, fmt.Errorf("natsjs: event stream %s: %w", events.Stream, err)
 	}
+	r.Views, err = viewsBucket(ctx, js, jetstream.KeyValueConfig{Bucket: BucketViews, Description: "entityconn Outbound and Inbound views, projector checkpoint, pending requests",
+		History: 1, Storage: jetstream.FileStorage, Replicas: replicas})
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: bucket %s: %w", BucketViews, err)
+	}
 	buckets := []struct {
 		kv  *jetstream.KeyValue
 		cfg jetstream.KeyValueConfig
 	}{
-		{&r.Views, jetstream.KeyValueConfig{Bucket: BucketViews, Description: "entityconn Outbound and Inbound views", History: 1}},
-		{&r.Index, jetstream.KeyValueConfig{Bucket: BucketIndex, Description: "entityconn projector checkpoint and pending-request index", History: 1}},
 		{&r.Idempotency, jetstream.KeyValueConfig{Bucket: BucketIdempotency, Description: "entityconn first outcomes of commands, kept 24h", History: 1, TTL: IdempotencyWindow}},
 		{&r.Directory, jetstream.KeyValueConfig{Bucket: BucketDirectory, Description: "entityconn directory and token signing key", History: 5}},
 	}

@@ -40,7 +40,7 @@ func NewViews(r *Resources, log *slog.Logger) *Views {
 // Run follows the projector's checkpoint until ctx ends, so that [Views.WaitFor] can answer.
 // It returns ctx's error, or an error if the watch cannot be started.
 func (v *Views) Run(ctx context.Context) error {
-	w, err := v.r.Index.Watch(ctx, progressKey)
+	w, err := v.r.Views.Watch(ctx, checkpointKey)
 	if err != nil {
 		return fmt.Errorf("natsjs: watch projector progress: %w", err)
 	}
@@ -81,6 +81,13 @@ func (v *Views) Progress() uint64 {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.progress
+}
+
+// Changed returns the current progress and a channel that is closed when it grows.
+func (v *Views) Changed() (uint64, <-chan struct{}) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.progress, v.changed
 }
 
 // WaitFor returns once the views include every event up to stream sequence seq, or
@@ -164,7 +171,7 @@ func (v *Views) List(ctx context.Context, entity string, ds ...projections.Direc
 // change until ctx ends: an entry when a request is pending, deleted (ok false) when it is
 // answered. It returns ctx's error or the watch's.
 func (v *Views) PendingRequests(ctx context.Context, f func(id string, p Pending, ok bool)) error {
-	w, err := v.r.Index.Watch(ctx, pendingPrefix+"*")
+	w, err := v.r.Views.Watch(ctx, pendingPrefix+"*")
 	if err != nil {
 		return fmt.Errorf("natsjs: watch pending requests: %w", err)
 	}

@@ -28,6 +28,9 @@ Service:
   serve        run the service: REST API and web page, projector, expiry, embedded NATS
                (run "entityconn serve -h" for its flags and environment variables)
 
+  bench        measure commands/s against raw JetStream in the same run
+               (run "entityconn bench -h" for its flags)
+
 Clients of the REST API (ENTITYCONN_URL, ENTITYCONN_CLIENT_ID, ENTITYCONN_CLIENT_SECRET):
 `
 
@@ -41,6 +44,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch sub := args[0]; sub {
 	case "serve":
 		return runServe(ctx, args[1:], getenv, stdout, stderr)
+	case "bench":
+		return runBench(ctx, args[1:], getenv, stdout, stderr)
 	case "request", "accept", "deny", "cancel", "disconnect", "list", "get":
 		return runClient(ctx, sub, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/crypto/bcrypt"
@@ -117,110 +116,28 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 // serve runs the service until ctx ends, then drains in-flight requests and stops.
-func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout io.Writer) (err error) {
+func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout io.Writer) error {
 	out := &lockedWriter{w: stdout}
-
-	// NATS: the embedded server unless an external one is given.
-	var ns *server.Server
-	natsOpts := []nats.Option{nats.Name("entityconn"), nats.MaxReconnects(-1)}
-	url := cfg.NATSURL
-	if url == "" {
-		if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
-			return fmt.Errorf("data dir: %w", err)
-		}
-		ns, err = natsjs.StartEmbedded(natsjs.EmbeddedOptions{StoreDir: cfg.Data, Listen: cfg.NATSListen, SyncAlways: cfg.Fsync, ServerName: "entityconn"})
-		if err != nil {
-			return err
-		}
-		defer func() {
-			ns.Shutdown()
-			ns.WaitForShutdown()
-		}()
-		url = ns.ClientURL()
-		natsOpts = append(natsOpts, nats.InProcessServer(ns))
-		fmt.Fprintf(out, "NATS (embedded, JetStream in %s) listening on %s\n", cfg.Data, url)
-	}
-	nc, err := nats.Connect(url, natsOpts...)
-	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", url, err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	res, err := natsjs.Setup(setupCtx, js, cfg.Replicas)
-	if err != nil {
-		return err
-	}
-
-	// The directory: the given file, or what is stored, or the demo.
-	dirs := natsjs.NewDirectoryStore(res, log)
-	if err := loadDirectory(setupCtx, cfg, dirs, out); err != nil {
-		return err
-	}
-	key, err := dirs.SigningKey(setupCtx)
-	if err != nil {
-		return err
-	}
-
-	metrics := telemetry.New()
-	views := natsjs.NewViews(res, log)
-	svc := app.New(app.Config{
-		Store: natsjs.NewStore(res), Views: views, Directory: dirs,
-		PendingTTL: cfg.PendingTTL, Metrics: metrics, Log: log,
+	st, err := start(ctx, cfg, log, out, func(ctx context.Context, dirs *natsjs.DirectoryStore) error {
+		return loadDirectory(ctx, cfg, dirs, out)
 	})
-
-	// Background work: it stops when serve returns, after the HTTP server has drained.
-	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	var viewsRunning sync.WaitGroup
-	viewsRunning.Add(1)
-	background := func(name string, f func(context.Context) error) {
-		wg.Go(func() {
-			if err := f(bg); err != nil && bg.Err() == nil {
-				log.Error("stopped", "task", name, "err", err)
-			}
-		})
+	if err != nil {
+		return err
 	}
-	background("views", func(ctx context.Context) error { viewsRunning.Done(); return views.Run(ctx) })
-	background("directory", dirs.Run)
-	background("projector", natsjs.NewProjector(res, instanceID(cfg), log, metrics).Run)
-	background("expiry", svc.RunExpiry)
+	defer st.Close()
 	if cfg.Directory != "" {
-		background("directory reload", func(ctx context.Context) error { return reloadOnHUP(ctx, cfg, dirs, log) })
+		st.background("directory reload", func(ctx context.Context) error { return reloadOnHUP(ctx, cfg, st.dirs, log) })
 	}
-	defer func() {
-		stopBG()
-		wg.Wait()
-	}()
-	viewsRunning.Wait()
 
-	api := httpapi.New(httpapi.Config{
-		Service: svc, Outcomes: natsjs.NewOutcomes(res), Tokens: httpapi.NewTokens(key, nil), Directory: dirs,
-		Metrics: metrics, Log: log,
-		Ready: func(ctx context.Context) error {
-			if !nc.IsConnected() {
-				return errors.New("not connected to NATS")
-			}
-			if dirs.Current() == nil {
-				return errors.New("no directory loaded")
-			}
-			_, err := res.Events.Info(ctx)
-			return err
-		},
-	})
 	ln, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
 	}
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := &http.Server{Handler: st.api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(out, "HTTP listening on http://%s\n", ln.Addr())
-	log.Info("entityconn ready", "http", ln.Addr().String(), "nats", url, "pendingTTL", cfg.PendingTTL, "replicas", cfg.Replicas)
+	log.Info("entityconn ready", "http", ln.Addr().String(), "nats", st.url, "pendingTTL", cfg.PendingTTL, "replicas", cfg.Replicas)
 
 	select {
 	case <-ctx.Done():
@@ -234,6 +151,122 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout io.Wr
 		log.Warn("http shutdown", "err", err)
 	}
 	return nil
+}
+
+// stack is a running entityconn: NATS (embedded or external), its JetStream resources, the
+// directory, the service, the projector and expiry in the background, and the HTTP handler
+// (not listening). Close stops it all, background work first.
+type stack struct {
+	url     string
+	nc      *nats.Conn
+	res     *natsjs.Resources
+	dirs    *natsjs.DirectoryStore
+	views   *natsjs.Views
+	svc     *app.Service
+	metrics *telemetry.Metrics
+	api     *httpapi.Server
+	log     *slog.Logger
+
+	bg      context.Context
+	stopBG  context.CancelFunc
+	wg      sync.WaitGroup
+	closers []func()
+}
+
+// start builds a stack from cfg. loadDir puts a directory into the directory store.
+func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Writer, loadDir func(context.Context, *natsjs.DirectoryStore) error) (st *stack, err error) {
+	st = &stack{log: log}
+	defer func() {
+		if err != nil {
+			st.Close()
+		}
+	}()
+	natsOpts := []nats.Option{nats.Name("entityconn"), nats.MaxReconnects(-1)}
+	st.url = cfg.NATSURL
+	if st.url == "" {
+		if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+			return st, fmt.Errorf("data dir: %w", err)
+		}
+		ns, err := natsjs.StartEmbedded(natsjs.EmbeddedOptions{StoreDir: cfg.Data, Listen: cfg.NATSListen, SyncAlways: cfg.Fsync, ServerName: "entityconn"})
+		if err != nil {
+			return st, err
+		}
+		st.closers = append(st.closers, func() { ns.Shutdown(); ns.WaitForShutdown() })
+		st.url = ns.ClientURL()
+		natsOpts = append(natsOpts, nats.InProcessServer(ns))
+		fmt.Fprintf(out, "NATS (embedded, JetStream in %s) listening on %s\n", cfg.Data, st.url)
+	}
+	if st.nc, err = nats.Connect(st.url, natsOpts...); err != nil {
+		return st, fmt.Errorf("connect to NATS at %s: %w", st.url, err)
+	}
+	st.closers = append(st.closers, st.nc.Close)
+	js, err := jetstream.New(st.nc)
+	if err != nil {
+		return st, err
+	}
+	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if st.res, err = natsjs.Setup(setupCtx, js, cfg.Replicas); err != nil {
+		return st, err
+	}
+	st.dirs = natsjs.NewDirectoryStore(st.res, log)
+	if err := loadDir(setupCtx, st.dirs); err != nil {
+		return st, err
+	}
+	key, err := st.dirs.SigningKey(setupCtx)
+	if err != nil {
+		return st, err
+	}
+	st.metrics = telemetry.New()
+	st.views = natsjs.NewViews(st.res, log)
+	st.svc = app.New(app.Config{
+		Store: natsjs.NewStore(st.res), Views: st.views, Directory: st.dirs,
+		PendingTTL: cfg.PendingTTL, Metrics: st.metrics, Log: log,
+	})
+
+	// Background work stops on Close, which serve calls after the HTTP server has drained.
+	st.bg, st.stopBG = context.WithCancel(context.WithoutCancel(ctx))
+	st.background("views", st.views.Run)
+	st.background("directory", st.dirs.Run)
+	st.background("projector", natsjs.NewProjector(st.res, instanceID(cfg), log, st.metrics).Run)
+	st.background("expiry", st.svc.RunExpiry)
+
+	st.api = httpapi.New(httpapi.Config{
+		Service: st.svc, Outcomes: natsjs.NewOutcomes(st.res), Tokens: httpapi.NewTokens(key, nil), Directory: st.dirs,
+		Metrics: st.metrics, Log: log,
+		Ready: func(ctx context.Context) error {
+			if !st.nc.IsConnected() {
+				return errors.New("not connected to NATS")
+			}
+			if st.dirs.Current() == nil {
+				return errors.New("no directory loaded")
+			}
+			_, err := st.res.Events.Info(ctx)
+			return err
+		},
+	})
+	return st, nil
+}
+
+// background runs f until the stack closes, logging an early failure.
+func (st *stack) background(name string, f func(context.Context) error) {
+	st.wg.Go(func() {
+		if err := f(st.bg); err != nil && st.bg.Err() == nil {
+			st.log.Error("stopped", "task", name, "err", err)
+		}
+	})
+}
+
+// Close stops the background work, then NATS.
+func (st *stack) Close() {
+	if st.stopBG != nil {
+		st.stopBG()
+	}
+	st.wg.Wait()
+	for i := len(st.closers) - 1; i >= 0; i-- {
+		st.closers[i]()
+	}
+	st.closers = nil
 }
 
 // loadDirectory imports the --directory file, or uses the stored directory, or imports the
