@@ -439,7 +439,7 @@ func TestErrorResponses(t *testing.T) {
 		},
 		{
 			name:  "503 from a proxy",
-			reply: func(w http.ResponseWriter) { http.Error(w, "upstream down", 503) },
+			reply: func(w http.ResponseWriter) { http.Error(w, "upstream down", http.StatusServiceUnavailable) },
 			want:  restclient.APIError{Status: 503, Message: "upstream down", TrackID: "t-1"},
 			is:    []error{restclient.ErrUnavailable},
 			text:  "upstream down (HTTP 503)",
