@@ -362,3 +362,64 @@ func TestTokens(t *testing.T) {
 		t.Errorf("missing Zuora-Entity-Ids = %s, want code 53000021", r.Raw)
 	}
 }
+
+func TestListPagesAndFilters(t *testing.T) {
+	t.Parallel()
+	s := startService(t)
+	root := s.token("root")
+	var seq string
+	for _, target := range []string{"eu", "us", "apac"} {
+		seq = seqOf(t, must(t, s.call("POST", "/v1/entity-connections", root, "global", `{"targetEntityId":"`+target+`"}`), 200))
+	}
+	seq = seqOf(t, must(t, s.call("POST", "/v1/entity-connections", root, "eu", `{"targetEntityId":"global"}`), 200))
+	// Page through global's connections (three outbound, one inbound), two at a time.
+	var ids []string
+	next := "/v1/entity-connections?pageSize=2&minSequence=" + seq
+	pages := 0
+	for next != "" {
+		r := must(t, s.call("GET", strings.TrimPrefix(next, s.base), root, "global", ""), 200)
+		for _, it := range r.Body["entityConnections"].([]any) {
+			ids = append(ids, str(it.(map[string]any)["targetEntityId"]))
+		}
+		next, _ = r.Body["nextPage"].(string)
+		if next != "" && !strings.HasPrefix(next, s.base+"/v1/entity-connections?") {
+			t.Fatalf("nextPage = %q, want an absolute URL of this service", next)
+		}
+		pages++
+	}
+	// Newest request first.
+	if pages != 2 || strings.Join(ids, ",") != "global,apac,us,eu" {
+		t.Errorf("pages = %d, targets in order = %v; want 2 pages: global, apac, us, eu", pages, ids)
+	}
+	out := must(t, s.call("GET", "/v1/entity-connections?type=outbound&status=pending", root, "global", ""), 200)
+	if n := len(out.Body["entityConnections"].([]any)); n != 3 {
+		t.Errorf("outbound Pending of global = %d, want 3 (status matched case-insensitively)", n)
+	}
+	in := must(t, s.call("GET", "/v1/entity-connections?type=inbound", root, "global", ""), 200)
+	if n := len(in.Body["entityConnections"].([]any)); n != 1 {
+		t.Errorf("inbound of global = %d, want 1", n)
+	}
+	if _, ok := in.Body["nextPage"]; ok {
+		t.Errorf("a last page has nextPage: %s", in.Raw)
+	}
+	none := must(t, s.call("GET", "/v1/entity-connections?status=Connected", root, "global", ""), 200)
+	if n := len(none.Body["entityConnections"].([]any)); n != 0 {
+		t.Errorf("Connected of global = %d, want 0", n)
+	}
+}
+
+func TestServeRefusesABadDirectory(t *testing.T) {
+	t.Parallel()
+	bad := writeDirectory(t, "tenant: acme\nentities:\n  - {id: global, name: G}\n  - {id: eu.west, name: E, parent: global}\nusers:\n  - {id: u, clientId: u, clientSecret: short, access: [{entity: mars, role: admin}]}\n")
+	var out, errb syncBuffer
+	code := run(t.Context(), []string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--directory", bad},
+		func(string) string { return "" }, &out, &errb)
+	if code == 0 {
+		t.Fatalf("serve with a bad directory exited 0")
+	}
+	for _, want := range []string{"line 4: entities[1].id", "line 6: users[0].clientSecret", "line 6: users[0].access[0].entity"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
+		}
+	}
+}

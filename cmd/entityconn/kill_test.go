@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -138,6 +139,64 @@ func TestKillAndRestart(t *testing.T) {
 		})
 		if r := s2.call("GET", "/v1/entity-connections/"+id, tok, src, ""); r.Status != 200 || r.Body["status"] != "Pending" {
 			t.Errorf("acknowledged request %s after restart: %d %s", id, r.Status, r.Raw)
+		}
+	}
+}
+
+// TestSIGTERMDrains stops the service with SIGTERM while requests are in flight: it exits 0,
+// and every request it acknowledged is there after a restart.
+func TestSIGTERMDrains(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	dirFile := writeDirectory(t, testDirectory)
+	data := t.TempDir()
+	child, base := startChild(t, "--data", data, "--directory", dirFile)
+	s := &service{t: t, base: base}
+	tok := s.token("root")
+	var mu sync.Mutex
+	acked := map[string]string{}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			src := []string{"global", "eu", "us"}[w%3]
+			for i := 0; ; i++ {
+				// request and cancel in a loop: a stream of commands on one pair
+				tgt := []string{"eu", "us", "global"}[w%3]
+				r, err := tryCall(base, tok, src, `{"targetEntityId":"`+tgt+`"}`)
+				if err != nil {
+					return
+				}
+				if r.Status == 200 {
+					mu.Lock()
+					acked[str(r.Body["id"])] = src
+					mu.Unlock()
+					req, _ := http.NewRequest("PUT", base+"/v1/entity-connections/"+str(r.Body["id"])+"/cancel", nil)
+					req.Header.Set("Authorization", "Bearer "+tok)
+					req.Header.Set("Zuora-Entity-Ids", src)
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						return
+					}
+					resp.Body.Close()
+				}
+			}
+		})
+	}
+	eventually(t, "requests acknowledged", func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) >= 20 })
+	if err := child.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := child.Wait()
+	wg.Wait()
+	if err != nil {
+		t.Errorf("after SIGTERM the service exited with %v, want status 0", err)
+	}
+	s2 := startService(t, "--data", data, "--directory", dirFile)
+	tok = s2.token("root")
+	for id, src := range acked {
+		if r := s2.call("GET", "/v1/entity-connections/"+id, tok, src, ""); r.Status != 200 {
+			t.Errorf("acknowledged request %s after SIGTERM and restart: %d %s", id, r.Status, r.Raw)
 		}
 	}
 }
