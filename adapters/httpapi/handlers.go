@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/entityconn/entityconn/adapters/app"
+	"github.com/entityconn/entityconn/adapters/wire"
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/projections"
 )
@@ -95,46 +96,23 @@ func (s *Server) token(c *call) error {
 	})
 }
 
-type entityItem struct {
-	ID       string      `json:"id"`
-	Name     string      `json:"name"`
-	ParentID *string     `json:"parentId"`
-	Role     domain.Role `json:"role"`
-}
-
 func (s *Server) entities(c *call) error {
 	all, err := s.cfg.Service.Entities(c.claims.User)
 	if err != nil {
 		return err
 	}
-	items := []entityItem{}
+	items := []wire.Entity{}
 	for _, e := range all {
 		if !c.claims.Allows(e.ID) {
 			continue
 		}
-		it := entityItem{ID: e.ID, Name: e.Name, Role: e.Role}
+		it := wire.Entity{ID: e.ID, Name: e.Name, Role: e.Role}
 		if e.ParentID != "" {
 			it.ParentID = &e.ParentID
 		}
 		items = append(items, it)
 	}
 	return s.ok(c, http.StatusOK, map[string]any{"entities": items, "success": true})
-}
-
-// connectionItem is a connection as the REST API shows it (contract §4).
-type connectionItem struct {
-	ID             string        `json:"id"`
-	SourceEntityID string        `json:"sourceEntityId"`
-	TargetEntityID string        `json:"targetEntityId"`
-	Status         domain.Status `json:"status"`
-	RequestedBy    string        `json:"requestedBy"`
-	RequestedAt    time.Time     `json:"requestedAt"`
-	UpdatedAt      time.Time     `json:"updatedAt"`
-}
-
-func item(v projections.View) connectionItem {
-	return connectionItem{ID: v.ID, SourceEntityID: v.SourceEntityID, TargetEntityID: v.TargetEntityID, Status: v.Status,
-		RequestedBy: v.RequestedBy, RequestedAt: v.RequestedAt.UTC(), UpdatedAt: v.UpdatedAt.UTC()}
 }
 
 func (s *Server) request(c *call) error {
@@ -148,7 +126,7 @@ func (s *Server) request(c *call) error {
 		return errorf(domain.ErrMissingValue, "targetEntityId is required")
 	}
 	return s.command(c, domain.RequestConnection{Target: *body.TargetEntityID}, func(r app.Result) any {
-		return map[string]any{"id": r.ConnectionID, "success": true}
+		return wire.Requested{ID: r.ConnectionID, Success: true}
 	})
 }
 
@@ -186,7 +164,7 @@ func (s *Server) disconnect(c *call) error {
 	return s.command(c, domain.DisconnectConnection{ConnectionID: c.r.PathValue("id"), Reason: body.Reason}, succeeded)
 }
 
-func succeeded(app.Result) any { return map[string]any{"success": true} }
+func succeeded(app.Result) any { return wire.Done{Success: true} }
 
 // storedResponse is what an idempotency record keeps of a response, to replay it.
 type storedResponse struct {
@@ -314,11 +292,7 @@ func (s *Server) list(c *call) error {
 	if err != nil {
 		return err
 	}
-	items := make([]connectionItem, len(res.Items))
-	for i, v := range res.Items {
-		items[i] = item(v)
-	}
-	out := map[string]any{"entityConnections": items, "success": true}
+	out := wire.NewList(res)
 	if res.More {
 		next := url.Values{}
 		for k, vs := range q {
@@ -327,17 +301,9 @@ func (s *Server) list(c *call) error {
 			}
 		}
 		next.Set("page", strconv.Itoa(lq.Page+1))
-		out["nextPage"] = baseURL(c.r) + c.r.URL.Path + "?" + next.Encode()
+		out.NextPage = baseURL(c.r) + c.r.URL.Path + "?" + next.Encode()
 	}
 	return s.ok(c, http.StatusOK, out)
-}
-
-type historyItem struct {
-	Type          string    `json:"type"`
-	At            time.Time `json:"at"`
-	ActorUserID   string    `json:"actorUserId"`
-	ActorEntityID string    `json:"actorEntityId"`
-	Reason        string    `json:"reason"`
 }
 
 func (s *Server) get(c *call) error {
@@ -353,15 +319,7 @@ func (s *Server) get(c *call) error {
 	if err != nil {
 		return err
 	}
-	hist := make([]historyItem, len(d.History))
-	for i, h := range d.History {
-		hist[i] = historyItem{Type: string(h.Type), At: h.At.UTC(), ActorUserID: h.ActorUserID, ActorEntityID: h.ActorEntityID, Reason: h.Reason}
-	}
-	return s.ok(c, http.StatusOK, struct {
-		connectionItem
-		History []historyItem `json:"history"`
-		Success bool          `json:"success"`
-	}{item(d.View), hist, true})
+	return s.ok(c, http.StatusOK, wire.NewDetail(d))
 }
 
 func intParam(q url.Values, name string, def int) (int, error) {

@@ -14,6 +14,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/entityconn/entityconn/adapters/app"
+	"github.com/entityconn/entityconn/adapters/wire"
+	"github.com/entityconn/entityconn/adapters/zuora"
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/events"
 	"github.com/entityconn/entityconn/projections"
@@ -332,9 +334,9 @@ func TestOpenAPIErrorResponses(t *testing.T) {
 			}
 		}
 	}
-	for _, row := range errorTable {
-		if s := strconv.Itoa(row.status); !statusesDocumented[s] {
-			t.Errorf("errorTable maps %v to %d, but no operation documents %s", row.err, row.status, s)
+	for _, row := range zuora.Table() {
+		if s := strconv.Itoa(row.Status); !statusesDocumented[s] {
+			t.Errorf("the error table maps %v to %d, but no operation documents %s", row.Err, row.Status, s)
 		}
 	}
 }
@@ -497,9 +499,9 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		goType   any
 		response bool // every field without omitempty is always sent, so it is required
 	}{
-		{"Connection", connectionItem{}, true},
-		{"Entity", entityItem{}, true},
-		{"HistoryItem", historyItem{}, true},
+		{"Connection", wire.Connection{}, true},
+		{"Entity", wire.Entity{}, true},
+		{"HistoryItem", wire.HistoryItem{}, true},
 		{"ErrorBody", ErrorBody{}, true},
 		{"Reason", Reason{}, true},
 		{"TokenResponse", tokenResponse{}, true},

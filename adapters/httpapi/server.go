@@ -20,6 +20,7 @@ import (
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/telemetry"
+	"github.com/entityconn/entityconn/adapters/zuora"
 	"github.com/entityconn/entityconn/domain"
 )
 
@@ -280,15 +281,14 @@ func (s *Server) fail(c *call, err error) {
 }
 
 func (s *Server) errorResponse(c *call, err error) (int, []byte) {
-	status, code := classify(err)
-	msg := err.Error()
-	if status == http.StatusInternalServerError {
+	status, body := zuora.Error(c.processID, err)
+	switch {
+	case status == http.StatusInternalServerError:
 		s.cfg.Log.Error("http: internal error", "processId", c.processID, "err", err)
-		msg = "internal error (processId " + c.processID + ")"
-	} else if status == http.StatusServiceUnavailable {
+	case status == http.StatusServiceUnavailable:
 		s.cfg.Log.Warn("http: unavailable", "processId", c.processID, "err", err)
 	}
-	data, _ := json.Marshal(ErrorBody{Success: false, ProcessID: c.processID, Reasons: []Reason{{Code: code, Message: msg}}})
+	data, _ := json.Marshal(body)
 	return status, data
 }
 
@@ -299,7 +299,7 @@ func (s *Server) notFound(c *call) error {
 var errMethod = errors.New("method not allowed")
 
 func (s *Server) methodNotAllowed(c *call) error {
-	data, _ := json.Marshal(ErrorBody{ProcessID: c.processID, Reasons: []Reason{{Code: codeBase + CategoryInvalidValue, Message: errMethod.Error() + ": " + c.r.Method + " " + c.r.URL.Path}}})
+	data, _ := json.Marshal(ErrorBody{ProcessID: c.processID, Reasons: []Reason{{Code: zuora.CodeBase + zuora.CategoryInvalidValue, Message: errMethod.Error() + ": " + c.r.Method + " " + c.r.URL.Path}}})
 	s.write(c, http.StatusMethodNotAllowed, data)
 	return nil
 }
