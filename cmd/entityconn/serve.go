@@ -27,6 +27,7 @@ import (
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/directoryfile"
 	"github.com/entityconn/entityconn/adapters/httpapi"
+	"github.com/entityconn/entityconn/adapters/natsapi"
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/telemetry"
 	"github.com/entityconn/entityconn/domain"
@@ -163,6 +164,7 @@ type stack struct {
 	dirs    *natsjs.DirectoryStore
 	views   *natsjs.Views
 	svc     *app.Service
+	exec    *natsapi.Executor
 	metrics *telemetry.Metrics
 	api     *httpapi.Server
 	log     *slog.Logger
@@ -223,6 +225,14 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 		Store: natsjs.NewStore(st.res), Views: st.views, Directory: st.dirs,
 		PendingTTL: cfg.PendingTTL, Metrics: st.metrics, Log: log,
 	})
+
+	// The NATS request/reply door.
+	st.exec = &natsapi.Executor{Service: st.svc, Outcomes: natsjs.NewOutcomes(st.res)}
+	micro, err := natsapi.Start(st.nc, st.exec, log)
+	if err != nil {
+		return st, err
+	}
+	st.closers = append(st.closers, micro.Stop)
 
 	// Background work stops on Close, which serve calls after the HTTP server has drained.
 	st.bg, st.stopBG = context.WithCancel(context.WithoutCancel(ctx))

@@ -1,0 +1,105 @@
+package natsapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/entityconn/entityconn/adapters/app"
+	"github.com/entityconn/entityconn/adapters/natsjs"
+	"github.com/entityconn/entityconn/adapters/wire"
+	"github.com/entityconn/entityconn/adapters/zuora"
+	"github.com/entityconn/entityconn/domain"
+)
+
+// Outcome is the result of a command as the NATS doors report it: an HTTP-like status, the
+// same JSON body as REST (a success body or the Zuora error body), and on success the
+// connection id and the stream sequence of the event.
+type Outcome struct {
+	Status       int             `json:"status"`
+	Body         json.RawMessage `json:"body"`
+	ConnectionID string          `json:"connectionId,omitempty"`
+	Sequence     uint64          `json:"sequence,omitempty"`
+	// Code and Message are the Zuora error code and message of a failure.
+	Code    int    `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+	// Replayed is true when the outcome is the recorded first outcome of the command id.
+	Replayed bool `json:"-"`
+}
+
+// OK reports whether the command was accepted.
+func (o Outcome) OK() bool { return o.Status < 300 }
+
+// Executor runs commands that arrive on NATS: the service decides, and the first outcome of
+// each command id is recorded (for 24 h) and replayed to retries (rule 5). Safe for
+// concurrent use.
+type Executor struct {
+	Service  *app.Service
+	Outcomes *natsjs.Outcomes
+}
+
+// Execute runs the command name ("RequestConnection", ...) that r describes. It never
+// fails: every error becomes an outcome with its status and Zuora body. processID names the
+// attempt in error bodies.
+func (x *Executor) Execute(ctx context.Context, name string, r Request, processID string) Outcome {
+	p, err := r.Principal()
+	if err != nil {
+		return Failure(processID, err)
+	}
+	cmd, err := r.Command(name)
+	if err != nil {
+		return Failure(processID, err)
+	}
+	if r.CommandID == "" {
+		return x.run(ctx, p, "", cmd, processID)
+	}
+	replay, claim, err := x.Outcomes.Begin(ctx, "nats:"+p.UserID, r.CommandID, fingerprint(name, p, cmd))
+	if err != nil {
+		return Failure(processID, err)
+	}
+	if replay != nil {
+		var o Outcome
+		if err := json.Unmarshal(replay, &o); err == nil {
+			o.Replayed = true
+			return o
+		}
+	}
+	o := x.run(ctx, p, r.CommandID, cmd, processID)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if o.Status >= 500 {
+		_ = claim.Release(rctx) // "not now" is not an outcome to replay
+	} else if data, err := json.Marshal(o); err == nil {
+		_ = claim.Complete(rctx, data)
+	}
+	return o
+}
+
+func (x *Executor) run(ctx context.Context, p app.Principal, commandID string, cmd domain.Command, processID string) Outcome {
+	res, err := x.Service.Execute(ctx, p, commandID, cmd)
+	if err != nil {
+		return Failure(processID, err)
+	}
+	var body any = wire.Done{Success: true}
+	if _, ok := cmd.(domain.RequestConnection); ok {
+		body = wire.Requested{ID: res.ConnectionID, Success: true}
+	}
+	data, _ := json.Marshal(body)
+	return Outcome{Status: http.StatusOK, Body: data, ConnectionID: res.ConnectionID, Sequence: res.Sequence}
+}
+
+// Failure returns the outcome of err: its status and Zuora error body.
+func Failure(processID string, err error) Outcome {
+	status, body := zuora.Error(processID, err)
+	data, _ := json.Marshal(body)
+	return Outcome{Status: status, Body: data, Code: body.Reasons[0].Code, Message: body.Reasons[0].Message}
+}
+
+func fingerprint(name string, p app.Principal, cmd domain.Command) string {
+	content, _ := json.Marshal(cmd)
+	h := sha256.Sum256(content)
+	return name + " " + p.EntityID + " " + hex.EncodeToString(h[:])
+}

@@ -1,0 +1,150 @@
+// Package natsapi is entityconn's door for other services on NATS request/reply: a NATS
+// micro service named entityconn with the endpoints entityconn.api.request, accept, deny,
+// cancel, disconnect, list and get (contract §5). It also holds what the durable command
+// door (package natscmd) shares with it: the request body, its validation and the
+// replay of a command id's first outcome.
+//
+// Trust: a NATS request names its actor (actorUserId) and acting entity (entityId); the
+// directory's permission rules are applied to them exactly as on REST, but NATS does not
+// authenticate the user. Who may publish on entityconn.api.> and entityconn.commands.> is
+// decided by the NATS server's accounts and permissions: grant those subjects only to
+// services trusted to speak for their users.
+package natsapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/entityconn/entityconn/adapters/app"
+	"github.com/entityconn/entityconn/domain"
+	"github.com/entityconn/entityconn/projections"
+)
+
+// MaxRequestBytes bounds a request body, as the REST API bounds its bodies.
+const MaxRequestBytes = 64 << 10
+
+// MaxCommandIDLength bounds a command id.
+const MaxCommandIDLength = 255
+
+// Request is the body of a NATS command or query (contract §5). Commands use CommandID,
+// ActorUserID, EntityID and TargetEntityID (request) or ConnectionID (the others), and
+// Reason (deny, disconnect). Queries use ActorUserID, EntityID, ConnectionID (get) and the
+// list fields.
+type Request struct {
+	CommandID      string `json:"commandId,omitempty"`
+	ActorUserID    string `json:"actorUserId"`
+	EntityID       string `json:"entityId"`
+	TargetEntityID string `json:"targetEntityId,omitempty"`
+	ConnectionID   string `json:"connectionId,omitempty"`
+	Reason         string `json:"reason,omitempty"`
+
+	// List: outbound, inbound or empty for both; a status; 1-based page and its size.
+	Type     string `json:"type,omitempty"`
+	Status   string `json:"status,omitempty"`
+	Page     int    `json:"page,omitempty"`
+	PageSize int    `json:"pageSize,omitempty"`
+	// MinSequence makes list and get wait until the views include that sequence.
+	MinSequence uint64 `json:"minSequence,omitempty"`
+}
+
+// Commands are the names of the commands of contract §1, by endpoint.
+var Commands = map[string]string{
+	"request":    "RequestConnection",
+	"accept":     "AcceptConnection",
+	"deny":       "DenyConnection",
+	"cancel":     "CancelConnection",
+	"disconnect": "DisconnectConnection",
+}
+
+// Decode parses a request body: JSON, at most MaxRequestBytes, no unknown fields. Errors wrap
+// domain.ErrInvalidValue.
+func Decode(data []byte) (Request, error) {
+	var r Request
+	if len(data) > MaxRequestBytes {
+		return r, fmt.Errorf("%w: request body of %d bytes, at most %d allowed", domain.ErrInvalidValue, len(data), MaxRequestBytes)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return r, fmt.Errorf("%w: a JSON request body is required", domain.ErrMissingValue)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return r, fmt.Errorf("%w: request body: %v", domain.ErrInvalidValue, err)
+	}
+	if dec.More() {
+		return r, fmt.Errorf("%w: request body: unexpected data after the JSON object", domain.ErrInvalidValue)
+	}
+	return r, nil
+}
+
+// Principal returns who acts: errors wrap domain.ErrMissingValue when the actor or entity is
+// absent. Their syntax is checked by the service.
+func (r Request) Principal() (app.Principal, error) {
+	switch {
+	case r.ActorUserID == "":
+		return app.Principal{}, fmt.Errorf("%w: actorUserId is required", domain.ErrMissingValue)
+	case r.EntityID == "":
+		return app.Principal{}, fmt.Errorf("%w: entityId is required", domain.ErrMissingValue)
+	}
+	return app.Principal{UserID: r.ActorUserID, EntityID: r.EntityID}, nil
+}
+
+// Command returns the domain command name (e.g. "AcceptConnection") asks for with r's fields.
+// Errors wrap domain.ErrMissingValue for an absent target or connection id and
+// domain.ErrInvalidValue for an unknown name or a command id that is too long.
+func (r Request) Command(name string) (domain.Command, error) {
+	if len(r.CommandID) > MaxCommandIDLength {
+		return nil, fmt.Errorf("%w: commandId is longer than %d bytes", domain.ErrInvalidValue, MaxCommandIDLength)
+	}
+	needID := func() error {
+		if r.ConnectionID == "" {
+			return fmt.Errorf("%w: connectionId is required", domain.ErrMissingValue)
+		}
+		return nil
+	}
+	switch name {
+	case "RequestConnection":
+		if r.TargetEntityID == "" {
+			return nil, fmt.Errorf("%w: targetEntityId is required", domain.ErrMissingValue)
+		}
+		return domain.RequestConnection{Target: r.TargetEntityID}, nil
+	case "AcceptConnection":
+		return domain.AcceptConnection{ConnectionID: r.ConnectionID}, needID()
+	case "DenyConnection":
+		return domain.DenyConnection{ConnectionID: r.ConnectionID, Reason: r.Reason}, needID()
+	case "CancelConnection":
+		return domain.CancelConnection{ConnectionID: r.ConnectionID}, needID()
+	case "DisconnectConnection":
+		return domain.DisconnectConnection{ConnectionID: r.ConnectionID, Reason: r.Reason}, needID()
+	}
+	return nil, fmt.Errorf("%w: unknown command %q", domain.ErrInvalidValue, name)
+}
+
+// ListQuery returns the list query of r, with the REST defaults (page 1, 30 items).
+func (r Request) ListQuery() (app.ListQuery, error) {
+	q := app.ListQuery{Page: r.Page, PageSize: r.PageSize, MinSequence: r.MinSequence}
+	if q.Page == 0 {
+		q.Page = 1
+	}
+	if q.PageSize == 0 {
+		q.PageSize = 30
+	}
+	switch r.Type {
+	case "":
+	case "outbound":
+		q.Direction = projections.Outbound
+	case "inbound":
+		q.Direction = projections.Inbound
+	default:
+		return q, fmt.Errorf("%w: type %q must be outbound or inbound", domain.ErrInvalidValue, r.Type)
+	}
+	if r.Status != "" {
+		st, err := domain.ParseStatus(r.Status)
+		if err != nil {
+			return q, err
+		}
+		q.Status = st
+	}
+	return q, nil
+}
