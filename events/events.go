@@ -59,6 +59,11 @@ const SubjectPrefix = "entityconn.events"
 // subscriber can route a message without decoding its body.
 const HeaderConnectionID = "Entityconn-Connection-Id"
 
+// HeaderCorrelationID is the NATS header that carries the correlation id of the request that
+// caused an event (a Zuora-Track-Id on REST, a command's correlation id on NATS), when there
+// was one.
+const HeaderCorrelationID = "Entityconn-Correlation-Id"
+
 // HeaderMsgID is the NATS header JetStream de-duplicates on; every event carries its event id in it.
 const HeaderMsgID = "Nats-Msg-Id"
 

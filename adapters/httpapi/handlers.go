@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/entityconn/entityconn/adapters/app"
+	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/wire"
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/projections"
@@ -183,6 +184,9 @@ func (s *Server) command(c *call, cmd domain.Command, body func(app.Result) any)
 	}
 	ctx, cancel := context.WithTimeout(c.r.Context(), commandRequestTimeout)
 	defer cancel()
+	if t := c.r.Header.Get(HeaderTrackID); t != "" {
+		ctx = natsjs.WithCorrelationID(ctx, t)
+	}
 	key := c.r.Header.Get(HeaderIdempotencyKey)
 	if key == "" {
 		res, err := s.cfg.Service.Execute(ctx, p, "", cmd)

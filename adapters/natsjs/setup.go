@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/entityconn/entityconn/events"
@@ -60,6 +61,44 @@ func EventStreamConfig(replicas int) jetstream.StreamConfig {
 	}
 }
 
+// attemptTimeout bounds one attempt to create a stream or bucket.
+const attemptTimeout = 3 * time.Second
+
+// Attempts runs f, each time with its own short timeout, until it succeeds, fails in a way a
+// retry cannot change, or ctx ends. It retries lost requests only: timeouts, "no responders"
+// (a stream without a leader yet) and JetStream's 503. On a cluster, two processes creating the
+// same replicated stream at once can leave one request unanswered (nats-io/nats-server#3677);
+// a second attempt then finds the stream.
+func Attempts(ctx context.Context, f func(context.Context) error) error {
+	return AttemptsWithin(ctx, attemptTimeout, f)
+}
+
+// AttemptsWithin is [Attempts] with a timeout of its own for each attempt.
+func AttemptsWithin(ctx context.Context, each time.Duration, f func(context.Context) error) error {
+	for {
+		actx, cancel := context.WithTimeout(ctx, each)
+		err := f(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !transient(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Code == 503 || apiErr.Code == 408
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+}
+
 // viewsBucket creates or binds the views bucket. With one replica its stream is created with
 // asynchronous persistence: the server flushes it to disk in the background instead of on
 // every write. Views are derived from the event stream, and the projector's checkpoint is in
@@ -108,12 +147,18 @@ func Setup(ctx context.Context, js jetstream.JetStream, replicas int) (*Resource
 		replicas = 1
 	}
 	r := &Resources{JS: js}
-	var err error
-	if r.Events, err = js.CreateOrUpdateStream(ctx, EventStreamConfig(replicas)); err != nil {
+	err := Attempts(ctx, func(ctx context.Context) (err error) {
+		r.Events, err = js.CreateOrUpdateStream(ctx, EventStreamConfig(replicas))
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("natsjs: event stream %s: %w", events.Stream, err)
 	}
-	r.Views, err = viewsBucket(ctx, js, jetstream.KeyValueConfig{Bucket: BucketViews, Description: "entityconn Outbound and Inbound views, projector checkpoint, pending requests",
-		History: 1, Storage: jetstream.FileStorage, Replicas: replicas})
+	err = Attempts(ctx, func(ctx context.Context) (err error) {
+		r.Views, err = viewsBucket(ctx, js, jetstream.KeyValueConfig{Bucket: BucketViews, Description: "entityconn Outbound and Inbound views, projector checkpoint, pending requests",
+			History: 1, Storage: jetstream.FileStorage, Replicas: replicas})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("natsjs: bucket %s: %w", BucketViews, err)
 	}
@@ -127,7 +172,11 @@ func Setup(ctx context.Context, js jetstream.JetStream, replicas int) (*Resource
 	for _, b := range buckets {
 		b.cfg.Storage = jetstream.FileStorage
 		b.cfg.Replicas = replicas
-		if *b.kv, err = js.CreateOrUpdateKeyValue(ctx, b.cfg); err != nil {
+		err := Attempts(ctx, func(ctx context.Context) (err error) {
+			*b.kv, err = js.CreateOrUpdateKeyValue(ctx, b.cfg)
+			return err
+		})
+		if err != nil {
 			return nil, fmt.Errorf("natsjs: bucket %s: %w", b.cfg.Bucket, err)
 		}
 	}

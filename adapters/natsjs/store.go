@@ -20,6 +20,20 @@ var ErrConcurrentChange = fmt.Errorf("%w: the pair changed since it was read", d
 // ErrCorruptEvent is returned when a stored message is not an event this version can read.
 var ErrCorruptEvent = errors.New("natsjs: stored message is not a valid event")
 
+type correlationKey struct{}
+
+// WithCorrelationID returns a context whose appends carry id in the header
+// Entityconn-Correlation-Id of their events.
+func WithCorrelationID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, correlationKey{}, id)
+}
+
+// CorrelationID returns the correlation id of ctx, or "".
+func CorrelationID(ctx context.Context) string {
+	id, _ := ctx.Value(correlationKey{}).(string)
+	return id
+}
+
 // Stored is an event with the stream sequence it was stored at.
 type Stored struct {
 	Event    events.Event
@@ -70,6 +84,9 @@ func (s *Store) Append(ctx context.Context, e events.Event, expect uint64) (uint
 	msg := &nats.Msg{Subject: e.Subject(), Data: data, Header: nats.Header{}}
 	msg.Header.Set(events.HeaderMsgID, e.EventID)
 	msg.Header.Set(events.HeaderConnectionID, e.ConnectionID)
+	if id := CorrelationID(ctx); id != "" {
+		msg.Header.Set(events.HeaderCorrelationID, id)
+	}
 	pair := events.PairSubject(e.SourceEntityID, e.TargetEntityID)
 	ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequenceForSubject(expect, pair))
 	if err == nil {

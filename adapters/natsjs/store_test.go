@@ -208,3 +208,32 @@ func testAppendOnly(t *testing.T, r *natsjs.Resources) {
 		t.Errorf("event stream config = %+v, want append-only without limits", cfg)
 	}
 }
+
+// TestSetupConcurrentlyOnACluster creates the streams and buckets from three processes at
+// once on a fresh cluster, as replicas starting together do.
+func TestSetupConcurrentlyOnACluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	_, url := natsjstest.Cluster(t, 3)
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := range errs {
+		nc := natsjstest.Connect(t, url)
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			_, errs[i] = natsjs.Setup(ctx, js, 3)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Setup %d: %v", i, err)
+		}
+	}
+}

@@ -212,10 +212,18 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 		return st, err
 	}
 	st.dirs = natsjs.NewDirectoryStore(st.res, log)
-	if err := loadDir(setupCtx, st.dirs); err != nil {
+	// Importing hashes every new secret with bcrypt (tens of milliseconds each): a large
+	// directory may take a while, so this step has more time than the others.
+	dirCtx, cancelDir := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancelDir()
+	if err := natsjs.AttemptsWithin(dirCtx, 5*time.Minute, func(ctx context.Context) error { return loadDir(ctx, st.dirs) }); err != nil {
 		return st, err
 	}
-	key, err := st.dirs.SigningKey(setupCtx)
+	var key []byte
+	err = natsjs.Attempts(setupCtx, func(ctx context.Context) (err error) {
+		key, err = st.dirs.SigningKey(ctx)
+		return err
+	})
 	if err != nil {
 		return st, err
 	}
