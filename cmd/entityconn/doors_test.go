@@ -1,0 +1,196 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+
+	"github.com/entityconn/entityconn/adapters/natsapi"
+)
+
+// door sends one command to a running service and reports the outcome: the Zuora error code
+// (0 on success), the HTTP-like status where the door has one (0 otherwise) and the id of a
+// requested connection.
+type door interface {
+	name() string
+	send(t *testing.T, user, entity, command string, req natsapi.Request) (code, status int, id string)
+}
+
+// restDoor drives the REST API.
+type restDoor struct {
+	s      *service
+	tokens map[string]string
+}
+
+func (d *restDoor) name() string { return "REST" }
+
+func (d *restDoor) send(t *testing.T, user, entity, command string, req natsapi.Request) (int, int, string) {
+	t.Helper()
+	if d.tokens[user] == "" {
+		d.tokens[user] = d.s.token(user)
+	}
+	var r response
+	switch command {
+	case "RequestConnection":
+		r = d.s.call("POST", "/v1/entity-connections", d.tokens[user], entity, fmt.Sprintf(`{"targetEntityId":%q}`, req.TargetEntityID))
+	default:
+		body := ""
+		if req.Reason != "" {
+			body = fmt.Sprintf(`{"reason":%q}`, req.Reason)
+		}
+		path := map[string]string{"AcceptConnection": "accept", "DenyConnection": "deny", "CancelConnection": "cancel", "DisconnectConnection": "disconnect"}[command]
+		r = d.s.call("PUT", "/v1/entity-connections/"+req.ConnectionID+"/"+path, d.tokens[user], entity, body)
+	}
+	id, _ := r.Body["id"].(string)
+	return r.reasonCode(), r.Status, id
+}
+
+// microDoor drives the NATS micro service.
+type microDoor struct{ nc *nats.Conn }
+
+func (d *microDoor) name() string { return "NATS request/reply" }
+
+func (d *microDoor) send(t *testing.T, user, entity, command string, req natsapi.Request) (int, int, string) {
+	t.Helper()
+	endpoint := map[string]string{"RequestConnection": "request", "AcceptConnection": "accept", "DenyConnection": "deny", "CancelConnection": "cancel", "DisconnectConnection": "disconnect"}[command]
+	req.ActorUserID, req.EntityID, req.CommandID = user, entity, uuid.NewString()
+	data, _ := json.Marshal(req)
+	msg, err := d.nc.Request(natsapi.SubjectPrefix+"."+endpoint, data, 10*time.Second)
+	if err != nil {
+		t.Fatalf("micro %s: %v", endpoint, err)
+	}
+	var body struct {
+		ID      string `json:"id"`
+		Reasons []struct {
+			Code int `json:"code"`
+		} `json:"reasons"`
+	}
+	_ = json.Unmarshal(msg.Data, &body)
+	if status := msg.Header.Get("Nats-Service-Error-Code"); status != "" {
+		st, _ := strconv.Atoi(status)
+		if len(body.Reasons) == 0 || msg.Header.Get("Nats-Service-Error") == "" {
+			t.Errorf("micro error reply without Zuora body or message: %q %s", msg.Header, msg.Data)
+			return -1, st, ""
+		}
+		return body.Reasons[0].Code, st, ""
+	}
+	if msg.Header.Get(natsapi.HeaderSequence) == "" {
+		t.Errorf("micro success reply without %s header", natsapi.HeaderSequence)
+	}
+	return 0, 200, body.ID
+}
+
+// matrixStep is one command of the permission/state matrix and the outcome every door must give.
+type matrixStep struct {
+	what         string
+	user, entity string
+	command      string
+	target, conn string // conn names a connection requested earlier in the run ("P1", ...)
+	reason       string
+	code         int    // 0: accepted
+	requested    string // name to remember the requested connection by
+	bodyOnly     bool   // the door must carry the connection id in a body (not a URL path)
+}
+
+var matrix = []matrixStep{
+	{"request", "root", "global", "RequestConnection", "eu", "", "", 0, "P1", false},
+	{"rule 2: request while pending", "root", "global", "RequestConnection", "eu", "", "", 53000030, "", false},
+	{"not an admin of the source", "viv", "global", "RequestConnection", "us", "", "", 53000010, "", false},
+	{"no access to the target", "sam", "us", "RequestConnection", "eu", "", "", 53000010, "", false},
+	{"no access to the acting entity", "eve", "global", "RequestConnection", "us", "", "", 53000010, "", false},
+	{"rule 1: to itself", "root", "global", "RequestConnection", "global", "", "", 53000020, "", false},
+	{"rule 1: unknown target", "root", "global", "RequestConnection", "mars", "", "", 53000020, "", false},
+	{"target id not subject-safe", "root", "global", "RequestConnection", "eu.*", "", "", 53000020, "", false},
+	{"missing target", "root", "global", "RequestConnection", "", "", "", 53000021, "", false},
+	{"the source cannot accept", "root", "global", "AcceptConnection", "", "P1", "", 53000010, "", false},
+	{"a non-admin of the target cannot accept", "viv", "eu", "AcceptConnection", "", "P1", "", 53000010, "", false},
+	{"a third entity does not see it", "sam", "us", "AcceptConnection", "", "P1", "", 53000040, "", false},
+	{"connection id not a UUID", "eve", "eu", "AcceptConnection", "", "not-a-uuid", "", 53000020, "", false},
+	{"missing connection id", "eve", "eu", "AcceptConnection", "", "-", "", 53000021, "", true},
+	{"the target cannot cancel", "eve", "eu", "CancelConnection", "", "P1", "", 53000010, "", false},
+	{"rule 3: disconnect a pending one", "eve", "eu", "DisconnectConnection", "", "P1", "", 53000030, "", false},
+	{"accept", "eve", "eu", "AcceptConnection", "", "P1", "", 0, "", false},
+	{"rule 3: accept twice", "eve", "eu", "AcceptConnection", "", "P1", "", 53000030, "", false},
+	{"a non-admin cannot disconnect", "viv", "eu", "DisconnectConnection", "", "P1", "", 53000010, "", false},
+	{"the source disconnects", "root", "global", "DisconnectConnection", "", "P1", "over", 0, "", false},
+	{"rule 2: a new request after a terminal state", "root", "global", "RequestConnection", "eu", "", "", 0, "P2", false},
+	{"deny", "eve", "eu", "DenyConnection", "", "P2", "not now", 0, "", false},
+	{"rule 3: cancel a denied one", "root", "global", "CancelConnection", "", "P2", "", 53000030, "", false},
+	{"request again", "root", "global", "RequestConnection", "eu", "", "", 0, "P3", false},
+	{"cancel", "root", "global", "CancelConnection", "", "P3", "", 0, "", false},
+	{"rule 3: deny a cancelled one", "eve", "eu", "DenyConnection", "", "P3", "", 53000030, "", false},
+	{"rule 3: an old connection stays terminal", "eve", "eu", "AcceptConnection", "", "P2", "", 53000030, "", false},
+}
+
+// matrixEvents is how many events the matrix appends: 3 requests, accept, disconnect, deny, cancel.
+const matrixEvents = 7
+
+// statusOf is the HTTP status that goes with a Zuora code (contract §4).
+func statusOf(code int) int {
+	return map[int]int{0: 200, 10: 403, 11: 401, 20: 400, 21: 400, 30: 409, 40: 404, 50: 409}[code%100]
+}
+
+// runMatrix runs the matrix through d against a fresh service s.
+func runMatrix(t *testing.T, s *service, d door) {
+	ids := map[string]string{}
+	for _, step := range matrix {
+		if _, rest := d.(*restDoor); rest && step.bodyOnly {
+			continue // a REST path cannot name an empty connection id
+		}
+		req := natsapi.Request{TargetEntityID: step.target, Reason: step.reason}
+		switch step.conn {
+		case "":
+		case "-":
+			req.ConnectionID = ""
+		default:
+			req.ConnectionID = step.conn
+			if id, ok := ids[step.conn]; ok {
+				req.ConnectionID = id
+			}
+		}
+		code, status, id := d.send(t, step.user, step.entity, step.command, req)
+		if code != step.code {
+			t.Errorf("%s: %s: %s by %s in %s = code %d, want %d", d.name(), step.what, step.command, step.user, step.entity, code, step.code)
+		}
+		if status != 0 && status != statusOf(step.code) {
+			t.Errorf("%s: %s: status %d, want %d", d.name(), step.what, status, statusOf(step.code))
+		}
+		if step.requested != "" {
+			if id == "" {
+				t.Fatalf("%s: %s: no connection id", d.name(), step.what)
+			}
+			ids[step.requested] = id
+		}
+	}
+	if n := eventCount(t, s.js(), ""); n != matrixEvents {
+		t.Errorf("%s: the matrix appended %d events, want %d", d.name(), n, matrixEvents)
+	}
+}
+
+func TestPermissionStateMatrixOnEveryDoor(t *testing.T) {
+	t.Parallel()
+	doors := []func(s *service) door{
+		func(s *service) door { return &restDoor{s: s, tokens: map[string]string{}} },
+		func(s *service) door { return &microDoor{nc: natsConn(t, s)} },
+	}
+	for _, mk := range doors {
+		s := startService(t)
+		d := mk(s)
+		t.Run(d.name(), func(t *testing.T) { runMatrix(t, s, d) })
+	}
+}
+
+func natsConn(t *testing.T, s *service) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(s.natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
