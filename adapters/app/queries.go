@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/events"
 	"github.com/entityconn/entityconn/projections"
@@ -141,4 +142,20 @@ func (s *Service) waitFor(ctx context.Context, seq uint64) error {
 		return fmt.Errorf("%w: minSequence %d", ErrNotYetVisible, seq)
 	}
 	return unavailable(err)
+}
+
+// Follow calls f with p's entity's views in the directions ds (both when empty), then a Live
+// marker, then every change, until ctx ends or f returns false. Permission to read is checked
+// once, at the start.
+func (s *Service) Follow(ctx context.Context, p Principal, ds []projections.Direction, f func(natsjs.Change) bool) error {
+	if _, err := s.actor(p); err != nil {
+		return err
+	}
+	if len(ds) == 0 {
+		ds = []projections.Direction{projections.Outbound, projections.Inbound}
+	}
+	if err := s.cfg.Views.Follow(ctx, p.EntityID, ds, f); err != nil && ctx.Err() == nil {
+		return unavailable(err)
+	}
+	return nil
 }

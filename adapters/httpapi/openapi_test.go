@@ -344,9 +344,10 @@ func TestOpenAPIErrorResponses(t *testing.T) {
 func TestOpenAPIContentTypes(t *testing.T) {
 	d := loadOpenAPI(t)
 	want := map[string]string{
-		"GET /metrics":      "text/plain",
-		"GET /openapi.yaml": "application/yaml",
-		"POST /oauth/token": "application/json",
+		"GET /metrics":                       "text/plain",
+		"GET /openapi.yaml":                  "application/yaml",
+		"POST /oauth/token":                  "application/json",
+		"GET /v1/entity-connections/changes": "text/event-stream",
 	}
 	for _, op := range d.operations(t) {
 		success := d.deref(t, d.responses(t, op)["200"])

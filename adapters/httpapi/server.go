@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -65,6 +66,26 @@ type Config struct {
 type Server struct {
 	cfg Config
 	mux *http.ServeMux
+	// closing is closed by CloseStreams: open change streams end.
+	closing     chan struct{}
+	closingOnce sync.Once
+}
+
+// CloseStreams ends the open change streams, which would otherwise keep a graceful shutdown
+// waiting. Register it with http.Server.RegisterOnShutdown.
+func (s *Server) CloseStreams() { s.closingOnce.Do(func() { close(s.closing) }) }
+
+// contextUntil returns a context that ends with parent or when closing is closed.
+func contextUntil(parent context.Context, closing <-chan struct{}) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	go func() {
+		select {
+		case <-closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // Route is one endpoint of the API, as registered and as the OpenAPI document must describe it.
@@ -73,6 +94,9 @@ type Route struct {
 	Path   string // in OpenAPI form, e.g. /v1/entity-connections/{id}
 	auth   bool   // needs a bearer token
 	handle func(*Server, *call) error
+	// under names a pattern whose 405 fallback also covers this path (a literal path below a
+	// wildcard one cannot have a method-less pattern of its own).
+	under string
 }
 
 // Routes returns the API's endpoints (without the web page).
@@ -83,6 +107,7 @@ func Routes() []Route {
 		{Method: "POST", Path: "/v1/entity-connections", auth: true, handle: (*Server).request},
 		{Method: "GET", Path: "/v1/entity-connections", auth: true, handle: (*Server).list},
 		{Method: "GET", Path: "/v1/entity-connections/{id}", auth: true, handle: (*Server).get},
+		{Method: "GET", Path: "/v1/entity-connections/changes", auth: true, handle: (*Server).changes, under: "/v1/entity-connections/{id}"},
 		{Method: "PUT", Path: "/v1/entity-connections/{id}/accept", auth: true, handle: (*Server).accept},
 		{Method: "PUT", Path: "/v1/entity-connections/{id}/deny", auth: true, handle: (*Server).deny},
 		{Method: "PUT", Path: "/v1/entity-connections/{id}/cancel", auth: true, handle: (*Server).cancel},
@@ -99,7 +124,7 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), closing: make(chan struct{})}
 	paths := map[string]bool{}
 	for _, rt := range Routes() {
 		pattern := rt.Method + " " + rt.Path
@@ -112,7 +137,7 @@ func New(cfg Config) *Server {
 			continue
 		}
 		s.mux.Handle(pattern, s.endpoint(pattern, rt))
-		if !paths[rt.Path] {
+		if !paths[rt.Path] && rt.under == "" {
 			paths[rt.Path] = true
 			s.mux.Handle(rt.Path, s.endpoint(rt.Path, Route{handle: (*Server).methodNotAllowed}))
 		}

@@ -167,6 +167,57 @@ func (v *Views) List(ctx context.Context, entity string, ds ...projections.Direc
 	}
 }
 
+// Change is one entry of [Views.Follow]: a view as stored, or the marker that the current
+// views have all been delivered (Live true, no view).
+type Change struct {
+	Direction projections.Direction
+	View      projections.View
+	Live      bool
+}
+
+// Follow calls f with every view of entity in the given directions, then with a Live
+// marker, then with every change until ctx ends or f returns false. It returns ctx's error or
+// the watch's. Views never disappear, so there are no deletions to report.
+func (v *Views) Follow(ctx context.Context, entity string, ds []projections.Direction, f func(Change) bool) error {
+	filters := make([]string, len(ds))
+	for i, d := range ds {
+		filters[i] = projections.EntityFilter(d, entity)
+	}
+	w, err := v.r.Views.WatchFiltered(ctx, filters, jetstream.IgnoreDeletes())
+	if err != nil {
+		return fmt.Errorf("natsjs: follow views of %s: %w", entity, err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return ctx.Err()
+			}
+			if e == nil {
+				if !f(Change{Live: true}) {
+					return nil
+				}
+				continue
+			}
+			d, _, _, ok := projections.ParseKey(e.Key())
+			if !ok {
+				continue
+			}
+			var view projections.View
+			if err := json.Unmarshal(e.Value(), &view); err != nil {
+				v.log.Error("views: unreadable view", "key", e.Key(), "err", err)
+				continue
+			}
+			if !f(Change{Direction: d, View: view}) {
+				return nil
+			}
+		}
+	}
+}
+
 // PendingRequests calls f with every entry of the pending-request index, then with every
 // change until ctx ends: an entry when a request is pending, deleted (ok false) when it is
 // answered. It returns ctx's error or the watch's.

@@ -135,6 +135,7 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout io.Wr
 		return fmt.Errorf("http listen: %w", err)
 	}
 	srv := &http.Server{Handler: st.api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv.RegisterOnShutdown(st.api.CloseStreams)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(out, "HTTP listening on http://%s\n", ln.Addr())
