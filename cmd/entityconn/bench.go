@@ -25,6 +25,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/entityconn/entityconn/adapters/app"
+	"github.com/entityconn/entityconn/adapters/natsapi"
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/events"
@@ -168,6 +169,12 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) ([]benchRes
 		return nil, fmt.Errorf("http: %w", err)
 	}
 	results = append(results, httpRes.result(raw.OpsPerSec))
+
+	natsRes, err := benchNATS(ctx, st, cfg, progress, next)
+	if err != nil {
+		return nil, fmt.Errorf("nats request/reply: %w", err)
+	}
+	results = append(results, natsRes.result(raw.OpsPerSec))
 
 	lag, err := benchLag(ctx, st, cfg, inproc.opsPerSec()/2, next)
 	if err != nil {
@@ -332,6 +339,29 @@ func benchHTTP(ctx context.Context, st *stack, cfg benchConfig, progress io.Writ
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		return nil
+	})
+	return l, l.err
+}
+
+// benchNATS measures entityconn.api.request through the NATS micro service, from a client
+// connected over TCP like another service.
+func benchNATS(ctx context.Context, st *stack, cfg benchConfig, progress io.Writer, next func() (string, string)) (load, error) {
+	nc, err := nats.Connect(st.url)
+	if err != nil {
+		return load{}, err
+	}
+	defer nc.Close()
+	l := runLoad(ctx, "entityconn NATS request/reply commands", cfg, progress, func(ctx context.Context) error {
+		src, tgt := next()
+		body, _ := json.Marshal(natsapi.Request{ActorUserID: "bench", EntityID: src, TargetEntityID: tgt})
+		m, err := nc.RequestWithContext(ctx, natsapi.SubjectPrefix+".request", body)
+		if err != nil {
+			return err
+		}
+		if code := m.Header.Get("Nats-Service-Error-Code"); code != "" {
+			return fmt.Errorf("%s: %s", code, m.Header.Get("Nats-Service-Error"))
 		}
 		return nil
 	})
