@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/entityconn/entityconn/adapters/natsjs"
+	"github.com/entityconn/entityconn/adapters/natsjs/natsjstest"
+	"github.com/entityconn/entityconn/events"
+)
+
+// syncBuffer is a bytes.Buffer that run may write while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var at = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+// world is an embedded NATS with entityconn's streams, and a way to store events in it.
+type world struct {
+	url   string
+	res   *natsjs.Resources
+	store *natsjs.Store
+	last  map[string]uint64 // the pair's last sequence, for conditional appends
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	_, url := natsjstest.Single(t)
+	js, err := jetstream.New(natsjstest.Connect(t, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := natsjs.Setup(t.Context(), js, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &world{url: url, res: res, store: natsjs.NewStore(res), last: map[string]uint64{}}
+}
+
+// connect stores a request and its acceptance from source to target; the events ids are
+// conn+"-r" and conn+"-a".
+func (w *world) connect(t *testing.T, conn, source, target string) events.Event {
+	t.Helper()
+	var accepted events.Event
+	for _, step := range []struct {
+		id    string
+		typ   events.Type
+		actor string
+	}{{conn + "-r", events.TypeConnectionRequested, source}, {conn + "-a", events.TypeConnectionAccepted, target}} {
+		e := events.Event{EventID: step.id, Type: step.typ, ConnectionID: conn, SourceEntityID: source, TargetEntityID: target,
+			ActorUserID: "admin-of-" + step.actor, ActorEntityID: step.actor, OccurredAt: at}
+		seq, err := w.store.Append(t.Context(), e, w.last[source+">"+target])
+		if err != nil {
+			t.Fatalf("Append(%s %s) = %v", step.typ, conn, err)
+		}
+		w.last[source+">"+target], accepted = seq, e
+	}
+	return accepted
+}
+
+// subscriber is run going in the background.
+type subscriber struct {
+	out, errs *syncBuffer
+	cancel    context.CancelFunc
+	done      chan int
+}
+
+func start(t *testing.T, args ...string) *subscriber {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	s := &subscriber{out: &syncBuffer{}, errs: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
+	go func() { s.done <- run(ctx, args, func(string) string { return "" }, s.out, s.errs) }()
+	t.Cleanup(cancel)
+	return s
+}
+
+// waitFor polls the output until it contains want.
+func (s *subscriber) waitFor(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(s.out.String(), want) {
+		select {
+		case code := <-s.done:
+			t.Fatalf("run exited with %d before printing %q:\n%s\n%s", code, want, s.out, s.errs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run did not print %q within 20s:\nstdout:\n%s\nstderr:\n%s", want, s.out, s.errs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (s *subscriber) stop(t *testing.T) int {
+	t.Helper()
+	s.cancel()
+	select {
+	case code := <-s.done:
+		return code
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not return within 20s of its context ending")
+		return -1
+	}
+}
+
+func line(e events.Event) string {
+	return "connection " + e.ConnectionID + " from " + e.SourceEntityID + " to " + e.TargetEntityID +
+		" accepted by " + e.ActorUserID + " at 2026-11-27T10:00:00Z\n"
+}
+
+func TestPrintsAcceptedConnectionsOfItsEntityOnce(t *testing.T) {
+	w := newWorld(t)
+	inbound := w.connect(t, "c1", "global", "eu")
+	w.connect(t, "c2", "us", "apac") // another entity's: not printed
+	// The same event again: the store's append is idempotent, and a publisher that bypasses
+	// the stream's de-duplication (no Nats-Msg-Id, or after its 2-minute window) stores a copy.
+	if _, err := w.store.Append(t.Context(), inbound, w.last["global>eu"]-1); err != nil {
+		t.Fatalf("Append(the same accepted event) = %v", err)
+	}
+	body, err := events.Encode(inbound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.res.JS.Publish(t.Context(), inbound.Subject(), body); err != nil {
+		t.Fatal(err)
+	}
+
+	s := start(t, "--nats-url", w.url, "--entity", "eu")
+	s.waitFor(t, line(inbound))
+	// An accepted connection of eu as the source, stored while run is going; once it is
+	// printed, everything stored before it has been read.
+	outbound := w.connect(t, "c3", "eu", "us")
+	s.waitFor(t, line(outbound))
+	if code := s.stop(t); code != 0 {
+		t.Errorf("run = %d after its context ended, want 0; stderr:\n%s", code, s.errs)
+	}
+	if got, want := s.out.String(), line(inbound)+line(outbound); got != want {
+		t.Errorf("output:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestDurableResumes(t *testing.T) {
+	w := newWorld(t)
+	first := w.connect(t, "c1", "global", "eu")
+	s := start(t, "--nats-url", w.url, "--entity", "eu", "--durable", "sharing-eu")
+	s.waitFor(t, line(first))
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("run = %d, want 0; stderr:\n%s", code, s.errs)
+	}
+	// Acknowledgements are asynchronous: wait until the server has the first one.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := w.res.JS.Consumer(t.Context(), events.Stream, "sharing-eu")
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := c.Info(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.AckFloor.Stream >= w.last["global>eu"] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the durable consumer's ack floor is %d, want %d", info.AckFloor.Stream, w.last["global>eu"])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	second := w.connect(t, "c2", "apac", "eu")
+	s = start(t, "--nats-url", w.url, "--entity", "eu", "--durable", "sharing-eu")
+	s.waitFor(t, line(second))
+	s.stop(t)
+	if got := s.out.String(); got != line(second) {
+		t.Errorf("second run printed:\n%s\nwant only the connection accepted since the first:\n%s", got, line(second))
+	}
+}
+
+func TestUsage(t *testing.T) {
+	for _, args := range [][]string{{}, {"--entity", "eu.*"}, {"--entity", "eu", "extra"}, {"--bogus"}} {
+		var out, errs syncBuffer
+		if code := run(t.Context(), args, func(string) string { return "" }, &out, &errs); code != 2 {
+			t.Errorf("run(%q) = %d, want 2", args, code)
+		}
+	}
+	var out, errs syncBuffer
+	if code := run(t.Context(), []string{"--entity", "eu", "--nats-url", "nats://127.0.0.1:1"}, func(string) string { return "" }, &out, &errs); code != 1 {
+		t.Errorf("run without a NATS server = %d, want 1; stderr: %s", code, errs.String())
+	}
+}
