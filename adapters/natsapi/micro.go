@@ -81,6 +81,11 @@ func Start(nc *nats.Conn, x *Executor, log *slog.Logger) (*Server, error) {
 		s.Stop()
 		return nil, fmt.Errorf("natsapi: endpoint get: %w", err)
 	}
+	// Make sure the server has the subscriptions before callers are told the door is open.
+	if err := nc.Flush(); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("natsapi: flush: %w", err)
+	}
 	return s, nil
 }
 

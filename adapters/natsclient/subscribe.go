@@ -1,0 +1,381 @@
+package natsclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/entityconn/entityconn/events"
+)
+
+// Subscription is a running subscription to an entity's events, made by [Client.Subscribe].
+// It is safe for concurrent use.
+type Subscription interface {
+	// Stop ends the subscription and waits until the handler call in progress, if any, has
+	// returned; no call starts after it. Calling it again does nothing more. It must not be
+	// called from the handler, which would wait for itself: a handler that wants to end its
+	// subscription cancels the context given to Subscribe instead.
+	Stop()
+}
+
+// SubscribeOption adjusts [Client.Subscribe].
+type SubscribeOption func(*subscribeOptions)
+
+type subscribeOptions struct {
+	fromStart bool
+	durable   string
+	types     []events.Type
+	onError   func(error)
+}
+
+// FromStart makes a new subscription deliver the entity's events from the start of the
+// stream, its whole history, instead of only those stored from the moment it is made. For a
+// [Durable] subscription it applies only when the durable consumer is created: one that
+// already exists resumes where it stopped.
+func FromStart() SubscribeOption {
+	return func(o *subscribeOptions) { o.fromStart = true }
+}
+
+// Durable makes the subscription read through the durable JetStream consumer name
+// (^[A-Za-z0-9_-]{1,64}$), created on first use and kept by the server until it is deleted,
+// so that a subscription made again with the same name resumes after the last event
+// acknowledged, even across restarts. An event is acknowledged when the handler returns nil;
+// when it returns an error the event is delivered again after a delay (1 s, doubling up to
+// 30 s), before any later event: delivery is at least once, in stream order, one event at a
+// time. A handler that takes longer than 30 s (the consumer's ack wait) gets the event again.
+// Several subscriptions with the same name, in one process or many, share the consumer: each
+// event goes to one of them. Without Durable the subscription reads through an ordered
+// consumer: ephemeral, at most once, with no acknowledgements.
+//
+// The consumer's filter follows the latest Subscribe (entity and [Types]); its start
+// position is fixed when it is created.
+func Durable(name string) SubscribeOption {
+	return func(o *subscribeOptions) { o.durable = name }
+}
+
+// Types restricts the subscription to events of the given types. The server filters them
+// (one filter subject per direction and type), so other events never reach the client.
+// Every type must be one of [events.Types].
+func Types(types ...events.Type) SubscribeOption {
+	return func(o *subscribeOptions) { o.types = append(o.types, types...) }
+}
+
+// OnError receives the errors a subscription meets without ending: a handler error (after
+// which a durable subscription delivers the event again and an ordered one does not), an
+// event that does not decode (skipped, and terminated on a durable consumer), a failed
+// acknowledgement, and the consumer's own transient errors such as missed heartbeats. f may
+// be called from several goroutines at once. Without it such errors are dropped.
+func OnError(f func(error)) SubscribeOption {
+	return func(o *subscribeOptions) { o.onError = f }
+}
+
+// Settings of the consumers Subscribe makes.
+const (
+	// ackWait is how long a durable consumer waits for the handler before delivering again.
+	ackWait = 30 * time.Second
+	// firstRetry and lastRetry bound the delay before a durable consumer delivers an event
+	// again after a handler error.
+	firstRetry = time.Second
+	lastRetry  = 30 * time.Second
+	// dedupWindow is how many recent event ids a subscription remembers to drop redeliveries.
+	dedupWindow = 1024
+)
+
+// Subscribe calls handler with the events of entity in both directions, those where it is
+// the source (entityconn.events.<entity>.>) and those where it is the target
+// (entityconn.events.*.<entity>.*), in the order of the stream. By default it reads through
+// an ordered consumer from now on; see [FromStart], [Durable], [Types] and [OnError].
+//
+// handler is called from one goroutine at a time. Events of a type this package does not
+// know (written by a newer service, [events.ErrUnknownType]) are skipped, and an event whose
+// id was among the last 1024 handled is not handed over again (a redelivery).
+//
+// ctx bounds the setup and the subscription's life: the subscription stops when ctx ends or
+// when [Subscription.Stop] is called. Subscribe fails with an error wrapping [ErrInvalid] for
+// an entity id that does not match ^[A-Za-z0-9_-]{1,64}$, a bad durable name or an unknown
+// type, [ErrMissing] for a nil handler, and [ErrUnavailable] when the event stream does not
+// exist (entityconn never ran on this NATS).
+func (c *Client) Subscribe(ctx context.Context, entity string, handler func(events.Event) error, opts ...SubscribeOption) (Subscription, error) {
+	if !events.ValidID(entity) {
+		return nil, fmt.Errorf("%w: entity id %q does not match ^[A-Za-z0-9_-]{1,64}$", ErrInvalid, entity)
+	}
+	if handler == nil {
+		return nil, fmt.Errorf("%w: Subscribe needs a handler", ErrMissing)
+	}
+	var so subscribeOptions
+	for _, o := range opts {
+		o(&so)
+	}
+	if so.durable != "" && !events.ValidID(so.durable) {
+		return nil, fmt.Errorf("%w: durable name %q does not match ^[A-Za-z0-9_-]{1,64}$", ErrInvalid, so.durable)
+	}
+	filters, err := filterSubjects(entity, so.types)
+	if err != nil {
+		return nil, err
+	}
+	s := &subscription{
+		c: c, durable: so.durable != "", handler: handler, onError: so.onError,
+		seen: newWindow(dedupWindow), stopping: make(chan struct{}), stopped: make(chan struct{}),
+	}
+	if s.durable {
+		s.cons, err = c.durableConsumer(ctx, entity, so, filters)
+	} else {
+		s.cons, err = c.orderedConsumer(ctx, so, filters)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.cc, err = s.cons.Consume(s.handle, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		s.report(fmt.Errorf("natsclient: consumer: %w", err))
+	}))
+	if err != nil {
+		s.deleteOrdered()
+		return nil, fmt.Errorf("natsclient: consume %s: %w", events.Stream, err)
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+			s.Stop()
+		case <-s.stopping:
+		}
+	}()
+	return s, nil
+}
+
+// filterSubjects returns the consumer's filter subjects: per direction, all of the entity's
+// events or one subject per type. The two directions never overlap as JetStream requires:
+// neither pattern contains the other.
+func filterSubjects(entity string, types []events.Type) ([]string, error) {
+	p := events.SubjectPrefix + "."
+	if len(types) == 0 {
+		return []string{p + entity + ".>", p + "*." + entity + ".*"}, nil
+	}
+	var out []string
+	seen := map[events.Type]bool{}
+	for _, t := range types {
+		if !t.Known() {
+			return nil, fmt.Errorf("%w: event type %q is not one of events.Types", ErrInvalid, t)
+		}
+		if seen[t] {
+			continue
+		}
+		seen[t] = true
+		out = append(out, p+entity+".*."+string(t), p+"*."+entity+"."+string(t))
+	}
+	return out, nil
+}
+
+// orderedConsumer creates the ephemeral ordered consumer of a subscription. "From now" is
+// the stream's next sequence rather than DeliverNew, so that a consumer the library recreates
+// (after a reconnect) before the first event still starts there.
+func (c *Client) orderedConsumer(ctx context.Context, so subscribeOptions, filters []string) (jetstream.Consumer, error) {
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: filters, DeliverPolicy: jetstream.DeliverAllPolicy}
+	if !so.fromStart {
+		st, err := c.js.Stream(ctx, events.Stream)
+		if err != nil {
+			return nil, streamError(err)
+		}
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = st.CachedInfo().State.LastSeq + 1
+	}
+	cons, err := c.js.OrderedConsumer(ctx, events.Stream, cfg)
+	if err != nil {
+		return nil, streamError(err)
+	}
+	return cons, nil
+}
+
+// durableConsumer creates the durable consumer so.durable, or updates its filter. One
+// unacknowledged event at a time keeps the stream order through redeliveries.
+func (c *Client) durableConsumer(ctx context.Context, entity string, so subscribeOptions, filters []string) (jetstream.Consumer, error) {
+	cfg := jetstream.ConsumerConfig{
+		Durable:        so.durable,
+		Description:    "entityconn events of " + entity + " (natsclient)",
+		FilterSubjects: filters,
+		DeliverPolicy:  jetstream.DeliverNewPolicy,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        ackWait,
+		MaxAckPending:  1,
+		MaxDeliver:     -1,
+	}
+	if so.fromStart {
+		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
+	}
+	existing, err := c.js.Consumer(ctx, events.Stream, so.durable)
+	switch {
+	case err == nil:
+		// The start position of an existing consumer cannot change: keep it.
+		old := existing.CachedInfo().Config
+		cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = old.DeliverPolicy, old.OptStartSeq, old.OptStartTime
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
+		return nil, streamError(err)
+	}
+	cons, err := c.js.CreateOrUpdateConsumer(ctx, events.Stream, cfg)
+	if err != nil {
+		return nil, streamError(err)
+	}
+	return cons, nil
+}
+
+// streamError wraps a JetStream error, as ErrUnavailable when the event stream is missing.
+func streamError(err error) error {
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("natsclient: %w: stream %s: %w", ErrUnavailable, events.Stream, err)
+	}
+	return fmt.Errorf("natsclient: stream %s: %w", events.Stream, err)
+}
+
+// subscription implements Subscription.
+type subscription struct {
+	c       *Client
+	durable bool
+	handler func(events.Event) error
+	onError func(error)
+	cons    jetstream.Consumer
+	cc      jetstream.ConsumeContext
+
+	mu   sync.Mutex // held while a message is handled: one handler call at a time
+	seen *window    // guarded by mu
+
+	halted   atomic.Bool
+	stopOnce sync.Once
+	stopping chan struct{} // closed when Stop begins
+	stopped  chan struct{} // closed when Stop is done
+}
+
+// handle settles one message: skip (unknown type, redelivery), terminate (malformed), or hand
+// over and acknowledge, or nak on a handler error.
+func (s *subscription) handle(msg jetstream.Msg) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.halted.Load() {
+		if s.durable {
+			_ = msg.Nak() // another subscriber, or the next one, gets it without waiting
+		}
+		return
+	}
+	e, err := events.Decode(msg.Data())
+	switch {
+	case errors.Is(err, events.ErrUnknownType):
+		s.ack(msg)
+	case err != nil:
+		s.report(fmt.Errorf("natsclient: event on %s: %w", msg.Subject(), err))
+		if s.durable {
+			_ = msg.Term()
+		}
+	case s.seen.has(e.EventID):
+		s.ack(msg)
+	default:
+		if err := s.handler(e); err != nil {
+			s.report(fmt.Errorf("natsclient: handler, event %s (%s): %w", e.EventID, e.Type, err))
+			if s.durable {
+				_ = msg.NakWithDelay(retryDelay(msg))
+			}
+			return
+		}
+		s.seen.add(e.EventID)
+		s.ack(msg)
+	}
+}
+
+// ack acknowledges msg on a durable consumer and waits for the server to confirm, so that
+// a subscription stopped right after does not get the event again.
+func (s *subscription) ack(msg jetstream.Msg) {
+	if !s.durable {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.c.timeout)
+	defer cancel()
+	if err := msg.DoubleAck(ctx); err != nil {
+		s.report(fmt.Errorf("natsclient: ack: %w", err))
+	}
+}
+
+// retryDelay is the delay before the next delivery of msg: firstRetry, doubling with each
+// delivery up to lastRetry.
+func retryDelay(msg jetstream.Msg) time.Duration {
+	n := uint64(1)
+	if meta, err := msg.Metadata(); err == nil && meta.NumDelivered > 0 {
+		n = meta.NumDelivered
+	}
+	d := firstRetry
+	for i := uint64(1); i < n && d < lastRetry; i++ {
+		d *= 2
+	}
+	return min(d, lastRetry)
+}
+
+func (s *subscription) report(err error) {
+	if s.onError != nil {
+		s.onError(err)
+	}
+}
+
+// Stop implements [Subscription.Stop]. A durable subscription drains: the messages already
+// received are given back (nak) at once rather than after the ack wait. An ordered one
+// deletes its consumer rather than leave it to expire.
+func (s *subscription) Stop() {
+	s.stopOnce.Do(func() {
+		s.halted.Store(true)
+		close(s.stopping)
+		if s.durable {
+			s.cc.Drain()
+		} else {
+			s.cc.Stop()
+		}
+		<-s.cc.Closed()
+		s.mu.Lock() // waits for the handler in progress, if any
+		s.deleteOrdered()
+		s.mu.Unlock()
+		close(s.stopped)
+	})
+	<-s.stopped
+}
+
+// deleteOrdered deletes the server's consumer of an ordered subscription; it would expire
+// by itself after 5 minutes of inactivity.
+func (s *subscription) deleteOrdered() {
+	if s.durable {
+		return
+	}
+	info := s.cons.CachedInfo()
+	if info == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.c.timeout)
+	defer cancel()
+	_ = s.c.js.DeleteConsumer(ctx, events.Stream, info.Name)
+}
+
+// window remembers the last n event ids.
+type window struct {
+	ids  map[string]struct{}
+	ring []string
+	next int
+}
+
+func newWindow(n int) *window {
+	return &window{ids: make(map[string]struct{}, n), ring: make([]string, n)}
+}
+
+func (w *window) has(id string) bool {
+	_, ok := w.ids[id]
+	return ok
+}
+
+func (w *window) add(id string) {
+	if w.has(id) {
+		return
+	}
+	if old := w.ring[w.next]; old != "" {
+		delete(w.ids, old)
+	}
+	w.ring[w.next] = id
+	w.ids[id] = struct{}{}
+	w.next = (w.next + 1) % len(w.ring)
+}
