@@ -9,8 +9,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/entityconn/entityconn/adapters/natsapi"
+	"github.com/entityconn/entityconn/adapters/natscmd"
 )
 
 // door sends one command to a running service and reports the outcome: the Zuora error code
@@ -83,6 +85,52 @@ func (d *microDoor) send(t *testing.T, user, entity, command string, req natsapi
 		t.Errorf("micro success reply without %s header", natsapi.HeaderSequence)
 	}
 	return 0, 200, body.ID
+}
+
+// durableDoor publishes commands on JetStream and reads their outcomes.
+type durableDoor struct{ nc *nats.Conn }
+
+func (d *durableDoor) name() string { return "NATS durable commands" }
+
+func (d *durableDoor) send(t *testing.T, user, entity, command string, req natsapi.Request) (int, int, string) {
+	t.Helper()
+	req.ActorUserID, req.EntityID, req.CommandID = user, entity, uuid.NewString()
+	sub, err := d.nc.SubscribeSync(natscmd.OutcomeSubject(entity))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := d.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(d.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := natscmd.Publish(t.Context(), js, command, req); err != nil {
+		t.Fatalf("publish %s: %v", command, err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		m, err := sub.NextMsg(time.Until(deadline))
+		if err != nil {
+			break
+		}
+		var o natscmd.Outcome
+		if err := json.Unmarshal(m.Data, &o); err != nil || o.CommandID != req.CommandID {
+			continue
+		}
+		if o.OK {
+			return 0, 0, o.ConnectionID
+		}
+		if o.Error == nil {
+			t.Errorf("outcome without ok and error: %s", m.Data)
+			return -1, 0, ""
+		}
+		return o.Error.Code, 0, ""
+	}
+	t.Fatalf("no outcome for %s %s", command, req.CommandID)
+	return 0, 0, ""
 }
 
 // matrixStep is one command of the permission/state matrix and the outcome every door must give.
@@ -177,6 +225,7 @@ func TestPermissionStateMatrixOnEveryDoor(t *testing.T) {
 	doors := []func(s *service) door{
 		func(s *service) door { return &restDoor{s: s, tokens: map[string]string{}} },
 		func(s *service) door { return &microDoor{nc: natsConn(t, s)} },
+		func(s *service) door { return &durableDoor{nc: natsConn(t, s)} },
 	}
 	for _, mk := range doors {
 		s := startService(t)

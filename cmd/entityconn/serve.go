@@ -28,6 +28,7 @@ import (
 	"github.com/entityconn/entityconn/adapters/directoryfile"
 	"github.com/entityconn/entityconn/adapters/httpapi"
 	"github.com/entityconn/entityconn/adapters/natsapi"
+	"github.com/entityconn/entityconn/adapters/natscmd"
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/telemetry"
 	"github.com/entityconn/entityconn/domain"
@@ -173,6 +174,7 @@ type stack struct {
 	bg      context.Context
 	stopBG  context.CancelFunc
 	wg      sync.WaitGroup
+	doors   []func() // stopped first: their commands in flight may wait for the views
 	closers []func()
 }
 
@@ -241,7 +243,13 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 	if err != nil {
 		return st, err
 	}
-	st.closers = append(st.closers, micro.Stop)
+	st.doors = append(st.doors, micro.Stop)
+	// The durable command door (Watermill on JetStream).
+	door, err := natscmd.Start(setupCtx, st.nc, st.exec, natscmd.Config{Replicas: cfg.Replicas, Log: log})
+	if err != nil {
+		return st, err
+	}
+	st.doors = append(st.doors, door.Stop)
 
 	// Background work stops on Close, which serve calls after the HTTP server has drained.
 	st.bg, st.stopBG = context.WithCancel(context.WithoutCancel(ctx))
@@ -276,8 +284,12 @@ func (st *stack) background(name string, f func(context.Context) error) {
 	})
 }
 
-// Close stops the background work, then NATS.
+// Close stops the doors (waiting for their commands in flight), the background work, then NATS.
 func (st *stack) Close() {
+	for i := len(st.doors) - 1; i >= 0; i-- {
+		st.doors[i]()
+	}
+	st.doors = nil
 	if st.stopBG != nil {
 		st.stopBG()
 	}
