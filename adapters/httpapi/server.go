@@ -143,7 +143,9 @@ func New(cfg Config) *Server {
 		}
 	}
 	if cfg.UI != nil {
-		s.mux.Handle("GET /", s.instrument("GET /", cfg.UI))
+		// Method-less: a "GET /" pattern would conflict with the method-less 405 patterns of
+		// the API's paths. The UI answers other methods with 405 itself.
+		s.mux.Handle("/", s.instrument("/", cfg.UI))
 	}
 	s.mux.Handle("/v1/", s.endpoint("/v1/", Route{handle: (*Server).notFound}))
 	return s

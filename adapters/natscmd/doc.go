@@ -40,7 +40,7 @@
 // shared by every door of every replica, so each command is delivered to one of them at a
 // time: explicit acknowledgements, AckWait 30 s and MaxDeliver 5 by default
 // ([Config]), no inactivity threshold (its position survives every door stopping). Each door
-// pulls at most 16 messages at a time and handles at most 16 at once, so that messages do
+// pulls at most 128 messages at a time and handles at most 128 at once, so that messages do
 // not wait in a client buffer while their acknowledgement timers run.
 //
 // The Watermill subscriber is this package's own, over nats.go's jetstream

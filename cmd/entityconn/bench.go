@@ -26,6 +26,7 @@ import (
 
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/natsapi"
+	"github.com/entityconn/entityconn/adapters/natscmd"
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/events"
@@ -175,6 +176,12 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) ([]benchRes
 		return nil, fmt.Errorf("nats request/reply: %w", err)
 	}
 	results = append(results, natsRes.result(raw.OpsPerSec))
+
+	durable, err := benchDurable(ctx, st, cfg, progress, next)
+	if err != nil {
+		return nil, fmt.Errorf("durable commands: %w", err)
+	}
+	results = append(results, durable.result(raw.OpsPerSec))
 
 	lag, err := benchLag(ctx, st, cfg, inproc.opsPerSec()/2, next)
 	if err != nil {
@@ -366,6 +373,79 @@ func benchNATS(ctx context.Context, st *stack, cfg benchConfig, progress io.Writ
 		return nil
 	})
 	return l, l.err
+}
+
+// benchDurable publishes commands on ENTITYCONN_COMMANDS from cfg.concurrency publishers and
+// measures, for each, the time from publishing to its outcome arriving; the rate is commands
+// whose outcome arrived per second.
+func benchDurable(ctx context.Context, st *stack, cfg benchConfig, progress io.Writer, next func() (string, string)) (load, error) {
+	nc, err := nats.Connect(st.url)
+	if err != nil {
+		return load{}, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return load{}, err
+	}
+	var mu sync.Mutex
+	sent := map[string]time.Time{}
+	arrived := make(chan time.Duration, cfg.ops)
+	var failed atomic.Value
+	sub, err := nc.Subscribe(natscmd.OutcomePrefix+".>", func(m *nats.Msg) {
+		var o natscmd.Outcome
+		if json.Unmarshal(m.Data, &o) != nil {
+			return
+		}
+		mu.Lock()
+		at, ok := sent[o.CommandID]
+		delete(sent, o.CommandID)
+		mu.Unlock()
+		if !ok {
+			return
+		}
+		if !o.OK && o.Error != nil {
+			failed.CompareAndSwap(nil, fmt.Errorf("outcome %d: %s", o.Error.Code, o.Error.Message))
+		}
+		arrived <- time.Since(at)
+	})
+	if err != nil {
+		return load{}, err
+	}
+	defer sub.Unsubscribe()
+	if err := nc.Flush(); err != nil {
+		return load{}, err
+	}
+	var n atomic.Int64
+	start := time.Now()
+	pub := runLoad(ctx, "entityconn durable commands (publish)", cfg, progress, func(ctx context.Context) error {
+		src, tgt := next()
+		id := fmt.Sprintf("bench-%d", n.Add(1))
+		mu.Lock()
+		sent[id] = time.Now()
+		mu.Unlock()
+		return natscmd.Publish(ctx, js, "RequestConnection", natsapi.Request{CommandID: id, ActorUserID: "bench", EntityID: src, TargetEntityID: tgt})
+	})
+	if pub.err != nil {
+		return load{}, pub.err
+	}
+	l := load{name: "entityconn durable commands", c: cfg.concurrency}
+	timeout := time.After(2 * time.Minute)
+	for len(l.latencies) < cfg.ops {
+		select {
+		case d := <-arrived:
+			l.latencies = append(l.latencies, d)
+		case <-timeout:
+			return load{}, fmt.Errorf("%d of %d outcomes after 2 minutes", len(l.latencies), cfg.ops)
+		case <-ctx.Done():
+			return load{}, ctx.Err()
+		}
+	}
+	l.elapsed = time.Since(start)
+	if err, _ := failed.Load().(error); err != nil {
+		return load{}, err
+	}
+	return l, nil
 }
 
 // benchLag sends commands at rate per second for cfg.lagFor and measures, for each, the
