@@ -367,11 +367,10 @@ func TestListPagesAndFilters(t *testing.T) {
 	t.Parallel()
 	s := startService(t)
 	root := s.token("root")
-	var seq string
 	for _, target := range []string{"eu", "us", "apac"} {
-		seq = seqOf(t, must(t, s.call("POST", "/v1/entity-connections", root, "global", `{"targetEntityId":"`+target+`"}`), 200))
+		must(t, s.call("POST", "/v1/entity-connections", root, "global", `{"targetEntityId":"`+target+`"}`), 200)
 	}
-	seq = seqOf(t, must(t, s.call("POST", "/v1/entity-connections", root, "eu", `{"targetEntityId":"global"}`), 200))
+	seq := seqOf(t, must(t, s.call("POST", "/v1/entity-connections", root, "eu", `{"targetEntityId":"global"}`), 200))
 	// Page through global's connections (three outbound, one inbound), two at a time.
 	var ids []string
 	next := "/v1/entity-connections?pageSize=2&minSequence=" + seq

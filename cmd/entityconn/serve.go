@@ -31,6 +31,7 @@ import (
 	"github.com/entityconn/entityconn/adapters/natscmd"
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/telemetry"
+	"github.com/entityconn/entityconn/adapters/webui"
 	"github.com/entityconn/entityconn/domain"
 )
 
@@ -260,7 +261,7 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 
 	st.api = httpapi.New(httpapi.Config{
 		Service: st.svc, Outcomes: natsjs.NewOutcomes(st.res), Tokens: httpapi.NewTokens(key, nil), Directory: st.dirs,
-		Metrics: st.metrics, Log: log,
+		Metrics: st.metrics, Log: log, UI: webui.Handler(),
 		Ready: func(ctx context.Context) error {
 			if !st.nc.IsConnected() {
 				return errors.New("not connected to NATS")

@@ -1,0 +1,813 @@
+// Manage Entity Connections: the page of contract §6, on the REST API of contract §4.
+//
+// The access token lives in this tab's sessionStorage (and in memory), never in a URL and
+// never with the client secret: when it ends (401, or its expiry) the page asks to sign in
+// again. The acting entity goes in Zuora-Entity-Ids on every call. Changes arrive on
+// GET /v1/entity-connections/changes, read with fetch() because EventSource cannot send the
+// Authorization header; after its own commands the page also reads the lists, with
+// minSequence, so that their result shows even before the stream delivers it.
+'use strict';
+
+(() => {
+  const TOKEN_KEY = 'entityconn.session';
+  const ENTITY_KEY = 'entityconn.entity';
+  const TAB_KEY = 'entityconn.tab';
+  const DIRECTIONS = ['outbound', 'inbound'];
+  // Connections only move forward: Pending → Connected → Disconnected, Pending → another
+  // terminal state. A late answer never takes a connection back.
+  const RANK = { Pending: 0, Connected: 1, Denied: 2, Cancelled: 2, Expired: 2, Disconnected: 2 };
+  const MAX_BACKOFF_MS = 30000;
+
+  const $ = (sel) => document.querySelector(sel);
+  const el = {
+    alert: $('#alert'), dismiss: $('#dismiss'), live: $('#live'),
+    signIn: $('#sign-in'), clientID: $('#client-id'), clientSecret: $('#client-secret'), signInButton: $('#sign-in-button'),
+    session: $('#session'), who: $('#who'), entity: $('#entity'), signOut: $('#sign-out'),
+    workspace: $('#workspace'), roleNote: $('#role-note'),
+    tabs: { outbound: $('#tab-outbound'), inbound: $('#tab-inbound') },
+    panels: { outbound: $('#panel-outbound'), inbound: $('#panel-inbound') },
+    history: $('#history'), historyTitle: $('#history-title'), historySummary: $('#history-summary'),
+    historyBody: $('#history-table tbody'),
+    reasonDialog: $('#reason-dialog'), reasonForm: $('#reason-form'), reasonTitle: $('#reason-title'),
+    reason: $('#reason'), reasonConfirm: $('#reason-confirm'),
+  };
+
+  const state = {
+    token: '', expiresAt: 0, client: '',
+    entities: [], acting: '',
+    conns: { outbound: new Map(), inbound: new Map() }, // connection id → connection
+    seqs: new Map(), // connection id → stream sequence of the version shown
+    loaded: { outbound: false, inbound: false },
+    busy: new Set(), // rows with a command in flight
+    gen: 0, // bumped on sign-in, sign-out and entity switch: answers of older ones are dropped
+    stream: null, retry: 0, retryTimer: 0, expiryTimer: 0, renderTimer: 0,
+    historyID: '', reasonAction: null, opener: null,
+  };
+
+  // ---- errors and notices ----
+
+  class APIError extends Error {
+    constructor(message, status) {
+      super(message);
+      this.status = status;
+    }
+  }
+
+  function showError(text) {
+    el.alert.textContent = text;
+    el.dismiss.hidden = false;
+  }
+
+  function clearError() {
+    el.alert.textContent = '';
+    el.dismiss.hidden = true;
+  }
+
+  // fail shows why an action of generation gen failed, unless the page has moved on since.
+  function fail(gen, what, err) {
+    if (gen !== state.gen) return;
+    showError(what + ': ' + err.message);
+  }
+
+  function setLive(text) {
+    el.live.textContent = text;
+  }
+
+  async function readJSON(res) {
+    try {
+      return await res.json();
+    } catch {
+      return null;
+    }
+  }
+
+  // reasonsOf turns a Zuora error body into words.
+  function reasonsOf(data, res) {
+    const reasons = data && Array.isArray(data.reasons) ? data.reasons : [];
+    const words = reasons.map((r) => r && r.message).filter(Boolean).join('; ');
+    return (words || res.statusText || 'the request failed') + ' (HTTP ' + res.status + ')';
+  }
+
+  function randomKey() {
+    // crypto.randomUUID needs a secure context; getRandomValues does not.
+    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+
+  // ---- the API ----
+
+  // api calls the REST API as the signed-in user, acting in entity. A 401 ends the session.
+  async function api(method, path, { body, entity = state.acting, gen = state.gen } = {}) {
+    const headers = { Accept: 'application/json', Authorization: 'Bearer ' + state.token };
+    if (entity) headers['Zuora-Entity-Ids'] = entity;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (method !== 'GET') headers['Idempotency-Key'] = randomKey();
+    let res;
+    try {
+      res = await fetch(path, {
+        method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+        cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer',
+      });
+    } catch (err) {
+      throw new APIError('the service could not be reached (' + err.message + ')', 0);
+    }
+    const data = await readJSON(res);
+    if (!res.ok) {
+      const err = new APIError(reasonsOf(data, res), res.status);
+      if (res.status === 401 && gen === state.gen && state.token) sessionEnded(err.message);
+      throw err;
+    }
+    return { data: data || {}, res };
+  }
+
+  // ---- session ----
+
+  function saveSession() {
+    sessionStorage.setItem(TOKEN_KEY, JSON.stringify({ token: state.token, expiresAt: state.expiresAt, client: state.client }));
+  }
+
+  function loadSession() {
+    try {
+      const s = JSON.parse(sessionStorage.getItem(TOKEN_KEY) || 'null');
+      if (s && typeof s.token === 'string' && s.token && typeof s.expiresAt === 'number') return s;
+    } catch {
+      // A damaged entry is no session.
+    }
+    sessionStorage.removeItem(TOKEN_KEY);
+    return null;
+  }
+
+  async function signIn(ev) {
+    ev.preventDefault();
+    clearError();
+    const client = el.clientID.value.trim();
+    const secret = el.clientSecret.value;
+    if (!client || !secret) {
+      showError('Sign-in failed: enter the Client ID and the Client secret.');
+      (client ? el.clientSecret : el.clientID).focus();
+      return;
+    }
+    el.signInButton.disabled = true;
+    try {
+      let res;
+      try {
+        res = await fetch('/oauth/token', {
+          method: 'POST', headers: { Accept: 'application/json' },
+          body: new URLSearchParams({ grant_type: 'client_credentials', client_id: client, client_secret: secret }),
+          cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer',
+        });
+      } catch (err) {
+        showError('Sign-in failed: the service could not be reached (' + err.message + ')');
+        return;
+      }
+      const data = await readJSON(res);
+      if (!res.ok || !data || !data.access_token) {
+        showError('Sign-in failed: ' + reasonsOf(data, res));
+        el.clientSecret.value = '';
+        el.clientSecret.focus();
+        return;
+      }
+      el.clientSecret.value = ''; // the secret is never kept
+      state.token = data.access_token;
+      state.expiresAt = Date.now() + (Number(data.expires_in) || 3600) * 1000;
+      state.client = client;
+      saveSession();
+      start();
+    } finally {
+      el.signInButton.disabled = false;
+    }
+  }
+
+  // signOut forgets the token and everything read with it.
+  function signOut() {
+    state.gen++;
+    stopStream();
+    clearTimeout(state.expiryTimer);
+    clearTimeout(state.renderTimer);
+    closeDialogs();
+    state.token = '';
+    state.expiresAt = 0;
+    state.client = '';
+    state.entities = [];
+    state.acting = '';
+    resetConnections();
+    state.busy.clear();
+    sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(ENTITY_KEY);
+    el.entity.replaceChildren();
+    el.session.hidden = true;
+    el.workspace.hidden = true;
+    el.signIn.hidden = false;
+    clearError();
+    setLive('');
+    el.clientID.focus();
+  }
+
+  function sessionEnded(why) {
+    signOut();
+    showError('Your session has ended: ' + why + '. Sign in again.');
+  }
+
+  function scheduleExpiry() {
+    clearTimeout(state.expiryTimer);
+    const ms = Math.min(state.expiresAt - Date.now(), 2 ** 31 - 1);
+    state.expiryTimer = setTimeout(() => sessionEnded('the access token expired'), Math.max(ms, 0));
+  }
+
+  // start shows the signed-in page: entities, then the acting entity's connections.
+  async function start() {
+    const gen = ++state.gen;
+    el.signIn.hidden = true;
+    el.session.hidden = false;
+    el.workspace.hidden = false;
+    el.who.textContent = 'Signed in as ' + state.client;
+    scheduleExpiry();
+    setLive('Loading your entities…');
+    let data;
+    try {
+      ({ data } = await api('GET', '/v1/entities', { entity: '', gen }));
+    } catch (err) {
+      fail(gen, 'Could not load your entities', err);
+      return;
+    }
+    if (gen !== state.gen) return;
+    state.entities = Array.isArray(data.entities) ? data.entities : [];
+    el.entity.replaceChildren(...state.entities.map((e) => new Option(e.name || e.id, e.id)));
+    if (state.entities.length === 0) {
+      showError('Your user has access to no entity.');
+      setLive('');
+      return;
+    }
+    const remembered = sessionStorage.getItem(ENTITY_KEY);
+    switchEntity(state.entities.some((e) => e.id === remembered) ? remembered : state.entities[0].id);
+  }
+
+  function entityOf(id) {
+    return state.entities.find((e) => e.id === id);
+  }
+
+  function nameOf(id) {
+    const e = entityOf(id);
+    return e ? e.name || e.id : id;
+  }
+
+  function isAdmin() {
+    const e = entityOf(state.acting);
+    return Boolean(e && e.role === 'admin');
+  }
+
+  // ---- the acting entity's connections ----
+
+  function resetConnections() {
+    for (const d of DIRECTIONS) {
+      state.conns[d].clear();
+      state.loaded[d] = false;
+    }
+    state.seqs.clear();
+  }
+
+  function switchEntity(id) {
+    const gen = ++state.gen;
+    stopStream();
+    closeDialogs();
+    state.acting = id;
+    state.busy.clear();
+    sessionStorage.setItem(ENTITY_KEY, id);
+    el.entity.value = id;
+    resetConnections();
+    render();
+    refresh(gen, '');
+    startStream(gen);
+  }
+
+  // merge keeps the newest known version of a connection; it reports whether c changed the view.
+  function merge(dir, c, seq) {
+    if (!c || typeof c.id !== 'string') return false;
+    const mine = dir === 'outbound' ? c.sourceEntityId : c.targetEntityId;
+    if (mine !== state.acting) return false;
+    const map = state.conns[dir];
+    const old = map.get(c.id);
+    const oldSeq = state.seqs.get(c.id) || 0;
+    if (old) {
+      if (seq && oldSeq && seq < oldSeq) return false;
+      if ((RANK[c.status] ?? 0) < (RANK[old.status] ?? 0)) return false;
+    }
+    map.set(c.id, c);
+    if (seq) state.seqs.set(c.id, Math.max(seq, oldSeq));
+    return !old || old.status !== c.status || old.updatedAt !== c.updatedAt;
+  }
+
+  // refresh reads both lists (every page); with minSequence, once they include that event.
+  async function refresh(gen, minSequence) {
+    await Promise.all(DIRECTIONS.map(async (dir) => {
+      let path = '/v1/entity-connections?type=' + dir + '&pageSize=300';
+      if (minSequence) path += '&minSequence=' + encodeURIComponent(minSequence);
+      const items = [];
+      try {
+        for (let pages = 0; path && pages < 1000; pages++) {
+          const { data } = await api('GET', path, { gen });
+          if (gen !== state.gen) return;
+          if (Array.isArray(data.entityConnections)) items.push(...data.entityConnections);
+          path = '';
+          if (data.nextPage) {
+            // Follow the link on this origin only: the token never goes anywhere else.
+            const next = new URL(data.nextPage, location.href);
+            path = next.pathname + next.search;
+          }
+        }
+      } catch (err) {
+        fail(gen, 'Could not load the ' + (dir === 'outbound' ? 'Share To' : 'Share From') + ' connections', err);
+        return;
+      }
+      for (const c of items) merge(dir, c, 0);
+      state.loaded[dir] = true;
+    }));
+    if (gen === state.gen) render();
+  }
+
+  // ---- the change stream ----
+
+  function stopStream() {
+    clearTimeout(state.retryTimer);
+    state.retryTimer = 0;
+    if (state.stream) state.stream.abort();
+    state.stream = null;
+  }
+
+  async function startStream(gen) {
+    stopStream();
+    const ctrl = new AbortController();
+    state.stream = ctrl;
+    const gone = () => ctrl.signal.aborted || gen !== state.gen;
+    setLive('Connecting to live updates…');
+    let res;
+    try {
+      res = await fetch('/v1/entity-connections/changes', {
+        headers: { Accept: 'text/event-stream', Authorization: 'Bearer ' + state.token, 'Zuora-Entity-Ids': state.acting },
+        signal: ctrl.signal, cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer',
+      });
+    } catch {
+      if (!gone()) retryStream(gen, 'the service could not be reached');
+      return;
+    }
+    if (!res.ok) {
+      const data = await readJSON(res);
+      if (gone()) return;
+      const why = reasonsOf(data, res);
+      if (res.status === 401) {
+        sessionEnded(why);
+      } else if (res.status >= 500) {
+        retryStream(gen, why);
+      } else {
+        showError('Live updates are off: ' + why);
+        setLive('Live updates are off.');
+      }
+      return;
+    }
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buf = '';
+    let event = '';
+    let data = [];
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done || gone()) break;
+        buf += decoder.decode(value, { stream: true });
+        let nl;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          let line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (line.endsWith('\r')) line = line.slice(0, -1);
+          if (line === '') {
+            if (data.length || event) onStreamEvent(gen, event || 'message', data.join('\n'));
+            event = '';
+            data = [];
+            continue;
+          }
+          if (line.startsWith(':')) continue; // a comment: keep-alive
+          const colon = line.indexOf(':');
+          const field = colon < 0 ? line : line.slice(0, colon);
+          let val = colon < 0 ? '' : line.slice(colon + 1);
+          if (val.startsWith(' ')) val = val.slice(1);
+          if (field === 'event') event = val;
+          else if (field === 'data') data.push(val);
+        }
+      }
+    } catch {
+      // The connection broke: reconnect below.
+    }
+    if (gone()) {
+      reader.cancel().catch(() => {});
+      return;
+    }
+    retryStream(gen, 'the connection was lost');
+  }
+
+  function retryStream(gen, why) {
+    const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** state.retry) * (0.75 + Math.random() / 2);
+    state.retry = Math.min(state.retry + 1, 10);
+    setLive('Live updates interrupted (' + why + '); reconnecting in ' + Math.ceil(delay / 1000) + ' s…');
+    clearTimeout(state.retryTimer);
+    state.retryTimer = setTimeout(() => {
+      if (gen === state.gen) startStream(gen);
+    }, delay);
+  }
+
+  function onStreamEvent(gen, event, data) {
+    if (gen !== state.gen) return;
+    if (event === 'live') {
+      state.retry = 0;
+      for (const d of DIRECTIONS) state.loaded[d] = true;
+      setLive('Live: changes made elsewhere appear here as they happen.');
+      renderSoon();
+      return;
+    }
+    if (event !== 'connection') return;
+    let msg;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (!msg || !DIRECTIONS.includes(msg.direction)) return;
+    if (merge(msg.direction, msg.connection, Number(msg.sequence) || 0)) {
+      renderSoon();
+      if (state.historyID === msg.connection.id && el.history.open) loadHistory(gen, msg.connection.id);
+    }
+  }
+
+  addEventListener('online', () => {
+    if (state.token && state.acting && state.retryTimer) startStream(state.gen);
+  });
+
+  // ---- rendering ----
+
+  function renderSoon() {
+    if (state.renderTimer) return;
+    state.renderTimer = setTimeout(() => {
+      state.renderTimer = 0;
+      render();
+    }, 0);
+  }
+
+  // latest returns, per counterpart, the connection requested last (the live one on a tie).
+  function latest(dir) {
+    const key = dir === 'outbound' ? 'targetEntityId' : 'sourceEntityId';
+    const out = new Map();
+    for (const c of state.conns[dir].values()) {
+      const cur = out.get(c[key]);
+      if (!cur) {
+        out.set(c[key], c);
+        continue;
+      }
+      const a = Date.parse(c.requestedAt) || 0;
+      const b = Date.parse(cur.requestedAt) || 0;
+      if (a > b || (a === b && (RANK[c.status] ?? 0) < 2)) out.set(c[key], c);
+    }
+    return out;
+  }
+
+  function order(ids) {
+    const index = new Map(state.entities.map((e, i) => [e.id, i]));
+    return ids.sort((a, b) => (index.get(a) ?? Infinity) - (index.get(b) ?? Infinity) || a.localeCompare(b));
+  }
+
+  function render() {
+    const actingName = nameOf(state.acting);
+    for (const span of document.querySelectorAll('.acting-name')) span.textContent = actingName;
+    const admin = isAdmin();
+    el.roleNote.hidden = admin || !state.acting;
+    el.roleNote.textContent = admin ? '' : 'You are a user, not an admin, of ' + actingName + ': you can see its connections but not change them.';
+
+    const out = latest('outbound');
+    const outIDs = state.entities.map((e) => e.id).filter((id) => id !== state.acting);
+    for (const id of out.keys()) if (!outIDs.includes(id)) outIDs.push(id);
+    renderTable('outbound', order(outIDs), out);
+
+    const inb = latest('inbound');
+    renderTable('inbound', order([...inb.keys()]), inb);
+  }
+
+  function renderTable(dir, ids, conns) {
+    const panel = el.panels[dir];
+    const tbody = panel.querySelector('tbody');
+    const empty = panel.querySelector('.empty');
+    const rows = new Map([...tbody.rows].map((r) => [r.dataset.entity, r]));
+    const focusedRow = document.activeElement && document.activeElement.closest ? document.activeElement.closest('tr') : null;
+    let prev = null;
+    for (const id of ids) {
+      let row = rows.get(id);
+      rows.delete(id);
+      if (!row) row = newRow(dir, id);
+      const next = prev ? prev.nextSibling : tbody.firstChild;
+      if (row !== next) tbody.insertBefore(row, next);
+      updateRow(dir, row, id, conns.get(id) || null, row === focusedRow);
+      prev = row;
+    }
+    for (const row of rows.values()) row.remove();
+    const loading = !state.loaded[dir] && ids.length === 0;
+    empty.hidden = ids.length > 0;
+    if (loading) empty.textContent = 'Loading…';
+    else if (dir === 'outbound') empty.textContent = 'There is no other entity you have access to.';
+    else empty.textContent = 'No entity has requested a connection to ' + nameOf(state.acting) + '.';
+  }
+
+  function newRow(dir, id) {
+    const row = document.createElement('tr');
+    row.dataset.entity = id;
+    const labels = [dir === 'outbound' ? 'Target entity' : 'Source entity', 'ID', 'Status', 'Updated', 'Actions'];
+    for (const [i, label] of labels.entries()) {
+      const cell = document.createElement(i === 0 ? 'th' : 'td');
+      if (i === 0) cell.scope = 'row';
+      cell.dataset.label = label;
+      row.append(cell);
+    }
+    row.cells[0].id = dir + '-name-' + id;
+    row.cells[1].className = 'mono';
+    return row;
+  }
+
+  function updateRow(dir, row, id, conn, hadFocus) {
+    const [nameCell, idCell, statusCell, updatedCell, actionsCell] = row.cells;
+    const known = Boolean(entityOf(id));
+    setText(nameCell, known ? nameOf(id) : '(no access)');
+    nameCell.classList.toggle('muted', !known);
+    if (known) nameCell.removeAttribute('title');
+    else nameCell.title = 'You have no access to ' + id + ', so its name is not shown';
+    setText(idCell, id);
+
+    const status = conn ? conn.status : 'Not connected';
+    if (statusCell.textContent !== status) {
+      const badge = document.createElement('span');
+      badge.className = 'status status-' + status.toLowerCase().replace(/\s+/g, '-');
+      badge.textContent = status;
+      statusCell.replaceChildren(badge);
+    }
+    if (conn) statusCell.title = 'Requested by ' + conn.requestedBy + ' on ' + formatTime(conn.requestedAt);
+    else statusCell.removeAttribute('title');
+    const updated = conn ? conn.updatedAt : '';
+    if (updatedCell.dataset.at !== updated) {
+      updatedCell.dataset.at = updated;
+      if (updated) {
+        const t = document.createElement('time');
+        t.dateTime = updated;
+        t.textContent = formatTime(updated);
+        updatedCell.replaceChildren(t);
+      } else {
+        updatedCell.textContent = '—';
+      }
+    }
+
+    const specs = dir === 'outbound' ? outboundActions(id, conn, known) : inboundActions(id, conn);
+    const busy = state.busy.has(dir + ':' + id);
+    row.setAttribute('aria-busy', String(busy));
+    const existing = new Map([...actionsCell.querySelectorAll('button')].map((b) => [b.textContent, b]));
+    const buttons = specs.map((s) => {
+      let b = existing.get(s.name);
+      existing.delete(s.name);
+      if (!b) {
+        b = document.createElement('button');
+        b.type = 'button';
+        b.textContent = s.name;
+        b.setAttribute('aria-describedby', nameCell.id);
+      }
+      b.onclick = s.run;
+      const disabled = Boolean(s.reason) || (busy && s.name !== 'History');
+      b.disabled = disabled;
+      if (s.reason) b.title = s.reason;
+      else if (disabled) b.title = 'Working…';
+      else b.removeAttribute('title');
+      return b;
+    });
+    const lostFocus = hadFocus && [...existing.values()].includes(document.activeElement);
+    actionsCell.replaceChildren(...buttons);
+    if (lostFocus) {
+      const next = buttons.find((b) => !b.disabled);
+      if (next) next.focus();
+    }
+  }
+
+  function setText(node, text) {
+    if (node.textContent !== text) node.textContent = text;
+  }
+
+  function formatTime(s) {
+    const d = new Date(s);
+    return Number.isNaN(d.getTime()) ? s : d.toLocaleString();
+  }
+
+  function notAdminReason() {
+    return isAdmin() ? '' : 'You are not an admin of ' + nameOf(state.acting);
+  }
+
+  function outboundActions(id, conn, known) {
+    const specs = [];
+    const live = conn && (conn.status === 'Pending' || conn.status === 'Connected');
+    if (!live) {
+      const reason = notAdminReason() || (known ? '' : 'You have no access to ' + id);
+      specs.push({ name: 'Request Connection', reason, run: () => requestConnection(id) });
+    } else if (conn.status === 'Pending') {
+      specs.push({ name: 'Cancel', reason: notAdminReason(), run: () => command('outbound', id, 'cancel the request to ' + nameOf(id), 'PUT', connPath(conn, 'cancel')) });
+    } else {
+      specs.push({ name: 'Disconnect', reason: notAdminReason(), run: (ev) => askDisconnect('outbound', id, conn, ev.currentTarget) });
+    }
+    if (conn) specs.push({ name: 'History', reason: '', run: (ev) => showHistory(conn.id, ev.currentTarget) });
+    return specs;
+  }
+
+  function inboundActions(id, conn) {
+    const specs = [];
+    if (conn.status === 'Pending') {
+      specs.push({ name: 'Accept', reason: notAdminReason(), run: () => command('inbound', id, 'accept the request from ' + nameOf(id), 'PUT', connPath(conn, 'accept')) });
+      specs.push({ name: 'Deny', reason: notAdminReason(), run: (ev) => askDeny(id, conn, ev.currentTarget) });
+    } else if (conn.status === 'Connected') {
+      specs.push({ name: 'Disconnect', reason: notAdminReason(), run: (ev) => askDisconnect('inbound', id, conn, ev.currentTarget) });
+    }
+    specs.push({ name: 'History', reason: '', run: (ev) => showHistory(conn.id, ev.currentTarget) });
+    return specs;
+  }
+
+  function connPath(conn, verb) {
+    return '/v1/entity-connections/' + encodeURIComponent(conn.id) + (verb ? '/' + verb : '');
+  }
+
+  // ---- commands ----
+
+  function requestConnection(target) {
+    return command('outbound', target, 'request a connection to ' + nameOf(target), 'POST', '/v1/entity-connections', { targetEntityId: target });
+  }
+
+  async function command(dir, counterpart, what, method, path, body) {
+    const gen = state.gen;
+    const key = dir + ':' + counterpart;
+    if (state.busy.has(key)) return;
+    clearError();
+    state.busy.add(key);
+    render();
+    try {
+      const { res } = await api(method, path, { body, gen });
+      if (gen !== state.gen) return;
+      // Read the result back at once, without waiting for the stream.
+      await refresh(gen, res.headers.get('Entityconn-Sequence') || '');
+    } catch (err) {
+      fail(gen, 'Could not ' + what, err);
+      // Refused because the page was behind (someone else acted first): show how things are.
+      if (gen === state.gen && (err.status === 404 || err.status === 409)) await refresh(gen, '');
+    } finally {
+      if (gen === state.gen) {
+        state.busy.delete(key);
+        render();
+      }
+    }
+  }
+
+  function askDeny(source, conn, opener) {
+    askReason('Deny the request from ' + nameOf(source), 'Deny connection', opener, (reason) =>
+      command('inbound', source, 'deny the request from ' + nameOf(source), 'PUT', connPath(conn, 'deny'), reason ? { reason } : undefined));
+  }
+
+  function askDisconnect(dir, counterpart, conn, opener) {
+    const title = dir === 'outbound' ? 'Stop sharing to ' + nameOf(counterpart) : 'Stop sharing from ' + nameOf(counterpart);
+    askReason(title, 'Disconnect connection', opener, (reason) =>
+      command(dir, counterpart, 'disconnect ' + nameOf(counterpart), 'PUT', connPath(conn, 'disconnect'), reason ? { reason } : undefined));
+  }
+
+  function askReason(title, confirm, opener, action) {
+    el.reasonTitle.textContent = title;
+    el.reasonConfirm.textContent = confirm;
+    el.reason.value = '';
+    state.reasonAction = action;
+    state.opener = opener;
+    el.reasonDialog.showModal();
+    el.reason.focus();
+  }
+
+  el.reasonForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const action = state.reasonAction;
+    const reason = el.reason.value.trim();
+    state.reasonAction = null;
+    el.reasonDialog.close();
+    if (action) action(reason);
+  });
+
+  // ---- history ----
+
+  async function showHistory(id, opener) {
+    const gen = state.gen;
+    state.historyID = id;
+    state.opener = opener;
+    el.historyTitle.textContent = 'History';
+    el.historySummary.textContent = 'Loading…';
+    el.historyBody.replaceChildren();
+    el.history.showModal();
+    el.history.querySelector('.close-dialog').focus();
+    await loadHistory(gen, id);
+  }
+
+  async function loadHistory(gen, id) {
+    let data;
+    try {
+      ({ data } = await api('GET', connPath({ id }, ''), { gen }));
+    } catch (err) {
+      if (gen === state.gen && state.historyID === id) el.historySummary.textContent = 'Could not load the history: ' + err.message;
+      fail(gen, 'Could not load the history', err);
+      return;
+    }
+    if (gen !== state.gen || state.historyID !== id) return;
+    el.historyTitle.textContent = 'History: ' + nameOf(data.sourceEntityId) + ' → ' + nameOf(data.targetEntityId);
+    el.historySummary.textContent = 'Connection ' + data.id + ' from ' + data.sourceEntityId + ' to ' + data.targetEntityId + ' is ' + data.status + '.';
+    const rows = (Array.isArray(data.history) ? data.history : []).map((h) => {
+      const tr = document.createElement('tr');
+      const when = document.createElement('td');
+      const t = document.createElement('time');
+      t.dateTime = h.at;
+      t.textContent = formatTime(h.at);
+      when.append(t);
+      tr.append(when);
+      const cells = [
+        String(h.type || '').replace(/^Connection/, ''),
+        h.actorUserId || 'the service',
+        h.actorEntityId ? nameOf(h.actorEntityId) + ' (' + h.actorEntityId + ')' : '—',
+        h.reason || '—',
+      ];
+      for (const text of cells) {
+        const td = document.createElement('td');
+        td.textContent = text;
+        tr.append(td);
+      }
+      return tr;
+    });
+    el.historyBody.replaceChildren(...rows);
+  }
+
+  // ---- dialogs ----
+
+  function closeDialogs() {
+    for (const d of [el.history, el.reasonDialog]) if (d.open) d.close();
+  }
+
+  for (const d of [el.history, el.reasonDialog]) {
+    d.addEventListener('close', () => {
+      if (d === el.history) state.historyID = '';
+      else state.reasonAction = null;
+      // Back to the button that opened the dialog, if it is still there.
+      if (state.opener && state.opener.isConnected && !state.opener.disabled) state.opener.focus();
+      state.opener = null;
+    });
+    for (const b of d.querySelectorAll('.close-dialog')) b.addEventListener('click', () => d.close());
+  }
+
+  // ---- tabs ----
+
+  function selectTab(dir, focus) {
+    for (const d of DIRECTIONS) {
+      const on = d === dir;
+      el.tabs[d].setAttribute('aria-selected', String(on));
+      el.tabs[d].tabIndex = on ? 0 : -1;
+      el.panels[d].hidden = !on;
+    }
+    sessionStorage.setItem(TAB_KEY, dir);
+    if (focus) el.tabs[dir].focus();
+  }
+
+  for (const d of DIRECTIONS) el.tabs[d].addEventListener('click', () => selectTab(d, false));
+  $('[role=tablist]').addEventListener('keydown', (ev) => {
+    const i = DIRECTIONS.findIndex((d) => el.tabs[d] === document.activeElement);
+    if (i < 0) return;
+    let next;
+    if (ev.key === 'ArrowRight' || ev.key === 'ArrowDown') next = (i + 1) % DIRECTIONS.length;
+    else if (ev.key === 'ArrowLeft' || ev.key === 'ArrowUp') next = (i + DIRECTIONS.length - 1) % DIRECTIONS.length;
+    else if (ev.key === 'Home') next = 0;
+    else if (ev.key === 'End') next = DIRECTIONS.length - 1;
+    else return;
+    ev.preventDefault();
+    selectTab(DIRECTIONS[next], true);
+  });
+
+  // ---- wiring ----
+
+  el.signIn.addEventListener('submit', signIn);
+  el.signOut.addEventListener('click', signOut);
+  el.dismiss.addEventListener('click', clearError);
+  el.entity.addEventListener('change', () => {
+    clearError();
+    switchEntity(el.entity.value);
+  });
+
+  selectTab(DIRECTIONS.includes(sessionStorage.getItem(TAB_KEY)) ? sessionStorage.getItem(TAB_KEY) : 'outbound', false);
+  const saved = loadSession();
+  if (saved && saved.expiresAt > Date.now()) {
+    state.token = saved.token;
+    state.expiresAt = saved.expiresAt;
+    state.client = saved.client || '';
+    start();
+  } else {
+    el.signIn.hidden = false;
+    if (saved) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      showError('Your session has ended: the access token expired. Sign in again.');
+    }
+    el.clientID.focus();
+  }
+})();
