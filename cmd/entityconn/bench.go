@@ -182,6 +182,11 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) ([]benchRes
 		return nil, fmt.Errorf("durable commands: %w", err)
 	}
 	results = append(results, durable.result(raw.OpsPerSec))
+	outcome, err := benchOutcomeLatency(ctx, st, cfg, durable.opsPerSec()/2, next)
+	if err != nil {
+		return nil, fmt.Errorf("durable outcome latency: %w", err)
+	}
+	results = append(results, outcome)
 
 	lag, err := benchLag(ctx, st, cfg, inproc.opsPerSec()/2, next)
 	if err != nil {
@@ -446,6 +451,79 @@ func benchDurable(ctx context.Context, st *stack, cfg benchConfig, progress io.W
 		return load{}, err
 	}
 	return l, nil
+}
+
+// benchOutcomeLatency publishes durable commands at rate per second for cfg.lagFor and
+// measures the time from publishing each to its outcome arriving.
+func benchOutcomeLatency(ctx context.Context, st *stack, cfg benchConfig, rate float64, next func() (string, string)) (benchResult, error) {
+	nc, err := nats.Connect(st.url)
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return benchResult{}, err
+	}
+	var mu sync.Mutex
+	sent := map[string]time.Time{}
+	var lats []time.Duration
+	sub, err := nc.Subscribe(natscmd.OutcomePrefix+".>", func(m *nats.Msg) {
+		var o natscmd.Outcome
+		if json.Unmarshal(m.Data, &o) != nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if at, ok := sent[o.CommandID]; ok {
+			lats = append(lats, time.Since(at))
+			delete(sent, o.CommandID)
+		}
+	})
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer sub.Unsubscribe()
+	if err := nc.Flush(); err != nil {
+		return benchResult{}, err
+	}
+	tick := time.NewTicker(time.Duration(float64(time.Second) / max(rate, 1)))
+	defer tick.Stop()
+	deadline := time.Now().Add(cfg.lagFor)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
+		<-tick.C
+		src, tgt := next()
+		id := fmt.Sprintf("lat-%d", i)
+		wg.Go(func() {
+			mu.Lock()
+			sent[id] = time.Now()
+			mu.Unlock()
+			if err := natscmd.Publish(ctx, js, "RequestConnection", natsapi.Request{CommandID: id, ActorUserID: "bench", EntityID: src, TargetEntityID: tgt}); err != nil {
+				failed.CompareAndSwap(nil, err)
+			}
+		})
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		return benchResult{}, err
+	}
+	waitUntil := time.Now().Add(time.Minute)
+	for {
+		mu.Lock()
+		left := len(sent)
+		mu.Unlock()
+		if left == 0 || time.Now().After(waitUntil) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	r := benchResult{Phase: "durable outcome latency", Ops: len(lats), Note: fmt.Sprintf("published → outcome received, at %.0f commands/s (half the durable rate) for %s", rate, cfg.lagFor)}
+	r.P50Ms, r.P99Ms = percentiles(lats)
+	return r, nil
 }
 
 // benchLag sends commands at rate per second for cfg.lagFor and measures, for each, the
