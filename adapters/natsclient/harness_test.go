@@ -1,58 +1,20 @@
 package natsclient_test
 
 import (
-	"context"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/crypto/bcrypt"
 
-	"github.com/entityconn/entityconn/adapters/app"
+	"github.com/entityconn/entityconn/adapters/apptest"
 	"github.com/entityconn/entityconn/adapters/natsapi"
 	"github.com/entityconn/entityconn/adapters/natsclient"
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/natsjs/natsjstest"
 )
 
-// testDirectory is the directory the service runs with (cheap bcrypt hashes: the NATS door
-// never checks secrets, but the directory requires them).
-//   - root: admin of global, eu, us; user of apac
-//   - eve: admin of eu
-//   - viv: user (not admin) of global and eu
-var testDirectory = `tenant: acme
-entities:
-  - {id: global, name: ACME Global}
-  - {id: eu, name: ACME Europe, parent: global}
-  - {id: us, name: ACME Americas, parent: global}
-  - {id: apac, name: ACME Asia Pacific, parent: global}
-users:
-  - id: root
-    clientId: root
-    clientSecretHash: '` + cheapHash("root-secret") + `'
-    access: [{entity: global, role: admin}, {entity: eu, role: admin}, {entity: us, role: admin}, {entity: apac, role: user}]
-  - id: eve
-    clientId: eve
-    clientSecretHash: '` + cheapHash("eve-secret") + `'
-    access: [{entity: eu, role: admin}]
-  - id: viv
-    clientId: viv
-    clientSecretHash: '` + cheapHash("viv-secret") + `'
-    access: [{entity: global, role: user}, {entity: eu, role: user}]
-`
-
-func cheapHash(secret string) string {
-	h, err := bcrypt.GenerateFromPassword([]byte(secret), bcrypt.MinCost)
-	if err != nil {
-		panic(err)
-	}
-	return string(h)
-}
-
-// service is a running entityconn stack, wired as cmd/entityconn wires it, on an embedded
-// NATS server of its own.
+// service is a running entityconn stack with its NATS micro service, on an embedded NATS
+// server of its own (apptest.Directory: root, eve, viv, sam).
 type service struct {
 	url string
 	js  jetstream.JetStream
@@ -63,43 +25,13 @@ type service struct {
 // test ends.
 func startService(t *testing.T) *service {
 	t.Helper()
-	_, url := natsjstest.Single(t)
-	nc := natsjstest.Connect(t, url)
-	js, err := jetstream.New(nc)
+	st := apptest.Start(t)
+	srv, err := natsapi.Start(st.NC, st.Executor, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	res, err := natsjs.Setup(ctx, js, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dirs := natsjs.NewDirectoryStore(res, nil)
-	if _, _, err := dirs.Import(ctx, []byte(testDirectory)); err != nil {
-		t.Fatal(err)
-	}
-	views := natsjs.NewViews(res, nil)
-	bg, stopBG := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = views.Run(bg) })
-	wg.Go(func() { _ = natsjs.NewProjector(res, "test", nil, nil).Run(bg) })
-	svc := app.New(app.Config{Store: natsjs.NewStore(res), Views: views, Directory: dirs})
-	srv, err := natsapi.Start(nc, &natsapi.Executor{Service: svc, Outcomes: natsjs.NewOutcomes(res)}, nil)
-	if err != nil {
-		stopBG()
-		t.Fatal(err)
-	}
-	// The endpoints' subscriptions reach the server before any client asks.
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Stop()
-		stopBG()
-		wg.Wait()
-	})
-	return &service{url: url, js: js, res: res}
+	t.Cleanup(srv.Stop)
+	return &service{url: st.URL, js: st.JS, res: st.Res}
 }
 
 // client returns a client of s on a connection of its own, as another service would have.

@@ -12,42 +12,16 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/entityconn/entityconn/adapters/app"
+	"github.com/entityconn/entityconn/adapters/apptest"
 	"github.com/entityconn/entityconn/adapters/natsapi"
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/natsjs/natsjstest"
 	"github.com/entityconn/entityconn/events"
 )
 
-// testDirectory: root is admin of global, eu and us; eve is admin of eu.
-var testDirectory = `tenant: acme
-entities:
-  - {id: global, name: ACME Global}
-  - {id: eu, name: ACME Europe, parent: global}
-  - {id: us, name: ACME Americas, parent: global}
-users:
-  - id: root
-    clientId: root
-    clientSecretHash: '` + cheapHash("root-secret") + `'
-    access: [{entity: global, role: admin}, {entity: eu, role: admin}, {entity: us, role: admin}]
-  - id: eve
-    clientId: eve
-    clientSecretHash: '` + cheapHash("eve-secret") + `'
-    access: [{entity: eu, role: admin}]
-`
-
-func cheapHash(secret string) string {
-	h, err := bcrypt.GenerateFromPassword([]byte(secret), bcrypt.MinCost)
-	if err != nil {
-		panic(err)
-	}
-	return string(h)
-}
-
-// stack is a real entityconn on an embedded NATS server: event store, directory, views,
-// projector, service and executor, without any door.
+// stack is a real entityconn on an embedded NATS server, without any door.
 type stack struct {
 	url string
 	nc  *nats.Conn
@@ -58,37 +32,11 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	_, url := natsjstest.Single(t)
-	nc := natsjstest.Connect(t, url)
-	js, err := jetstream.New(nc)
-	if err != nil {
+	st := apptest.Start(t)
+	if err := Setup(t.Context(), st.JS, 1); err != nil {
 		t.Fatal(err)
 	}
-	res, err := natsjs.Setup(t.Context(), js, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dirs := natsjs.NewDirectoryStore(res, nil)
-	if _, _, err := dirs.Import(t.Context(), []byte(testDirectory)); err != nil {
-		t.Fatal(err)
-	}
-	views := natsjs.NewViews(res, nil)
-	background(t, views.Run, dirs.Run, natsjs.NewProjector(res, "test", nil, nil).Run)
-	svc := app.New(app.Config{Store: natsjs.NewStore(res), Views: views, Directory: dirs})
-	if err := Setup(t.Context(), js, 1); err != nil {
-		t.Fatal(err)
-	}
-	return &stack{url: url, nc: nc, js: js, res: res, x: &natsapi.Executor{Service: svc, Outcomes: natsjs.NewOutcomes(res)}}
-}
-
-// background runs fs until the test ends, and waits for them to return.
-func background(t *testing.T, fs ...func(context.Context) error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for _, f := range fs {
-		wg.Go(func() { _ = f(ctx) })
-	}
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	return &stack{url: st.URL, nc: st.NC, js: st.JS, res: st.Res, x: st.Executor}
 }
 
 // start starts a door on its own connection (so that a test can cut it) and stops it when
@@ -673,7 +621,7 @@ func BenchmarkDoor(b *testing.B) {
 		dir += fmt.Sprintf("  - {id: t%d, name: T%d, parent: global}\n", i, i)
 		access += fmt.Sprintf(", {entity: t%d, role: user}", i)
 	}
-	dir += "users:\n  - id: root\n    clientId: root\n    clientSecretHash: '" + cheapHash("root-secret") + "'\n    access: " + access + "]\n"
+	dir += "users:\n  - id: root\n    clientId: root\n    clientSecretHash: '" + apptest.CheapHash("root-secret") + "'\n    access: " + access + "]\n"
 	s := newBenchStack(b, dir)
 	d, err := Start(b.Context(), natsjstest.Connect(b, s.url), s.x, Config{})
 	if err != nil {

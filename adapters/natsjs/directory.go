@@ -112,30 +112,18 @@ func (d *DirectoryStore) Current() *domain.Directory { return d.current.Load() }
 // Run follows changes of the stored directory until ctx ends and returns ctx's error. A
 // stored directory that cannot be decoded is logged and ignored: the previous one stays.
 func (d *DirectoryStore) Run(ctx context.Context) error {
-	w, err := d.kv.Watch(ctx, directoryKey)
-	if err != nil {
+	err := watch(ctx, d.kv, []string{directoryKey}, puts(func(e jetstream.KeyValueEntry) {
+		dir, err := directoryfile.Decode(e.Value())
+		if err != nil {
+			d.log.Error("directory: stored directory ignored", "revision", e.Revision(), "err", err)
+			return
+		}
+		d.current.Store(dir)
+	}))
+	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("natsjs: watch directory: %w", err)
 	}
-	defer w.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return ctx.Err()
-			}
-			if e == nil || e.Operation() != jetstream.KeyValuePut {
-				continue
-			}
-			dir, err := directoryfile.Decode(e.Value())
-			if err != nil {
-				d.log.Error("directory: stored directory ignored", "revision", e.Revision(), "err", err)
-				continue
-			}
-			d.current.Store(dir)
-		}
-	}
+	return ctx.Err()
 }
 
 // SigningKey returns the key that signs access tokens, creating it on first use. Every

@@ -40,30 +40,18 @@ func NewViews(r *Resources, log *slog.Logger) *Views {
 // Run follows the projector's checkpoint until ctx ends, so that [Views.WaitFor] can answer.
 // It returns ctx's error, or an error if the watch cannot be started.
 func (v *Views) Run(ctx context.Context) error {
-	w, err := v.r.Views.Watch(ctx, checkpointKey)
-	if err != nil {
+	err := watch(ctx, v.r.Views, []string{checkpointKey}, puts(func(e jetstream.KeyValueEntry) {
+		seq, err := strconv.ParseUint(string(e.Value()), 10, 64)
+		if err != nil {
+			v.log.Error("views: unreadable projector progress", "value", string(e.Value()))
+			return
+		}
+		v.advance(seq)
+	}))
+	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("natsjs: watch projector progress: %w", err)
 	}
-	defer w.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return ctx.Err()
-			}
-			if e == nil || e.Operation() != jetstream.KeyValuePut {
-				continue
-			}
-			seq, err := strconv.ParseUint(string(e.Value()), 10, 64)
-			if err != nil {
-				v.log.Error("views: unreadable projector progress", "value", string(e.Value()))
-				continue
-			}
-			v.advance(seq)
-		}
-	}
+	return ctx.Err()
 }
 
 func (v *Views) advance(seq uint64) {
@@ -136,35 +124,18 @@ func (v *Views) Get(ctx context.Context, d projections.Direction, entity, id str
 
 // List returns every view of entity in the given directions, in no particular order.
 func (v *Views) List(ctx context.Context, entity string, ds ...projections.Direction) ([]projections.View, error) {
-	filters := make([]string, len(ds))
-	for i, d := range ds {
-		filters[i] = projections.EntityFilter(d, entity)
-	}
-	w, err := v.r.Views.WatchFiltered(ctx, filters, jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, fmt.Errorf("natsjs: list views of %s: %w", entity, err)
-	}
-	defer w.Stop()
 	var out []projections.View
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, fmt.Errorf("natsjs: list views of %s: watch closed", entity)
-			}
-			if e == nil { // all current values delivered
-				return out, nil
-			}
-			var view projections.View
-			if err := json.Unmarshal(e.Value(), &view); err != nil {
-				v.log.Error("views: unreadable view", "key", e.Key(), "err", err)
-				continue
-			}
-			out = append(out, view)
+	err := v.Follow(ctx, entity, ds, func(ch Change) bool {
+		if ch.Live {
+			return false // every current view delivered
 		}
+		out = append(out, ch.View)
+		return true
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // Change is one entry of [Views.Follow]: a view as stored, or the marker that the current
@@ -183,72 +154,50 @@ func (v *Views) Follow(ctx context.Context, entity string, ds []projections.Dire
 	for i, d := range ds {
 		filters[i] = projections.EntityFilter(d, entity)
 	}
-	w, err := v.r.Views.WatchFiltered(ctx, filters, jetstream.IgnoreDeletes())
-	if err != nil {
+	err := watch(ctx, v.r.Views, filters, func(e jetstream.KeyValueEntry) bool {
+		if e == nil {
+			return f(Change{Live: true})
+		}
+		d, _, _, ok := projections.ParseKey(e.Key())
+		if !ok {
+			return true
+		}
+		var view projections.View
+		if err := json.Unmarshal(e.Value(), &view); err != nil {
+			v.log.Error("views: unreadable view", "key", e.Key(), "err", err)
+			return true
+		}
+		return f(Change{Direction: d, View: view})
+	}, jetstream.IgnoreDeletes())
+	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("natsjs: follow views of %s: %w", entity, err)
 	}
-	defer w.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return ctx.Err()
-			}
-			if e == nil {
-				if !f(Change{Live: true}) {
-					return nil
-				}
-				continue
-			}
-			d, _, _, ok := projections.ParseKey(e.Key())
-			if !ok {
-				continue
-			}
-			var view projections.View
-			if err := json.Unmarshal(e.Value(), &view); err != nil {
-				v.log.Error("views: unreadable view", "key", e.Key(), "err", err)
-				continue
-			}
-			if !f(Change{Direction: d, View: view}) {
-				return nil
-			}
-		}
-	}
+	return err
 }
 
 // PendingRequests calls f with every entry of the pending-request index, then with every
 // change until ctx ends: an entry when a request is pending, deleted (ok false) when it is
 // answered. It returns ctx's error or the watch's.
 func (v *Views) PendingRequests(ctx context.Context, f func(id string, p Pending, ok bool)) error {
-	w, err := v.r.Views.Watch(ctx, pendingPrefix+"*")
-	if err != nil {
+	err := watch(ctx, v.r.Views, []string{pendingPrefix + "*"}, func(e jetstream.KeyValueEntry) bool {
+		if e == nil {
+			return true
+		}
+		id := e.Key()[len(pendingPrefix):]
+		if e.Operation() != jetstream.KeyValuePut {
+			f(id, Pending{}, false)
+			return true
+		}
+		var p Pending
+		if err := json.Unmarshal(e.Value(), &p); err != nil {
+			v.log.Error("views: unreadable pending entry", "key", e.Key(), "err", err)
+			return true
+		}
+		f(id, p, true)
+		return true
+	})
+	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("natsjs: watch pending requests: %w", err)
 	}
-	defer w.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return ctx.Err()
-			}
-			if e == nil {
-				continue
-			}
-			id := e.Key()[len(pendingPrefix):]
-			if e.Operation() != jetstream.KeyValuePut {
-				f(id, Pending{}, false)
-				continue
-			}
-			var p Pending
-			if err := json.Unmarshal(e.Value(), &p); err != nil {
-				v.log.Error("views: unreadable pending entry", "key", e.Key(), "err", err)
-				continue
-			}
-			f(id, p, true)
-		}
-	}
+	return ctx.Err()
 }

@@ -18,50 +18,15 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/crypto/bcrypt"
 
+	"github.com/entityconn/entityconn/adapters/apptest"
 	"github.com/entityconn/entityconn/events"
 )
 
-// testDirectory is the directory the component tests run with. Secrets are given as
-// cheap bcrypt hashes (cost 4) of "<client id>-secret", which keeps the tests fast under the
-// race detector; TestKillAndRestart imports a file with secrets in clear.
-//   - root: admin of global, eu, us; user of apac
-//   - eve: admin of eu
-//   - viv: user (not admin) of global and eu
-//   - sam: admin of us only
-var testDirectory = `tenant: acme
-entities:
-  - {id: global, name: ACME Global}
-  - {id: eu, name: ACME Europe, parent: global}
-  - {id: us, name: ACME Americas, parent: global}
-  - {id: apac, name: ACME Asia Pacific, parent: global}
-users:
-  - id: root
-    clientId: root
-    clientSecretHash: '` + cheapHash("root-secret") + `'
-    access: [{entity: global, role: admin}, {entity: eu, role: admin}, {entity: us, role: admin}, {entity: apac, role: user}]
-  - id: eve
-    clientId: eve
-    clientSecretHash: '` + cheapHash("eve-secret") + `'
-    access: [{entity: eu, role: admin}]
-  - id: viv
-    clientId: viv
-    clientSecretHash: '` + cheapHash("viv-secret") + `'
-    access: [{entity: global, role: user}, {entity: eu, role: user}]
-  - id: sam
-    clientId: sam
-    clientSecretHash: '` + cheapHash("sam-secret") + `'
-    access: [{entity: us, role: admin}]
-`
-
-func cheapHash(secret string) string {
-	h, err := bcrypt.GenerateFromPassword([]byte(secret), bcrypt.MinCost)
-	if err != nil {
-		panic(err)
-	}
-	return string(h)
-}
+// testDirectory is the directory the component tests run with (apptest.Directory: root,
+// eve, viv, sam; secrets "<client id>-secret" as cheap hashes). TestKillAndRestart imports a
+// file with secrets in clear.
+var testDirectory = apptest.Directory()
 
 // service is one "entityconn serve" running inside the test through run.
 type service struct {
