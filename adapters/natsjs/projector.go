@@ -58,6 +58,10 @@ type Projector struct {
 	holder  string
 	batch   int
 
+	// MarkerTTL is how long the marker of a removed pending-index entry stays in the bucket
+	// (expiry watchers learn of the removal from it). Set it before Run; default 10 minutes.
+	MarkerTTL time.Duration
+
 	// cache holds views as last written by this projector, with their revisions, so that
 	// most events need no read. Only the projector's goroutine uses it.
 	cache map[string]cachedView
@@ -81,7 +85,7 @@ func NewProjector(r *Resources, holder string, log *slog.Logger, metrics *teleme
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Projector{r: r, log: log, metrics: metrics, holder: holder, batch: 512}
+	return &Projector{r: r, log: log, metrics: metrics, holder: holder, batch: 512, MarkerTTL: 10 * time.Minute}
 }
 
 // Run projects until ctx ends and returns ctx's error. While another process holds the lease
@@ -348,7 +352,10 @@ func (p *Projector) applyBatch(ctx context.Context, batch []stored) error {
 		var opts []jetstream.PublishOpt
 		switch {
 		case w.plain && w.delete:
-			msg = &nats.Msg{Subject: "$KV." + BucketViews + "." + key, Header: nats.Header{"KV-Operation": []string{"DEL"}}}
+			// A purge whose marker expires: a deleted key would keep its marker, and so its
+			// subject, for ever (one per connection ever requested).
+			msg = &nats.Msg{Subject: "$KV." + BucketViews + "." + key, Header: nats.Header{"KV-Operation": []string{"PURGE"}, "Nats-Rollup": []string{"sub"}}}
+			opts = append(opts, jetstream.WithMsgTTL(p.MarkerTTL))
 		case w.plain:
 			data, _ := json.Marshal(w.pending)
 			msg = &nats.Msg{Subject: "$KV." + BucketViews + "." + key, Data: data}

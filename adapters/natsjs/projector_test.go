@@ -3,8 +3,11 @@ package natsjs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/natsjs/natsjstest"
@@ -253,5 +256,46 @@ func TestPendingIndexFollowsTheViews(t *testing.T) {
 	cancel()
 	if !pending["c2"] || pending["c1"] {
 		t.Errorf("pending index = %v, want c2 only", pending)
+	}
+}
+
+// TestPendingIndexLeavesNoSubjectsBehind: an answered request's pending entry is purged with
+// a marker that expires, so the bucket does not keep a subject per connection ever requested.
+func TestPendingIndexLeavesNoSubjectsBehind(t *testing.T) {
+	_, url := natsjstest.Single(t)
+	r := setup(t, url, 1)
+	s := natsjs.NewStore(r)
+	v := startViews(t, r)
+	ctx, cancel := context.WithCancel(context.Background())
+	p := natsjs.NewProjector(r, "test", nil, nil)
+	p.MarkerTTL = time.Second
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	var seq uint64
+	for i := range 5 {
+		id := fmt.Sprintf("c%d", i)
+		seq = appendAll(t, s,
+			event(id+"r", events.TypeConnectionRequested, id, "global", "eu"),
+			event(id+"a", events.TypeConnectionDenied, id, "global", "eu"))
+	}
+	waitProgress(t, v, seq)
+	st, err := r.JS.Stream(t.Context(), "KV_"+natsjs.BucketViews)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pendingSubjects := func() int {
+		info, err := st.Info(t.Context(), jetstream.WithSubjectFilter("$KV."+natsjs.BucketViews+".pending.>"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(info.State.Subjects)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for pendingSubjects() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d pending-index subjects remain after their markers' TTL", pendingSubjects())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -107,6 +107,7 @@ func transient(err error) bool {
 // support that mode (nor need it: their Raft log is what is synced).
 func viewsBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	if cfg.Replicas > 1 {
+		cfg.LimitMarkerTTL = time.Hour // allows per-message TTLs (see the R1 stream below)
 		return js.CreateOrUpdateKeyValue(ctx, cfg)
 	}
 	name := "KV_" + cfg.Bucket
@@ -130,6 +131,8 @@ func viewsBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyV
 			AllowDirect:       true,
 			Discard:           jetstream.DiscardNew,
 			PersistMode:       jetstream.AsyncPersistMode,
+			// Per-message TTLs: the markers of removed pending-index entries expire.
+			AllowMsgTTL: true,
 		})
 		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			return nil, err
