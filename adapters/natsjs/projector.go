@@ -58,6 +58,11 @@ type Projector struct {
 	holder  string
 	batch   int
 
+	// onBatch, when set, is told the checkpoint after every batch; with stopAt > 0, project
+	// returns errCaughtUp once the checkpoint reaches stopAt (Rebuild).
+	onBatch func(checkpoint uint64)
+	stopAt  uint64
+
 	// MarkerTTL is how long the marker of a removed pending-index entry stays in the bucket
 	// (expiry watchers learn of the removal from it). Set it before Run; default 10 minutes.
 	MarkerTTL time.Duration
@@ -276,6 +281,12 @@ func (p *Projector) project(ctx context.Context) error {
 			if s.ok {
 				p.metrics.Projected(s.seq, s.e.OccurredAt, pending)
 			}
+		}
+		if p.onBatch != nil {
+			p.onBatch(last)
+		}
+		if p.stopAt > 0 && last >= p.stopAt {
+			return errCaughtUp
 		}
 	}
 }

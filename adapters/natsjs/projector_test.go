@@ -299,3 +299,48 @@ func TestPendingIndexLeavesNoSubjectsBehind(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+func TestRebuild(t *testing.T) {
+	_, url := natsjstest.Single(t)
+	r := setup(t, url, 1)
+	s := natsjs.NewStore(r)
+	v := startViews(t, r)
+	seq := appendAll(t, s,
+		event("e1", events.TypeConnectionRequested, "c1", "global", "eu"),
+		event("e2", events.TypeConnectionAccepted, "c1", "global", "eu"),
+		event("e3", events.TypeConnectionRequested, "c2", "us", "eu"),
+	)
+	stop := runProjector(t, r)
+	waitProgress(t, v, seq)
+	// While a projector runs, a rebuild is refused.
+	if _, err := natsjs.Rebuild(t.Context(), r, nil, nil); !errors.Is(err, natsjs.ErrProjectorRunning) {
+		t.Errorf("Rebuild while projecting = %v, want ErrProjectorRunning", err)
+	}
+	stop()
+	// A view damaged by hand is rebuilt from the events.
+	if _, err := r.Views.Put(t.Context(), "inbound.eu.c1", []byte(`{"id":"c1","status":"Denied","sequence":99}`)); err != nil {
+		t.Fatal(err)
+	}
+	var calls []uint64
+	n, err := natsjs.Rebuild(t.Context(), r, nil, func(done, total uint64) { calls = append(calls, done, total) })
+	if err != nil || n != 3 {
+		t.Fatalf("Rebuild = %d, %v; want 3 events", n, err)
+	}
+	if len(calls) < 4 || calls[len(calls)-2] != 3 || calls[len(calls)-1] != 3 {
+		t.Errorf("progress calls = %v, want to end at 3 of 3", calls)
+	}
+	if got := view(t, v, projections.Inbound, "eu", "c1"); got.Status != domain.StatusConnected || got.Sequence != 2 {
+		t.Errorf("inbound.eu.c1 after rebuild = %+v, want Connected at 2", got)
+	}
+	if got := view(t, v, projections.Outbound, "us", "c2"); got.Status != domain.StatusPending {
+		t.Errorf("outbound.us.c2 after rebuild = %+v, want Pending", got)
+	}
+	// The service's projector resumes after the rebuilt checkpoint.
+	seq = appendAll(t, s, event("e4", events.TypeConnectionDenied, "c2", "us", "eu"))
+	stop = runProjector(t, r)
+	defer stop()
+	waitProgress(t, v, seq)
+	if got := view(t, v, projections.Inbound, "eu", "c2"); got.Status != domain.StatusDenied {
+		t.Errorf("inbound.eu.c2 = %+v, want Denied", got)
+	}
+}

@@ -30,7 +30,7 @@ Service:
 
   bench        measure commands/s against raw JetStream in the same run
                (run "entityconn bench -h" for its flags)
-` + watchUsage + `
+` + rebuildUsage + watchUsage + `
 Clients of the REST API (ENTITYCONN_URL, ENTITYCONN_CLIENT_ID, ENTITYCONN_CLIENT_SECRET):
 `
 
@@ -44,6 +44,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch sub := args[0]; sub {
 	case "serve":
 		return runServe(ctx, args[1:], getenv, stdout, stderr)
+	case "rebuild":
+		return runRebuild(ctx, args[1:], getenv, stdout, stderr)
 	case "watch":
 		return runWatch(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":
