@@ -24,16 +24,13 @@ func (s *Service) Entities(user string) ([]EntityAccess, error) {
 	if dir == nil {
 		return nil, fmt.Errorf("%w: no directory loaded", ErrUnavailable)
 	}
-	u, ok := dir.User(user)
-	if !ok {
+	if _, ok := dir.User(user); !ok {
 		return nil, fmt.Errorf("%w: user %q is not in the directory", domain.ErrUnauthenticated, user)
 	}
 	var out []EntityAccess
 	for _, e := range dir.Entities() {
-		for _, g := range u.Access {
-			if g.Entity == e.ID {
-				out = append(out, EntityAccess{Entity: e, Role: g.Role})
-			}
+		if role, ok := dir.RoleOf(user, e.ID); ok {
+			out = append(out, EntityAccess{Entity: e, Role: role})
 		}
 	}
 	return out, nil
