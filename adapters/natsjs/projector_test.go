@@ -344,3 +344,35 @@ func TestRebuild(t *testing.T) {
 		t.Errorf("inbound.eu.c2 = %+v, want Denied", got)
 	}
 }
+
+// TestListManyViews lists an entity with more views than one direct get answers (1,024):
+// the list falls back to a watch and still returns every view.
+func TestListManyViews(t *testing.T) {
+	_, url := natsjstest.Single(t)
+	r := setup(t, url, 1)
+	s := natsjs.NewStore(r)
+	v := startViews(t, r)
+	stop := runProjector(t, r)
+	defer stop()
+	const n = 1100
+	var seq uint64
+	for i := range n {
+		var err error
+		if seq, err = s.Append(t.Context(), event(fmt.Sprintf("m%d", i), events.TypeConnectionRequested, fmt.Sprintf("mc%d", i), "hub", fmt.Sprintf("t%d", i)), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitProgress(t, v, seq)
+	all, err := v.List(t.Context(), "hub", projections.Outbound)
+	if err != nil || len(all) != n {
+		t.Fatalf("List(hub) = %d views, %v; want %d", len(all), err, n)
+	}
+	one, err := v.List(t.Context(), "t7", projections.Outbound, projections.Inbound)
+	if err != nil || len(one) != 1 || one[0].ID != "mc7" {
+		t.Errorf("List(t7) = %+v, %v; want mc7 only", one, err)
+	}
+	none, err := v.List(t.Context(), "nobody", projections.Outbound)
+	if err != nil || len(none) != 0 {
+		t.Errorf("List(nobody) = %+v, %v; want none", none, err)
+	}
+}

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/entityconn/entityconn/projections"
@@ -122,10 +124,16 @@ func (v *Views) Get(ctx context.Context, d projections.Direction, entity, id str
 	return view, true, nil
 }
 
-// List returns every view of entity in the given directions, in no particular order.
+// List returns every view of entity in the given directions, in no particular order. It asks
+// the server for the last value of every matching key in one direct-get request; an entity
+// with more views than one such answer may hold (1,024) is read with a watch instead.
 func (v *Views) List(ctx context.Context, entity string, ds ...projections.Direction) ([]projections.View, error) {
-	var out []projections.View
-	err := v.Follow(ctx, entity, ds, func(ch Change) bool {
+	out, err := v.listDirect(ctx, entity, ds)
+	if !errors.Is(err, errTooManyViews) {
+		return out, err
+	}
+	out = nil
+	err = v.Follow(ctx, entity, ds, func(ch Change) bool {
 		if ch.Live {
 			return false // every current view delivered
 		}
@@ -136,6 +144,67 @@ func (v *Views) List(ctx context.Context, entity string, ds ...projections.Direc
 		return nil, err
 	}
 	return out, nil
+}
+
+// errTooManyViews is listDirect's answer for more views than a direct get returns at once.
+var errTooManyViews = errors.New("natsjs: too many views for one direct get")
+
+// listDirect reads the views of entity with a multi-last direct get on the views stream:
+// one request, one message per key, then an end-of-batch status.
+func (v *Views) listDirect(ctx context.Context, entity string, ds []projections.Direction) ([]projections.View, error) {
+	req := struct {
+		MultiLast []string `json:"multi_last"`
+	}{}
+	for _, d := range ds {
+		req.MultiLast = append(req.MultiLast, "$KV."+BucketViews+"."+projections.EntityFilter(d, entity))
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	nc := v.r.JS.Conn()
+	inbox := nc.NewRespInbox()
+	msgs := make(chan *nats.Msg, 256)
+	sub, err := nc.ChanSubscribe(inbox, msgs)
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Unsubscribe()
+	if err := nc.PublishRequest("$JS.API.DIRECT.GET.KV_"+BucketViews, inbox, body); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var out []projections.View
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("natsjs: list views of %s: %w", entity, ctx.Err())
+		case m := <-msgs:
+			switch m.Header.Get("Status") {
+			case "":
+			case "204": // end of batch
+				return out, nil
+			case "404": // no views
+				return nil, nil
+			case "413":
+				return nil, errTooManyViews
+			case "503":
+				return nil, fmt.Errorf("natsjs: list views of %s: %w", entity, nats.ErrNoResponders)
+			default:
+				return nil, fmt.Errorf("natsjs: list views of %s: direct get status %s %s", entity, m.Header.Get("Status"), m.Header.Get("Description"))
+			}
+			if len(m.Data) == 0 {
+				continue // a deleted key's marker
+			}
+			var view projections.View
+			if err := json.Unmarshal(m.Data, &view); err != nil {
+				v.log.Error("views: unreadable view", "subject", m.Header.Get("Nats-Subject"), "err", err)
+				continue
+			}
+			out = append(out, view)
+		}
+	}
 }
 
 // Change is one entry of [Views.Follow]: a view as stored, or the marker that the current

@@ -41,6 +41,8 @@ type benchConfig struct {
 	lagFor      time.Duration
 	natsURL     string
 	fsync       bool
+	connections int
+	entities    int
 }
 
 // benchResult is one line of the bench table.
@@ -51,8 +53,12 @@ type benchResult struct {
 	OpsPerSec   float64 `json:"opsPerSec,omitempty"`
 	P50Ms       float64 `json:"p50Ms"`
 	P99Ms       float64 `json:"p99Ms"`
-	// Ratio is OpsPerSec over the raw conditional append rate of the same run.
+	// Ratio is OpsPerSec over the raw conditional append rate of the same run (or, where
+	// the note says so, another rate of the same run).
 	Ratio float64 `json:"ratio,omitempty"`
+	// Value and Unit are a phase's single figure, such as a time or a size.
+	Value float64 `json:"value,omitempty"`
+	Unit  string  `json:"unit,omitempty"`
 	Note  string  `json:"note,omitempty"`
 }
 
@@ -67,6 +73,8 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.DurationVar(&cfg.lagFor, "lag-duration", 5*time.Second, "how long the projection-lag phase runs")
 	fs.StringVar(&cfg.natsURL, "nats-url", getenv("NATS_URL"), "measure on this NATS instead of an embedded server (creates and deletes a BENCH_RAW stream; entityconn's own streams must be empty)")
 	fs.BoolVar(&cfg.fsync, "fsync", true, "embedded server: fsync every write, as serve does by default")
+	fs.IntVar(&cfg.connections, "connections", 1_000_000, "connections stored for the scale phases (rebuild, restart, list, memory, populated rate); 0 skips them")
+	fs.IntVar(&cfg.entities, "entities", 10_000, "entities the stored connections are spread over")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -74,7 +82,12 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		return 2
 	}
 	if cfg.quick {
-		cfg.ops, cfg.lagFor = min(cfg.ops, 2000), min(cfg.lagFor, 2*time.Second)
+		cfg.ops, cfg.lagFor = min(cfg.ops, 1000), min(cfg.lagFor, time.Second)
+		cfg.connections, cfg.entities = min(cfg.connections, 5000), min(cfg.entities, 500)
+	}
+	if cfg.connections > 0 && (cfg.entities < 2 || cfg.connections+cfg.ops*2 > cfg.entities*(cfg.entities-1)) {
+		fmt.Fprintln(stderr, "entityconn bench: --entities too few for --connections distinct pairs")
+		return 2
 	}
 	if cfg.concurrency < 1 || cfg.ops < cfg.concurrency {
 		fmt.Fprintln(stderr, "entityconn bench: need --concurrency ≥ 1 and --ops ≥ --concurrency")
@@ -97,9 +110,9 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 
 func printBench(w io.Writer, results []benchResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\tconcurrency\tops\tops/s\tp50 ms\tp99 ms\tratio to raw\t")
+	fmt.Fprintln(tw, "phase\tconcurrency\tops\tops/s\tp50 ms\tp99 ms\tratio\tfigure\t")
 	for _, r := range results {
-		c, rate, ratio := "", "", ""
+		c, rate, ratio, p50, p99, value := "", "", "", "", "", ""
 		if r.Concurrency > 0 {
 			c = fmt.Sprint(r.Concurrency)
 		}
@@ -109,7 +122,13 @@ func printBench(w io.Writer, results []benchResult) {
 		if r.Ratio > 0 {
 			ratio = fmt.Sprintf("%.2f", r.Ratio)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%.2f\t%.2f\t%s\t\n", r.Phase, c, r.Ops, rate, r.P50Ms, r.P99Ms, ratio)
+		if r.P50Ms > 0 || r.P99Ms > 0 {
+			p50, p99 = fmt.Sprintf("%.2f", r.P50Ms), fmt.Sprintf("%.2f", r.P99Ms)
+		}
+		if r.Unit != "" {
+			value = fmt.Sprintf("%.0f %s", r.Value, r.Unit)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", r.Phase, c, r.Ops, rate, p50, p99, ratio, value)
 	}
 	_ = tw.Flush()
 	for _, r := range results {
@@ -193,6 +212,15 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) ([]benchRes
 		return nil, fmt.Errorf("projection lag: %w", err)
 	}
 	results = append(results, lag)
+	st.Close()
+
+	if cfg.connections > 0 && cfg.natsURL == "" {
+		scale, err := benchScale(ctx, cfg, inproc.opsPerSec(), progress)
+		if err != nil {
+			return nil, fmt.Errorf("scale: %w", err)
+		}
+		results = append(results, scale...)
+	}
 	return results, nil
 }
 

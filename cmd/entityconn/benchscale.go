@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/entityconn/entityconn/adapters/app"
+	"github.com/entityconn/entityconn/adapters/natsjs"
+	"github.com/entityconn/entityconn/domain"
+	"github.com/entityconn/entityconn/events"
+)
+
+// benchScale measures entityconn with cfg.connections connections over cfg.entities
+// entities in the store: raw ordered reading, rebuilding the views, memory per connection,
+// restart to ready, list latency, and the command rate compared with emptyRate (the
+// in-process rate on an empty store, from the same run).
+func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progress io.Writer) ([]benchResult, error) {
+	data, err := os.MkdirTemp("", "entityconn-bench-scale-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(data)
+	n, e := cfg.connections, cfg.entities
+	var results []benchResult
+
+	// Populate without fsync (setting up is not what is measured), then restart as configured.
+	rssBase := rss()
+	if err := populate(ctx, data, e, n, progress); err != nil {
+		return nil, fmt.Errorf("populate: %w", err)
+	}
+
+	ns, err := natsjs.StartEmbedded(natsjs.EmbeddedOptions{StoreDir: data, Listen: "127.0.0.1:0", SyncAlways: cfg.fsync})
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(ns.ClientURL(), nats.InProcessServer(ns))
+	if err != nil {
+		ns.Shutdown()
+		return nil, err
+	}
+	js, _ := jetstream.New(nc)
+	res, err := natsjs.Setup(ctx, js, 1)
+	if err != nil {
+		nc.Close()
+		ns.Shutdown()
+		return nil, err
+	}
+
+	readRate, err := benchOrderedRead(ctx, res, uint64(n), progress)
+	if err != nil {
+		return nil, fmt.Errorf("ordered read: %w", err)
+	}
+	results = append(results, benchResult{Phase: "raw JetStream ordered read", Ops: n, OpsPerSec: readRate})
+
+	bar := newBar(progress, n, "rebuilding views")
+	began := time.Now()
+	got, err := natsjs.Rebuild(ctx, res, nil, func(done, _ uint64) { _ = bar.Set64(int64(done)) })
+	_ = bar.Close()
+	if err != nil {
+		return nil, fmt.Errorf("rebuild: %w", err)
+	}
+	rebuildRate := float64(got) / time.Since(began).Seconds()
+	results = append(results, benchResult{Phase: "rebuild views", Ops: int(got), OpsPerSec: rebuildRate, Ratio: rebuildRate / readRate,
+		Note: "ratio to the raw ordered read rate"})
+
+	runtime.GC()
+	perConn := float64(rss()-rssBase) / float64(n)
+	results = append(results, benchResult{Phase: "memory per connection", Ops: n, Value: perConn, Unit: "B",
+		Note: "growth of this process's resident memory (the embedded server included) from before storing the connections to after rebuilding their views, per connection; meaningless for small counts"})
+	nc.Close()
+	ns.Shutdown()
+	ns.WaitForShutdown()
+
+	// Restart to ready: the whole stack on the populated store.
+	began = time.Now()
+	scfg := &serveConfig{Data: data, NATSListen: "127.0.0.1:0", Replicas: 1, Fsync: cfg.fsync}
+	st, err := start(ctx, scfg, slog.New(slog.DiscardHandler), io.Discard, func(ctx context.Context, dirs *natsjs.DirectoryStore) error {
+		_, err := dirs.Load(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("restart: %w", err)
+	}
+	defer st.Close()
+	if err := st.views.WaitCaughtUp(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := st.svc.List(ctx, app.Principal{UserID: "bench", EntityID: "e0"}, app.ListQuery{Page: 1, PageSize: 30}); err != nil {
+		return nil, err
+	}
+	restart := time.Since(began)
+	results = append(results, benchResult{Phase: "restart to ready", Ops: n, Value: ms(restart), Unit: "ms",
+		Note: "start of the stack on the store (embedded server, setup, directory, doors, projector) to its first list answered with the views caught up"})
+
+	// List latency over random entities.
+	lists := min(2000, cfg.ops)
+	lat := make([]time.Duration, lists)
+	for i := range lat {
+		ent := fmt.Sprintf("e%d", rand.IntN(e))
+		t := time.Now()
+		if _, err := st.svc.List(ctx, app.Principal{UserID: "bench", EntityID: ent}, app.ListQuery{Page: 1, PageSize: 30}); err != nil {
+			return nil, fmt.Errorf("list: %w", err)
+		}
+		lat[i] = time.Since(t)
+	}
+	lr := benchResult{Phase: "list one entity's page", Ops: lists, Note: fmt.Sprintf("%d connections over %d entities (%.0f per entity, both directions)", n, e, 2*float64(n)/float64(e))}
+	lr.P50Ms, lr.P99Ms = percentiles(lat)
+	results = append(results, lr)
+
+	// The command rate with n connections stored, against the empty store.
+	next := freshPairs(e, n)
+	l := runLoad(ctx, "entityconn in-process commands, populated", cfg, progress, func(ctx context.Context) error {
+		src, tgt := next()
+		_, err := st.svc.Execute(ctx, app.Principal{UserID: "bench", EntityID: src}, "", domain.RequestConnection{Target: tgt})
+		return err
+	})
+	if l.err != nil {
+		return nil, l.err
+	}
+	r := l.result(0)
+	r.Phase = fmt.Sprintf("in-process commands with %d stored", n)
+	r.Ratio = r.OpsPerSec / emptyRate
+	r.Note = "ratio to the in-process rate on an empty store"
+	results = append(results, r)
+	return results, nil
+}
+
+// pairOf returns the k-th pair of populate's sequence over e entities: every source in turn,
+// each time to the next target, so that pairs never repeat below e*(e-1).
+func pairOf(k, e int) (string, string) {
+	src := k % e
+	off := k/e%(e-1) + 1
+	return "e" + strconv.Itoa(src), "e" + strconv.Itoa((src+off)%e)
+}
+
+// freshPairs returns pairs after the first n of pairOf.
+func freshPairs(e, n int) func() (string, string) {
+	k := n
+	var mu = make(chan struct{}, 1)
+	return func() (string, string) {
+		mu <- struct{}{}
+		defer func() { <-mu }()
+		k++
+		return pairOf(k, e)
+	}
+}
+
+// populate starts an embedded server without fsync on data, sets entityconn up with a
+// directory of e entities, and stores n requests, one per pair, as the service would.
+func populate(ctx context.Context, data string, e, n int, progress io.Writer) error {
+	ns, err := natsjs.StartEmbedded(natsjs.EmbeddedOptions{StoreDir: data, Listen: "127.0.0.1:0"})
+	if err != nil {
+		return err
+	}
+	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+	nc, err := nats.Connect(ns.ClientURL(), nats.InProcessServer(ns))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return err
+	}
+	res, err := natsjs.Setup(ctx, js, 1)
+	if err != nil {
+		return err
+	}
+	if _, _, err := natsjs.NewDirectoryStore(res, nil).Import(ctx, []byte(benchDirectory(e))); err != nil {
+		return err
+	}
+	bar := newBar(progress, n, "storing requests")
+	defer bar.Close()
+	at := time.Now().UTC()
+	for k := range n {
+		src, tgt := pairOf(k, e)
+		ev := events.Event{EventID: uuid.NewString(), Type: events.TypeConnectionRequested, ConnectionID: uuid.NewString(),
+			SourceEntityID: src, TargetEntityID: tgt, ActorUserID: "bench", ActorEntityID: src, OccurredAt: at}
+		body, _ := events.Encode(ev)
+		m := &nats.Msg{Subject: ev.Subject(), Data: body, Header: nats.Header{}}
+		m.Header.Set(events.HeaderMsgID, ev.EventID)
+		m.Header.Set(events.HeaderConnectionID, ev.ConnectionID)
+		if _, err := js.PublishMsgAsync(m, jetstream.WithExpectLastSequenceForSubject(0, events.PairSubject(src, tgt))); err != nil {
+			return err
+		}
+		if k%1024 == 1023 {
+			_ = bar.Set(k + 1)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	_ = bar.Set(n)
+	info, err := res.Events.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if int(info.State.Msgs) != n {
+		return fmt.Errorf("stored %d of %d requests", info.State.Msgs, n)
+	}
+	return nil
+}
+
+// benchOrderedRead reads every event with an ordered consumer and returns events per second.
+func benchOrderedRead(ctx context.Context, res *natsjs.Resources, n uint64, progress io.Writer) (float64, error) {
+	cons, err := res.Events.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return 0, err
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
+	if err != nil {
+		return 0, err
+	}
+	defer it.Stop()
+	bar := newBar(progress, int(n), "raw ordered read")
+	defer bar.Close()
+	start := time.Now()
+	for i := uint64(1); i <= n; i++ {
+		if _, err := it.Next(); err != nil {
+			return 0, err
+		}
+		if i%4096 == 0 {
+			_ = bar.Set64(int64(i))
+		}
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+func newBar(w io.Writer, n int, what string) *progressbar.ProgressBar {
+	return progressbar.NewOptions(n, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(what),
+		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionClearOnFinish(), progressbar.OptionSetVisibility(isTerminal(w)))
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// rss returns the resident memory of this process in bytes (Linux), or the memory the Go
+// runtime holds from the system elsewhere.
+func rss() int64 {
+	if b, err := os.ReadFile("/proc/self/statm"); err == nil {
+		f := strings.Fields(string(b))
+		if len(f) > 1 {
+			if pages, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+				return pages * int64(os.Getpagesize())
+			}
+		}
+	}
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.Sys)
+}
