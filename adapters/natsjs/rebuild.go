@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // ErrProjectorRunning is returned by [Rebuild] while another process holds the projector's
@@ -47,10 +46,16 @@ func Rebuild(ctx context.Context, r *Resources, log *slog.Logger, progress func(
 	if err != nil {
 		return 0, fmt.Errorf("natsjs: views stream: %w", err)
 	}
-	for _, key := range []string{"outbound.>", "inbound.>", pendingPrefix + ">", checkpointKey} {
-		if err := views.Purge(ctx, jetstream.WithPurgeSubject("$KV."+BucketViews+"."+key)); err != nil {
-			return 0, fmt.Errorf("natsjs: purge %s: %w", key, err)
-		}
+	// Everything in the bucket is the projector's: purge it whole (much faster than by
+	// subject when it holds millions of views), then take the lease again.
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	err = views.Purge(pctx)
+	cancel()
+	if err != nil {
+		return 0, fmt.Errorf("natsjs: purge the views: %w", err)
+	}
+	if ok, err := p.tryLease(ctx); !ok || err != nil {
+		return 0, fmt.Errorf("natsjs: projector lease lost while purging the views (%v)", err)
 	}
 	n := info.State.Msgs
 	if progress != nil {
