@@ -156,9 +156,11 @@ func Encode(e Event) ([]byte, error) {
 // [ErrUnknownType] (with the decoded event) for a type it does not know. Fields it does not
 // know are ignored, so that a field added by a newer version does not break older readers.
 func Decode(data []byte) (Event, error) {
-	var e Event
-	if err := json.Unmarshal(data, &e); err != nil {
-		return Event{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	e, ok := decodeCanonical(data)
+	if !ok {
+		if err := json.Unmarshal(data, &e); err != nil {
+			return Event{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
 	}
 	if !e.Type.Known() {
 		return e, fmt.Errorf("%w %q", ErrUnknownType, e.Type)

@@ -2,12 +2,15 @@ package events_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"pgregory.net/rapid"
 
 	"github.com/entityconn/entityconn/events"
 )
@@ -144,4 +147,36 @@ func TestValidID(t *testing.T) {
 			t.Errorf("ValidID(%q) = %v, want %v", id, got, want)
 		}
 	}
+}
+
+// TestDecodeFastPathAgreesWithJSON checks that every event Encode can write decodes to the
+// same value however it is decoded: through the canonical fast path or encoding/json.
+func TestDecodeFastPathAgreesWithJSON(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		str := rapid.StringN(0, 40, -1)
+		e := events.Event{
+			EventID: str.Draw(rt, "eventId"), Type: rapid.SampledFrom(append(events.Types, "ConnectionRenamed")).Draw(rt, "type"),
+			ConnectionID: str.Draw(rt, "conn"), SourceEntityID: rapid.StringMatching(`[A-Za-z0-9_-]{1,8}`).Draw(rt, "src"),
+			TargetEntityID: rapid.StringMatching(`[A-Za-z0-9_-]{1,8}`).Draw(rt, "tgt"), ActorUserID: str.Draw(rt, "user"),
+			ActorEntityID: str.Draw(rt, "entity"), Reason: str.Draw(rt, "reason"),
+			OccurredAt: time.Unix(rapid.Int64Range(0, 4e9).Draw(rt, "s"), rapid.Int64Range(0, 999999999).Draw(rt, "ns")).UTC(),
+		}
+		data, err := events.Encode(e)
+		if err != nil {
+			rt.Fatal(err)
+		}
+		var viaJSON events.Event
+		if err := json.Unmarshal(data, &viaJSON); err != nil {
+			rt.Fatal(err)
+		}
+		got, err := events.Decode(data)
+		if err != nil && !errors.Is(err, events.ErrInvalid) {
+			rt.Fatalf("Decode: %v", err)
+		}
+		if err == nil || errors.Is(err, events.ErrUnknownType) {
+			if got != viaJSON {
+				rt.Fatalf("Decode(%s) = %+v, encoding/json says %+v", data, got, viaJSON)
+			}
+		}
+	})
 }
