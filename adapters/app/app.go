@@ -227,21 +227,6 @@ func (s *Service) earlier(ctx context.Context, cmd domain.Command, eventID, sour
 	return Result{}, false
 }
 
-// Expire expires the pending request p if it is older than the pending TTL. Several
-// replicas may call it for the same request: the event id is derived from the connection, so
-// all but one find it stored, and the conditional append stores it once.
-func (s *Service) Expire(ctx context.Context, p natsjs.Pending) (Result, error) {
-	cmd := domain.ExpireConnection{ConnectionID: p.ConnectionID, TTL: s.cfg.PendingTTL,
-		EventID: deriveID("event", "", "ExpireConnection", p.ConnectionID)}
-	start := time.Now()
-	res, err := s.decideAndAppend(ctx, domain.System, cmd, cmd.EventID, p.SourceEntityID, p.TargetEntityID, true)
-	s.cfg.Metrics.Command(cmd.Name(), Outcome(err), time.Since(start))
-	if err == nil && !res.Replayed {
-		s.cfg.Metrics.Expired()
-	}
-	return res, err
-}
-
 func (s *Service) actor(p Principal) (domain.Actor, error) {
 	dir := s.cfg.Directory.Current()
 	if dir == nil {

@@ -3,72 +3,54 @@ package app
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/domain"
+	"github.com/entityconn/entityconn/events"
 )
 
 // RunExpiry expires pending requests older than the pending TTL until ctx ends, and returns
-// ctx's error. It follows the pending-request index (a KV watch: current entries first, then
-// changes) and checks it at an interval of a twentieth of the TTL, between 100 ms and 5 s.
-// Every replica may run it: an expiry is stored once (see [Service.Expire]). With a TTL of 0
-// it returns at once.
-func (s *Service) RunExpiry(ctx context.Context) error {
+// ctx's error. It takes the requests from feed in the order they were made, waits for each to
+// reach its TTL (by the service's clock, checked at least every second), and expires it
+// unless it has been answered. With a TTL of 0 it returns at once.
+func (s *Service) RunExpiry(ctx context.Context, feed *natsjs.ExpiryFeed) error {
 	ttl := s.cfg.PendingTTL
 	if ttl <= 0 {
 		return nil
 	}
-	var mu sync.Mutex
-	pending := map[string]natsjs.Pending{}
-	watchErr := make(chan error, 1)
-	go func() {
-		watchErr <- s.cfg.Views.PendingRequests(ctx, func(id string, p natsjs.Pending, ok bool) {
-			mu.Lock()
-			defer mu.Unlock()
-			if ok {
-				pending[id] = p
-			} else {
-				delete(pending, id)
+	tick := min(max(ttl/20, 100*time.Millisecond), time.Second)
+	return feed.Run(ctx, func(ctx context.Context, req natsjs.Stored) error {
+		for {
+			wait := req.Event.OccurredAt.Add(ttl).Sub(s.cfg.Now())
+			if wait <= 0 {
+				break
 			}
-		})
-	}()
-	tick := time.NewTicker(min(max(ttl/20, 100*time.Millisecond), 5*time.Second))
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case err := <-watchErr:
-			if ctx.Err() != nil {
+			select {
+			case <-ctx.Done():
 				return ctx.Err()
-			}
-			return err
-		case <-tick.C:
-		}
-		now := s.cfg.Now()
-		var due []natsjs.Pending
-		mu.Lock()
-		for _, p := range pending {
-			if !now.Before(p.RequestedAt.Add(ttl)) {
-				due = append(due, p)
+			case <-time.After(min(wait, tick)):
 			}
 		}
-		mu.Unlock()
-		for _, p := range due {
-			_, err := s.Expire(ctx, p)
-			switch {
-			case err == nil, errors.Is(err, domain.ErrRuleViolation):
-				// Expired now, or answered meanwhile: the index will drop it.
-				mu.Lock()
-				delete(pending, p.ConnectionID)
-				mu.Unlock()
-			case ctx.Err() != nil:
-				return ctx.Err()
-			default:
-				s.cfg.Log.Warn("expiry failed; will retry", "connection", p.ConnectionID, "err", err)
-			}
+		_, err := s.Expire(ctx, req.Event)
+		if err == nil || errors.Is(err, domain.ErrRuleViolation) {
+			return nil // expired now, or answered (or expired) already
 		}
+		return err
+	})
+}
+
+// Expire expires the request req if it is still pending and older than the pending TTL.
+// Several replicas may call it for the same request: the event id is derived from the
+// connection, so all but one find it stored, and the conditional append stores it once.
+func (s *Service) Expire(ctx context.Context, req events.Event) (Result, error) {
+	cmd := domain.ExpireConnection{ConnectionID: req.ConnectionID, TTL: s.cfg.PendingTTL,
+		EventID: deriveID("event", "", "ExpireConnection", req.ConnectionID)}
+	start := time.Now()
+	res, err := s.decideAndAppend(ctx, domain.System, cmd, cmd.EventID, req.SourceEntityID, req.TargetEntityID, true)
+	s.cfg.Metrics.Command(cmd.Name(), Outcome(err), time.Since(start))
+	if err == nil && !res.Replayed {
+		s.cfg.Metrics.Expired()
 	}
+	return res, err
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/entityconn/entityconn/adapters/telemetry"
-	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/events"
 	"github.com/entityconn/entityconn/projections"
 )
@@ -23,21 +22,7 @@ import (
 const (
 	checkpointKey = "projector.checkpoint"
 	leaseKey      = "projector.lease"
-	pendingPrefix = "pending."
 )
-
-// Pending is an entry of the pending-request index that expiry works from.
-type Pending struct {
-	ConnectionID   string    `json:"connectionId"`
-	SourceEntityID string    `json:"sourceEntityId"`
-	TargetEntityID string    `json:"targetEntityId"`
-	RequestedAt    time.Time `json:"requestedAt"`
-	Sequence       uint64    `json:"sequence"`
-}
-
-// LeaseTTL is how long a projector's lease lasts unless renewed: the longest projection
-// stops when the active replica dies without a chance to hand over.
-const LeaseTTL = 5 * time.Second
 
 // Projector applies events to the views. One replica at a time projects: it holds a lease
 // (key projector.lease, renewed every second) and reads the event stream with an ordered
@@ -55,17 +40,13 @@ type Projector struct {
 	r       *Resources
 	log     *slog.Logger
 	metrics *telemetry.Metrics
-	holder  string
+	lease   *lease
 	batch   int
 
 	// onBatch, when set, is told the checkpoint after every batch; with stopAt > 0, project
 	// returns errCaughtUp once the checkpoint reaches stopAt (Rebuild).
 	onBatch func(checkpoint uint64)
 	stopAt  uint64
-
-	// MarkerTTL is how long the marker of a removed pending-index entry stays in the bucket
-	// (expiry watchers learn of the removal from it). Set it before Run; default 10 minutes.
-	MarkerTTL time.Duration
 
 	// cache holds views as last written by this projector, with their revisions, so that
 	// most events need no read. Only the projector's goroutine uses it.
@@ -90,7 +71,8 @@ func NewProjector(r *Resources, holder string, log *slog.Logger, metrics *teleme
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Projector{r: r, log: log, metrics: metrics, holder: holder, batch: 512, MarkerTTL: 10 * time.Minute}
+	return &Projector{r: r, log: log, metrics: metrics, batch: 512,
+		lease: &lease{kv: r.Views, key: leaseKey, holder: holder, log: log}}
 }
 
 // Run projects until ctx ends and returns ctx's error. While another process holds the lease
@@ -98,113 +80,7 @@ func NewProjector(r *Resources, holder string, log *slog.Logger, metrics *teleme
 // never skipped. Events that cannot be decoded, or of unknown types, are logged and passed
 // over.
 func (p *Projector) Run(ctx context.Context) error {
-	for {
-		if err := p.acquire(ctx); err != nil {
-			return err
-		}
-		lctx, lost := context.WithCancel(ctx)
-		renewed := make(chan struct{})
-		go func() {
-			defer close(renewed)
-			p.keepLease(lctx, lost)
-		}()
-		err := p.project(lctx)
-		lost()
-		<-renewed
-		if ctx.Err() != nil {
-			p.release()
-			return ctx.Err()
-		}
-		if err != nil {
-			p.log.Warn("projector: stopped; will resume from the checkpoint", "err", err)
-		}
-	}
-}
-
-type lease struct {
-	Holder string    `json:"holder"`
-	Until  time.Time `json:"until"`
-}
-
-// acquire waits until this process holds the lease.
-func (p *Projector) acquire(ctx context.Context) error {
-	for {
-		ok, err := p.tryLease(ctx)
-		if ok {
-			return nil
-		}
-		if err != nil && ctx.Err() == nil {
-			p.log.Warn("projector: lease", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(LeaseTTL / 5):
-		}
-	}
-}
-
-// tryLease takes the lease if it is free, expired or already ours, and extends it.
-func (p *Projector) tryLease(ctx context.Context) (bool, error) {
-	data, _ := json.Marshal(lease{Holder: p.holder, Until: time.Now().Add(LeaseTTL)})
-	e, err := p.r.Views.Get(ctx, leaseKey)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		_, err = p.r.Views.Create(ctx, leaseKey, data)
-		return err == nil, ignoreConflict(err)
-	}
-	if err != nil {
-		return false, err
-	}
-	var cur lease
-	_ = json.Unmarshal(e.Value(), &cur)
-	if cur.Holder != p.holder && time.Now().Before(cur.Until) {
-		return false, nil
-	}
-	_, err = p.r.Views.Update(ctx, leaseKey, data, e.Revision())
-	return err == nil, ignoreConflict(err)
-}
-
-// keepLease renews the lease until ctx ends, and calls lost when another process has it.
-func (p *Projector) keepLease(ctx context.Context, lost context.CancelFunc) {
-	t := time.NewTicker(LeaseTTL / 5)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		ok, err := p.tryLease(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if !ok && err == nil {
-			p.log.Warn("projector: lease taken over by another process")
-			lost()
-			return
-		}
-	}
-}
-
-// release gives the lease up so that another replica takes over at once.
-func (p *Projector) release() {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	e, err := p.r.Views.Get(ctx, leaseKey)
-	if err != nil {
-		return
-	}
-	var cur lease
-	if json.Unmarshal(e.Value(), &cur) == nil && cur.Holder == p.holder {
-		_ = p.r.Views.Delete(ctx, leaseKey, jetstream.LastRevision(e.Revision()))
-	}
-}
-
-func ignoreConflict(err error) error {
-	if err == nil || isRevisionConflict(err) {
-		return nil
-	}
-	return err
+	return p.lease.whileHeld(ctx, p.project)
 }
 
 // readCheckpoint returns the stored checkpoint and its revision.
@@ -297,13 +173,10 @@ type stored struct {
 	ok  bool
 }
 
-// write is a change of one key that a batch makes.
+// write is a change of one view that a batch makes.
 type write struct {
 	view    projections.View
 	baseRev uint64 // the revision the change is conditional on; 0: the key must not exist
-	pending *Pending
-	delete  bool // a pending key to delete
-	plain   bool // an unconditional write (pending keys)
 }
 
 // applyBatch applies a batch of events and stores the result: every changed key written
@@ -330,25 +203,11 @@ func (p *Projector) applyBatch(ctx context.Context, batch []stored) error {
 		if !s.ok {
 			continue
 		}
-		var after projections.View
 		for _, key := range projections.Keys(s.e) {
 			w := touch(key)
 			if next, changed := projections.Apply(w.view, s.seq, s.e); changed {
 				w.view = next
 			}
-			after = w.view
-		}
-		// The pending index follows the view's state, not only the event, so that a request
-		// applied again never re-creates the entry of an answered one.
-		pk := pendingPrefix + s.e.ConnectionID
-		switch {
-		case after.ID == s.e.ConnectionID && after.Status == domain.StatusPending:
-			w := touch(pk)
-			w.plain, w.delete = true, false
-			w.pending = &Pending{ConnectionID: after.ID, SourceEntityID: after.SourceEntityID, TargetEntityID: after.TargetEntityID, RequestedAt: after.RequestedAt, Sequence: after.Sequence}
-		case s.e.Type != events.TypeConnectionRequested:
-			w := touch(pk)
-			w.plain, w.delete, w.pending = true, true, nil
 		}
 	}
 
@@ -359,29 +218,15 @@ func (p *Projector) applyBatch(ctx context.Context, batch []stored) error {
 	var futures []sent
 	for _, key := range order {
 		w := writes[key]
-		var msg *nats.Msg
-		var opts []jetstream.PublishOpt
-		switch {
-		case w.plain && w.delete:
-			// A purge whose marker expires: a deleted key would keep its marker, and so its
-			// subject, for ever (one per connection ever requested).
-			msg = &nats.Msg{Subject: "$KV." + BucketViews + "." + key, Header: nats.Header{"KV-Operation": []string{"PURGE"}, "Nats-Rollup": []string{"sub"}}}
-			opts = append(opts, jetstream.WithMsgTTL(p.MarkerTTL))
-		case w.plain:
-			data, _ := json.Marshal(w.pending)
-			msg = &nats.Msg{Subject: "$KV." + BucketViews + "." + key, Data: data}
-		default:
-			if c, ok := p.cache[key]; ok && c.rev != 0 && c.view == w.view {
-				continue // nothing changed (all events already applied)
-			}
-			data, err := json.Marshal(w.view)
-			if err != nil {
-				return err
-			}
-			msg = &nats.Msg{Subject: "$KV." + BucketViews + "." + key, Data: data}
-			opts = append(opts, jetstream.WithExpectLastSequencePerSubject(w.baseRev))
+		if c, ok := p.cache[key]; ok && c.rev != 0 && c.view == w.view {
+			continue // nothing changed (all events already applied)
 		}
-		fut, err := p.r.JS.PublishMsgAsync(msg, opts...)
+		data, err := json.Marshal(w.view)
+		if err != nil {
+			return err
+		}
+		msg := &nats.Msg{Subject: "$KV." + BucketViews + "." + key, Data: data}
+		fut, err := p.r.JS.PublishMsgAsync(msg, jetstream.WithExpectLastSequencePerSubject(w.baseRev))
 		if err != nil {
 			return err
 		}
@@ -391,9 +236,7 @@ func (p *Projector) applyBatch(ctx context.Context, batch []stored) error {
 	for _, f := range futures {
 		select {
 		case ack := <-f.fut.Ok():
-			if w := writes[f.key]; !w.plain {
-				p.remember(f.key, cachedView{view: w.view, rev: ack.Sequence})
-			}
+			p.remember(f.key, cachedView{view: writes[f.key].view, rev: ack.Sequence})
 		case err := <-f.fut.Err():
 			if isRevisionConflict(err) {
 				err = fmt.Errorf("view %s changed under the projector: %w", f.key, err)

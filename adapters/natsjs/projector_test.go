@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/natsjs/natsjstest"
 	"github.com/entityconn/entityconn/domain"
@@ -223,80 +221,42 @@ func TestTwoProjectorsShareTheWork(t *testing.T) {
 	}
 }
 
-func TestPendingIndexFollowsTheViews(t *testing.T) {
+// TestExpiryFeed gives every request once, in order, resumes after its checkpoint, and gives
+// a request again when settling it failed.
+func TestExpiryFeed(t *testing.T) {
 	_, url := natsjstest.Single(t)
 	r := setup(t, url, 1)
 	s := natsjs.NewStore(r)
-	v := startViews(t, r)
-	stop := runProjector(t, r)
-	defer stop()
-	seq := appendAll(t, s,
+	appendAll(t, s,
 		event("e1", events.TypeConnectionRequested, "c1", "global", "eu"),
-		event("e2", events.TypeConnectionRequested, "c2", "global", "us"),
-		event("e3", events.TypeConnectionAccepted, "c1", "global", "eu"),
+		event("e2", events.TypeConnectionAccepted, "c1", "global", "eu"),
+		event("e3", events.TypeConnectionRequested, "c2", "global", "us"),
+		event("e4", events.TypeConnectionRequested, "c3", "us", "eu"),
 	)
-	waitProgress(t, v, seq)
-	ctx, cancel := context.WithCancel(t.Context())
-	pending := map[string]bool{}
-	got := make(chan struct{}, 10)
-	go func() {
-		_ = v.PendingRequests(ctx, func(id string, _ natsjs.Pending, ok bool) {
-			pending[id] = ok
-			got <- struct{}{}
+	feed := func(stopAfter string, fail map[string]int) []string {
+		t.Helper()
+		var got []string
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		_ = natsjs.NewExpiryFeed(r, "test", nil).Run(ctx, func(_ context.Context, st natsjs.Stored) error {
+			if fail[st.Event.ConnectionID] > 0 {
+				fail[st.Event.ConnectionID]--
+				return errors.New("not now")
+			}
+			got = append(got, st.Event.ConnectionID)
+			if st.Event.ConnectionID == stopAfter {
+				cancel()
+			}
+			return nil
 		})
-	}()
-	deadline := time.After(5 * time.Second)
-	for n := 0; n < 2; n++ {
-		select {
-		case <-got:
-		case <-deadline:
-			t.Fatal("pending index watch delivered too little")
-		}
+		return got
 	}
-	cancel()
-	if !pending["c2"] || pending["c1"] {
-		t.Errorf("pending index = %v, want c2 only", pending)
+	if got := feed("c3", map[string]int{"c2": 1}); fmt.Sprint(got) != "[c1 c2 c3]" {
+		t.Errorf("requests fed = %v, want [c1 c2 c3], c2 given again after it failed", got)
 	}
-}
-
-// TestPendingIndexLeavesNoSubjectsBehind: an answered request's pending entry is purged with
-// a marker that expires, so the bucket does not keep a subject per connection ever requested.
-func TestPendingIndexLeavesNoSubjectsBehind(t *testing.T) {
-	_, url := natsjstest.Single(t)
-	r := setup(t, url, 1)
-	s := natsjs.NewStore(r)
-	v := startViews(t, r)
-	ctx, cancel := context.WithCancel(context.Background())
-	p := natsjs.NewProjector(r, "test", nil, nil)
-	p.MarkerTTL = time.Second
-	done := make(chan struct{})
-	go func() { defer close(done); _ = p.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	var seq uint64
-	for i := range 5 {
-		id := fmt.Sprintf("c%d", i)
-		seq = appendAll(t, s,
-			event(id+"r", events.TypeConnectionRequested, id, "global", "eu"),
-			event(id+"a", events.TypeConnectionDenied, id, "global", "eu"))
-	}
-	waitProgress(t, v, seq)
-	st, err := r.JS.Stream(t.Context(), "KV_"+natsjs.BucketViews)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pendingSubjects := func() int {
-		info, err := st.Info(t.Context(), jetstream.WithSubjectFilter("$KV."+natsjs.BucketViews+".pending.>"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(info.State.Subjects)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for pendingSubjects() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d pending-index subjects remain after their markers' TTL", pendingSubjects())
-		}
-		time.Sleep(100 * time.Millisecond)
+	appendAll(t, s, event("e5", events.TypeConnectionRequested, "c4", "eu", "us"))
+	if got := feed("c4", nil); fmt.Sprint(got) != "[c4]" {
+		t.Errorf("after a restart the feed gave %v, want only the new request [c4]", got)
 	}
 }
 

@@ -17,7 +17,7 @@ var ErrProjectorRunning = errors.New("natsjs: another process is projecting (sto
 // errCaughtUp ends a projector that was asked to stop at a sequence.
 var errCaughtUp = errors.New("natsjs: caught up")
 
-// Rebuild throws the views away (views, pending index and checkpoint) and projects every
+// Rebuild throws the views away (views and checkpoint) and projects every
 // event again, from the first. progress, if not nil, is called after every batch with the
 // events applied so far and the total. It returns the number of events in the stream when it
 // started. It takes the projector's lease first and returns [ErrProjectorRunning] if another
@@ -25,17 +25,17 @@ var errCaughtUp = errors.New("natsjs: caught up")
 // next projector to run. log may be nil.
 func Rebuild(ctx context.Context, r *Resources, log *slog.Logger, progress func(done, total uint64)) (uint64, error) {
 	p := NewProjector(r, "rebuild-"+uuid.NewString(), log, nil)
-	ok, err := p.tryLease(ctx)
+	ok, err := p.lease.try(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("natsjs: projector lease: %w", err)
 	}
 	if !ok {
 		return 0, ErrProjectorRunning
 	}
-	defer p.release()
+	defer p.lease.release()
 	lctx, lost := context.WithCancel(ctx)
 	defer lost()
-	go p.keepLease(lctx, lost)
+	go p.lease.keep(lctx, lost)
 
 	info, err := r.Events.Info(ctx)
 	if err != nil {
@@ -54,7 +54,7 @@ func Rebuild(ctx context.Context, r *Resources, log *slog.Logger, progress func(
 	if err != nil {
 		return 0, fmt.Errorf("natsjs: purge the views: %w", err)
 	}
-	if ok, err := p.tryLease(ctx); !ok || err != nil {
+	if ok, err := p.lease.try(ctx); !ok || err != nil {
 		return 0, fmt.Errorf("natsjs: projector lease lost while purging the views (%v)", err)
 	}
 	n := info.State.Msgs

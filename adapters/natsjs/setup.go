@@ -15,9 +15,8 @@ import (
 // Names of the KV buckets entityconn creates besides the event stream [events.Stream].
 const (
 	// BucketViews holds the Outbound and Inbound views (contract §5) and, under keys of
-	// their own that other services should not rely on, what the projector keeps with them:
-	// its checkpoint and lease (projector.*) and the index of pending requests that expiry
-	// works from (pending.<connectionId>).
+	// their own that other services should not rely on, the projector's checkpoint and lease
+	// (projector.*) and expiry's (expiry.*).
 	BucketViews = "ENTITYCONN_VIEWS"
 	// BucketIdempotency holds the first outcome of each command id and idempotency key for 24 h.
 	BucketIdempotency = "ENTITYCONN_IDEMPOTENCY"
@@ -107,7 +106,6 @@ func transient(err error) bool {
 // support that mode (nor need it: their Raft log is what is synced).
 func viewsBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	if cfg.Replicas > 1 {
-		cfg.LimitMarkerTTL = time.Hour // allows per-message TTLs (see the R1 stream below)
 		return js.CreateOrUpdateKeyValue(ctx, cfg)
 	}
 	name := "KV_" + cfg.Bucket
@@ -131,8 +129,6 @@ func viewsBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyV
 			AllowDirect:       true,
 			Discard:           jetstream.DiscardNew,
 			PersistMode:       jetstream.AsyncPersistMode,
-			// Per-message TTLs: the markers of removed pending-index entries expire.
-			AllowMsgTTL: true,
 		})
 		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			return nil, err

@@ -243,30 +243,3 @@ func (v *Views) Follow(ctx context.Context, entity string, ds []projections.Dire
 	}
 	return err
 }
-
-// PendingRequests calls f with every entry of the pending-request index, then with every
-// change until ctx ends: an entry when a request is pending, deleted (ok false) when it is
-// answered. It returns ctx's error or the watch's.
-func (v *Views) PendingRequests(ctx context.Context, f func(id string, p Pending, ok bool)) error {
-	err := watch(ctx, v.r.Views, []string{pendingPrefix + "*"}, func(e jetstream.KeyValueEntry) bool {
-		if e == nil {
-			return true
-		}
-		id := e.Key()[len(pendingPrefix):]
-		if e.Operation() != jetstream.KeyValuePut {
-			f(id, Pending{}, false)
-			return true
-		}
-		var p Pending
-		if err := json.Unmarshal(e.Value(), &p); err != nil {
-			v.log.Error("views: unreadable pending entry", "key", e.Key(), "err", err)
-			return true
-		}
-		f(id, p, true)
-		return true
-	})
-	if err != nil && ctx.Err() == nil {
-		return fmt.Errorf("natsjs: watch pending requests: %w", err)
-	}
-	return ctx.Err()
-}

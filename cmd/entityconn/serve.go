@@ -256,8 +256,10 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 	st.bg, st.stopBG = context.WithCancel(context.WithoutCancel(ctx))
 	st.background("views", st.views.Run)
 	st.background("directory", st.dirs.Run)
-	st.background("projector", natsjs.NewProjector(st.res, instanceID(cfg), log, st.metrics).Run)
-	st.background("expiry", st.svc.RunExpiry)
+	holder := instanceID(cfg)
+	st.background("projector", natsjs.NewProjector(st.res, holder, log, st.metrics).Run)
+	feed := natsjs.NewExpiryFeed(st.res, holder, log)
+	st.background("expiry", func(ctx context.Context) error { return st.svc.RunExpiry(ctx, feed) })
 
 	st.api = httpapi.New(httpapi.Config{
 		Service: st.svc, Outcomes: natsjs.NewOutcomes(st.res), Tokens: httpapi.NewTokens(key, nil), Directory: st.dirs,
