@@ -276,6 +276,23 @@ func (b *browser) showTab(name string) {
 	)
 }
 
+// focusSteadily focuses the tab named name and waits until it has kept the focus over three
+// polls 50 ms apart: a dialog that has just closed hands the focus back to the button that
+// opened it a moment later, which would take it from a tab focused at once.
+func focusSteadily(name string) chromedp.Action[chromedp.Void] {
+	expr := fmt.Sprintf(`(() => {
+		const t = [...document.querySelectorAll('[role=tab]')].find(e => e.textContent.trim() === %q);
+		window.__steadyFocus = (t && document.activeElement === t) ? (window.__steadyFocus || 0) + 1 : 0;
+		if (t) t.focus();
+		return window.__steadyFocus >= 3;
+	})()`, name)
+	poll := chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond))
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := poll(ctx, t)
+		return chromedp.Void{}, err
+	}
+}
+
 // eval runs a JavaScript expression and returns its value.
 func eval[T any](b *browser, what, expr string) T {
 	b.t.Helper()
@@ -501,7 +518,7 @@ func TestUIManageEntityConnections(t *testing.T) {
 
 	// The tabs work from the keyboard.
 	root.do("arrow keys move between the tabs",
-		chromedp.Focus(tab(shareTo)),
+		focusSteadily(shareTo),
 		chromedp.KeyEvent(kb.ArrowRight),
 		wait(tab(shareFrom)+`[@aria-selected='true']`),
 		wait(panel(shareFrom)),
