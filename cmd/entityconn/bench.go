@@ -239,15 +239,9 @@ func benchDirectory(n int) string {
 	return b.String()
 }
 
-// pairSource hands out distinct ordered pairs of entities, safe for concurrent use.
-func pairSource(n int) func() (string, string) {
-	var i atomic.Int64
-	return func() (string, string) {
-		k := int(i.Add(1) - 1)
-		src, off := k/(n-1)%n, k%(n-1)+1
-		return fmt.Sprintf("e%d", src), fmt.Sprintf("e%d", (src+off)%n)
-	}
-}
+// pairSource hands out distinct ordered pairs of n entities (pairOf from 0 on), safe for
+// concurrent use.
+func pairSource(n int) func() (string, string) { return pairsAfter(n, 0) }
 
 // load is the outcome of one throughput phase.
 type load struct {
@@ -408,113 +402,130 @@ func benchNATS(ctx context.Context, st *stack, cfg benchConfig, progress io.Writ
 	return l, l.err
 }
 
+// outcomeClock publishes durable commands and times each from publishing to its outcome.
+type outcomeClock struct {
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	sub *nats.Subscription
+
+	mu      sync.Mutex
+	sent    map[string]time.Time
+	lats    []time.Duration
+	refused error // the first error outcome
+	arrived chan struct{}
+}
+
+func newOutcomeClock(url string) (*outcomeClock, error) {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		return nil, err
+	}
+	c := &outcomeClock{nc: nc, sent: map[string]time.Time{}, arrived: make(chan struct{}, 1)}
+	if c.js, err = jetstream.New(nc); err == nil {
+		c.sub, err = nc.Subscribe(natscmd.OutcomePrefix+".>", c.outcome)
+	}
+	if err == nil {
+		err = nc.Flush()
+	}
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *outcomeClock) outcome(m *nats.Msg) {
+	var o natscmd.Outcome
+	if json.Unmarshal(m.Data, &o) != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, ok := c.sent[o.CommandID]
+	if !ok {
+		return
+	}
+	delete(c.sent, o.CommandID)
+	c.lats = append(c.lats, time.Since(at))
+	if !o.OK && o.Error != nil && c.refused == nil {
+		c.refused = fmt.Errorf("outcome %d: %s", o.Error.Code, o.Error.Message)
+	}
+	select {
+	case c.arrived <- struct{}{}:
+	default:
+	}
+}
+
+// publish sends a request from src to tgt under command id, noting the time.
+func (c *outcomeClock) publish(ctx context.Context, id, src, tgt string) error {
+	c.mu.Lock()
+	c.sent[id] = time.Now()
+	c.mu.Unlock()
+	return natscmd.Publish(ctx, c.js, "RequestConnection", natsapi.Request{CommandID: id, ActorUserID: "bench", EntityID: src, TargetEntityID: tgt})
+}
+
+// wait returns the latencies once every published command has its outcome, or an error
+// after within.
+func (c *outcomeClock) wait(ctx context.Context, within time.Duration) ([]time.Duration, error) {
+	timeout := time.After(within)
+	for {
+		c.mu.Lock()
+		left, lats, refused := len(c.sent), c.lats, c.refused
+		c.mu.Unlock()
+		switch {
+		case refused != nil:
+			return nil, refused
+		case left == 0:
+			return lats, nil
+		}
+		select {
+		case <-c.arrived:
+		case <-timeout:
+			return nil, fmt.Errorf("%d outcomes still missing after %s", left, within)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (c *outcomeClock) close() {
+	_ = c.sub.Unsubscribe()
+	c.nc.Close()
+}
+
 // benchDurable publishes commands on ENTITYCONN_COMMANDS from cfg.concurrency publishers and
 // measures, for each, the time from publishing to its outcome arriving; the rate is commands
 // whose outcome arrived per second.
 func benchDurable(ctx context.Context, st *stack, cfg benchConfig, progress io.Writer, next func() (string, string)) (load, error) {
-	nc, err := nats.Connect(st.url)
+	c, err := newOutcomeClock(st.url)
 	if err != nil {
 		return load{}, err
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return load{}, err
-	}
-	var mu sync.Mutex
-	sent := map[string]time.Time{}
-	arrived := make(chan time.Duration, cfg.ops)
-	var failed atomic.Value
-	sub, err := nc.Subscribe(natscmd.OutcomePrefix+".>", func(m *nats.Msg) {
-		var o natscmd.Outcome
-		if json.Unmarshal(m.Data, &o) != nil {
-			return
-		}
-		mu.Lock()
-		at, ok := sent[o.CommandID]
-		delete(sent, o.CommandID)
-		mu.Unlock()
-		if !ok {
-			return
-		}
-		if !o.OK && o.Error != nil {
-			failed.CompareAndSwap(nil, fmt.Errorf("outcome %d: %s", o.Error.Code, o.Error.Message))
-		}
-		arrived <- time.Since(at)
-	})
-	if err != nil {
-		return load{}, err
-	}
-	defer sub.Unsubscribe()
-	if err := nc.Flush(); err != nil {
-		return load{}, err
-	}
+	defer c.close()
 	var n atomic.Int64
 	start := time.Now()
 	pub := runLoad(ctx, "entityconn durable commands (publish)", cfg, progress, func(ctx context.Context) error {
 		src, tgt := next()
-		id := fmt.Sprintf("bench-%d", n.Add(1))
-		mu.Lock()
-		sent[id] = time.Now()
-		mu.Unlock()
-		return natscmd.Publish(ctx, js, "RequestConnection", natsapi.Request{CommandID: id, ActorUserID: "bench", EntityID: src, TargetEntityID: tgt})
+		return c.publish(ctx, fmt.Sprintf("bench-%d", n.Add(1)), src, tgt)
 	})
 	if pub.err != nil {
 		return load{}, pub.err
 	}
-	l := load{name: "entityconn durable commands", c: cfg.concurrency}
-	timeout := time.After(2 * time.Minute)
-	for len(l.latencies) < cfg.ops {
-		select {
-		case d := <-arrived:
-			l.latencies = append(l.latencies, d)
-		case <-timeout:
-			return load{}, fmt.Errorf("%d of %d outcomes after 2 minutes", len(l.latencies), cfg.ops)
-		case <-ctx.Done():
-			return load{}, ctx.Err()
-		}
-	}
-	l.elapsed = time.Since(start)
-	if err, _ := failed.Load().(error); err != nil {
+	lats, err := c.wait(ctx, 2*time.Minute)
+	if err != nil {
 		return load{}, err
 	}
-	return l, nil
+	return load{name: "entityconn durable commands", c: cfg.concurrency, latencies: lats, elapsed: time.Since(start)}, nil
 }
 
 // benchOutcomeLatency publishes durable commands at rate per second for cfg.lagFor and
 // measures the time from publishing each to its outcome arriving.
 func benchOutcomeLatency(ctx context.Context, st *stack, cfg benchConfig, rate float64, next func() (string, string)) (benchResult, error) {
-	nc, err := nats.Connect(st.url)
+	c, err := newOutcomeClock(st.url)
 	if err != nil {
 		return benchResult{}, err
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return benchResult{}, err
-	}
-	var mu sync.Mutex
-	sent := map[string]time.Time{}
-	var lats []time.Duration
-	sub, err := nc.Subscribe(natscmd.OutcomePrefix+".>", func(m *nats.Msg) {
-		var o natscmd.Outcome
-		if json.Unmarshal(m.Data, &o) != nil {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if at, ok := sent[o.CommandID]; ok {
-			lats = append(lats, time.Since(at))
-			delete(sent, o.CommandID)
-		}
-	})
-	if err != nil {
-		return benchResult{}, err
-	}
-	defer sub.Unsubscribe()
-	if err := nc.Flush(); err != nil {
-		return benchResult{}, err
-	}
+	defer c.close()
 	tick := time.NewTicker(time.Duration(float64(time.Second) / max(rate, 1)))
 	defer tick.Stop()
 	deadline := time.Now().Add(cfg.lagFor)
@@ -523,12 +534,8 @@ func benchOutcomeLatency(ctx context.Context, st *stack, cfg benchConfig, rate f
 	for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
 		<-tick.C
 		src, tgt := next()
-		id := fmt.Sprintf("lat-%d", i)
 		wg.Go(func() {
-			mu.Lock()
-			sent[id] = time.Now()
-			mu.Unlock()
-			if err := natscmd.Publish(ctx, js, "RequestConnection", natsapi.Request{CommandID: id, ActorUserID: "bench", EntityID: src, TargetEntityID: tgt}); err != nil {
+			if err := c.publish(ctx, fmt.Sprintf("lat-%d", i), src, tgt); err != nil {
 				failed.CompareAndSwap(nil, err)
 			}
 		})
@@ -537,18 +544,10 @@ func benchOutcomeLatency(ctx context.Context, st *stack, cfg benchConfig, rate f
 	if err, _ := failed.Load().(error); err != nil {
 		return benchResult{}, err
 	}
-	waitUntil := time.Now().Add(time.Minute)
-	for {
-		mu.Lock()
-		left := len(sent)
-		mu.Unlock()
-		if left == 0 || time.Now().After(waitUntil) || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+	lats, err := c.wait(ctx, time.Minute)
+	if err != nil {
+		return benchResult{}, err
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	r := benchResult{Phase: "durable outcome latency", Ops: len(lats), Note: fmt.Sprintf("published → outcome received, at %.0f commands/s (half the durable rate) for %s", rate, cfg.lagFor)}
 	r.P50Ms, r.P99Ms = percentiles(lats)
 	return r, nil

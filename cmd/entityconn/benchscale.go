@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -120,7 +121,7 @@ func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progres
 	results = append(results, lr)
 
 	// The command rate with n connections stored, against the empty store.
-	next := freshPairs(e, n)
+	next := pairsAfter(e, n)
 	l := runLoad(ctx, "entityconn in-process commands, populated", cfg, progress, func(ctx context.Context) error {
 		src, tgt := next()
 		_, err := st.svc.Execute(ctx, app.Principal{UserID: "bench", EntityID: src}, "", domain.RequestConnection{Target: tgt})
@@ -145,16 +146,12 @@ func pairOf(k, e int) (string, string) {
 	return "e" + strconv.Itoa(src), "e" + strconv.Itoa((src+off)%e)
 }
 
-// freshPairs returns pairs after the first n of pairOf.
-func freshPairs(e, n int) func() (string, string) {
-	k := n
-	var mu = make(chan struct{}, 1)
-	return func() (string, string) {
-		mu <- struct{}{}
-		defer func() { <-mu }()
-		k++
-		return pairOf(k, e)
-	}
+// pairsAfter hands out the pairs of pairOf over e entities after the first n, safe for
+// concurrent use.
+func pairsAfter(e, n int) func() (string, string) {
+	var k atomic.Int64
+	k.Store(int64(n))
+	return func() (string, string) { return pairOf(int(k.Add(1)-1), e) }
 }
 
 // populate starts an embedded server without fsync on data, sets entityconn up with a
