@@ -40,9 +40,21 @@ type Resources struct {
 	Directory   jetstream.KeyValue
 }
 
+// Duplicate windows. The server keeps the Nats-Msg-Id of every message of the last window in
+// memory, and at start reads back every message stored within the window to rebuild that
+// map, so a window costs memory and start time in proportion to the write rate. Appends do
+// not need one: every append is conditional on the pair's last sequence, so a retry of a
+// stored append is refused and recognised by its event id ([Store.Append]). The event stream
+// keeps a short window as a first answer to a quick resend; the views bucket, whose writes
+// carry no Nats-Msg-Id, the server's minimum (docs/decisions.md).
+const (
+	EventsDuplicateWindow = 10 * time.Second
+	ViewsDuplicateWindow  = 100 * time.Millisecond
+)
+
 // EventStreamConfig is the configuration of the event stream: file storage, nothing ever
 // deleted (DenyDelete, DenyPurge, no limits, DiscardNew), direct gets allowed so that loading
-// state needs no consumer, and a 2-minute de-duplication window as a net for retries.
+// state needs no consumer, and a short de-duplication window ([EventsDuplicateWindow]).
 func EventStreamConfig(replicas int) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        events.Stream,
@@ -54,7 +66,7 @@ func EventStreamConfig(replicas int) jetstream.StreamConfig {
 		DenyDelete:  true,
 		DenyPurge:   true,
 		AllowDirect: true,
-		Duplicates:  2 * time.Minute,
+		Duplicates:  EventsDuplicateWindow,
 		MaxMsgSize:  maxEventSize,
 		Replicas:    replicas,
 	}
@@ -98,43 +110,56 @@ func transient(err error) bool {
 		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
 }
 
-// viewsBucket creates or binds the views bucket. With one replica its stream is created with
-// asynchronous persistence: the server flushes it to disk in the background instead of on
-// every write. Views are derived from the event stream, and the projector's checkpoint is in
-// the same stream after the views it covers, so a power loss can only lose a tail of both,
-// which the projector then applies again (docs/decisions.md). Replicated streams do not
-// support that mode (nor need it: their Raft log is what is synced).
+// viewsBucket creates or binds the views bucket. Its stream is the one nats.go would create
+// for cfg (jetstream.prepareKeyValueConfig) with two changes. With one replica it persists
+// asynchronously: the server flushes it to disk in the background instead of on every
+// write. Views are derived from the event stream, and the projector's checkpoint is in the
+// same stream after the views it covers, so a power loss can only lose a tail of both, which
+// the projector then applies again (docs/decisions.md). Replicated streams do not support
+// that mode (nor need it: their Raft log is what is synced). And its duplicate window is
+// [ViewsDuplicateWindow]. A bucket that exists is updated to that window and, unless it
+// persists asynchronously, to cfg's replicas.
 func viewsBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	if cfg.Replicas > 1 {
-		return js.CreateOrUpdateKeyValue(ctx, cfg)
+	want := jetstream.StreamConfig{
+		Name:              "KV_" + cfg.Bucket,
+		Description:       cfg.Description,
+		Subjects:          []string{"$KV." + cfg.Bucket + ".>"},
+		MaxMsgsPerSubject: int64(max(cfg.History, 1)),
+		MaxBytes:          -1,
+		MaxMsgSize:        -1,
+		MaxMsgs:           -1,
+		MaxConsumers:      -1,
+		Storage:           cfg.Storage,
+		Replicas:          max(cfg.Replicas, 1),
+		AllowRollup:       true,
+		DenyDelete:        true,
+		Duplicates:        ViewsDuplicateWindow,
+		AllowDirect:       true,
+		Discard:           jetstream.DiscardNew,
 	}
-	name := "KV_" + cfg.Bucket
-	if _, err := js.Stream(ctx, name); errors.Is(err, jetstream.ErrStreamNotFound) {
-		// The stream nats.go would create for cfg (jetstream.prepareKeyValueConfig), plus
-		// the persistence mode, which cannot be changed once the stream exists.
-		_, err := js.CreateStream(ctx, jetstream.StreamConfig{
-			Name:              name,
-			Description:       cfg.Description,
-			Subjects:          []string{"$KV." + cfg.Bucket + ".>"},
-			MaxMsgsPerSubject: int64(max(cfg.History, 1)),
-			MaxBytes:          -1,
-			MaxMsgSize:        -1,
-			MaxMsgs:           -1,
-			MaxConsumers:      -1,
-			Storage:           cfg.Storage,
-			Replicas:          1,
-			AllowRollup:       true,
-			DenyDelete:        true,
-			Duplicates:        2 * time.Minute,
-			AllowDirect:       true,
-			Discard:           jetstream.DiscardNew,
-			PersistMode:       jetstream.AsyncPersistMode,
-		})
-		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+	if want.Replicas == 1 {
+		want.PersistMode = jetstream.AsyncPersistMode
+	}
+	s, err := js.Stream(ctx, want.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		if _, err := js.CreateStream(ctx, want); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			return nil, err
 		}
-	} else if err != nil {
+	case err != nil:
 		return nil, err
+	default:
+		have := s.CachedInfo().Config
+		async := have.PersistMode == jetstream.AsyncPersistMode
+		if have.Duplicates != want.Duplicates || !async && have.Replicas != want.Replicas {
+			have.Duplicates = want.Duplicates
+			if !async {
+				have.Replicas = want.Replicas
+			}
+			if _, err := js.UpdateStream(ctx, have); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return js.KeyValue(ctx, cfg.Bucket)
 }

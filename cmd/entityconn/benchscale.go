@@ -70,7 +70,9 @@ func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progres
 
 	bar := newBar(progress, n, "rebuilding views")
 	began := time.Now()
+	stopProf := cfg.prof.cpu("rebuild")
 	got, err := natsjs.Rebuild(ctx, res, nil, func(done, _ uint64) { _ = bar.Set64(int64(done)) })
+	stopProf()
 	_ = bar.Close()
 	if err != nil {
 		return nil, fmt.Errorf("rebuild: %w", err)
@@ -80,6 +82,7 @@ func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progres
 		Note: "ratio to the raw ordered read rate"})
 
 	debug.FreeOSMemory() // collect, and give back what the heap no longer uses
+	cfg.prof.heap("after-rebuild")
 	perConn := float64(rss()-rssBase) / float64(n)
 	results = append(results, benchResult{Phase: "memory per connection", Ops: n, Value: perConn, Unit: "B",
 		Note: "growth of this process's resident memory (the embedded server included) from before storing the connections to after rebuilding their views, per connection; meaningless for small counts"})
@@ -97,7 +100,9 @@ func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progres
 	ns.WaitForShutdown()
 
 	// Then the whole process as serve runs it by default: the embedded server restores the store.
+	stopProf = cfg.prof.cpu("restart-embedded")
 	st, restart, err = startReady(ctx, &serveConfig{Data: data, NATSListen: "127.0.0.1:0", Replicas: 1, Fsync: cfg.fsync})
+	stopProf()
 	if err != nil {
 		return nil, fmt.Errorf("restart: %w", err)
 	}
@@ -108,6 +113,7 @@ func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progres
 	// List latency over random entities.
 	lists := min(2000, cfg.ops)
 	lat := make([]time.Duration, lists)
+	stopProf = cfg.prof.cpu("list")
 	for i := range lat {
 		ent := fmt.Sprintf("e%d", rand.IntN(e))
 		t := time.Now()
@@ -116,6 +122,7 @@ func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progres
 		}
 		lat[i] = time.Since(t)
 	}
+	stopProf()
 	lr := benchResult{Phase: "list one entity's page", Ops: lists, Note: fmt.Sprintf("%d connections over %d entities (%.0f per entity, both directions)", n, e, 2*float64(n)/float64(e))}
 	lr.P50Ms, lr.P99Ms = percentiles(lat)
 	results = append(results, lr)

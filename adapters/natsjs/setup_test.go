@@ -1,0 +1,74 @@
+package natsjs_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/entityconn/entityconn/adapters/natsjs"
+	"github.com/entityconn/entityconn/adapters/natsjs/natsjstest"
+)
+
+// The duplicate windows are what the server reads back at start: a long one makes a restart
+// after a burst of writes re-read the burst.
+func TestSetupDuplicateWindows(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			r := setup(t, b.start(t), b.replicas)
+			ctx := context.Background()
+			ev, err := r.Events.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Config.Duplicates != natsjs.EventsDuplicateWindow {
+				t.Errorf("event stream duplicate window %v, want %v", ev.Config.Duplicates, natsjs.EventsDuplicateWindow)
+			}
+			vs, err := r.JS.Stream(ctx, "KV_"+natsjs.BucketViews)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := vs.CachedInfo().Config
+			if cfg.Duplicates != natsjs.ViewsDuplicateWindow || cfg.Replicas != b.replicas {
+				t.Errorf("views stream: duplicate window %v, replicas %d; want %v, %d", cfg.Duplicates, cfg.Replicas, natsjs.ViewsDuplicateWindow, b.replicas)
+			}
+			if want := b.replicas == 1; (cfg.PersistMode == jetstream.AsyncPersistMode) != want {
+				t.Errorf("views stream persist mode %v with %d replicas", cfg.PersistMode, b.replicas)
+			}
+		})
+	}
+}
+
+// A views bucket made as nats.go makes one (a 2-minute window, as earlier versions did) is
+// brought to the short window, its views kept.
+func TestSetupUpdatesAnOlderViewsBucket(t *testing.T) {
+	_, url := natsjstest.Single(t)
+	js, err := jetstream.New(natsjstest.Connect(t, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: natsjs.BucketViews, History: 1, Storage: jetstream.FileStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "outbound.e1.c1", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := natsjs.Setup(ctx, js, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, err := js.Stream(ctx, "KV_"+natsjs.BucketViews)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := vs.CachedInfo().Config.Duplicates; d != natsjs.ViewsDuplicateWindow {
+		t.Errorf("duplicate window %v after setup, want %v", d, natsjs.ViewsDuplicateWindow)
+	}
+	if _, err := r.Views.Get(ctx, "outbound.e1.c1"); err != nil {
+		t.Errorf("view lost by setup: %v", err)
+	}
+}
