@@ -48,6 +48,7 @@ const maxAttempts = 8
 type Config struct {
 	Store      *natsjs.Store
 	Views      *natsjs.Views
+	Index      *natsjs.ListIndex // nil: lists read the views bucket
 	Directory  *natsjs.DirectoryStore
 	PendingTTL time.Duration    // 0: requests never expire
 	Now        func() time.Time // nil: time.Now

@@ -68,16 +68,26 @@ func (s *Service) List(ctx context.Context, p Principal, q ListQuery) (ListResul
 	if q.PageSize < 1 || q.PageSize > MaxPageSize {
 		return ListResult{}, fmt.Errorf("%w: pageSize must be between 1 and %d", domain.ErrInvalidValue, MaxPageSize)
 	}
-	if err := s.waitFor(ctx, q.MinSequence); err != nil {
-		return ListResult{}, err
-	}
 	ds := []projections.Direction{projections.Outbound, projections.Inbound}
 	if q.Direction != "" {
 		ds = []projections.Direction{q.Direction}
 	}
-	all, err := s.cfg.Views.List(ctx, p.EntityID, ds...)
-	if err != nil {
-		return ListResult{}, unavailable(err)
+	var all []projections.View
+	if ix := s.cfg.Index; ix != nil && ix.Ready() {
+		// The index in memory, once loaded; it includes an event as soon as the views do,
+		// or sooner.
+		if err := s.waitUntil(ctx, ix.WaitFor, q.MinSequence); err != nil {
+			return ListResult{}, err
+		}
+		all = ix.List(p.EntityID, ds...)
+	} else {
+		if err := s.waitFor(ctx, q.MinSequence); err != nil {
+			return ListResult{}, err
+		}
+		var err error
+		if all, err = s.cfg.Views.List(ctx, p.EntityID, ds...); err != nil {
+			return ListResult{}, unavailable(err)
+		}
 	}
 	all = projections.Filter(all, q.Status)
 	projections.SortNewestFirst(all)
@@ -122,13 +132,19 @@ func (s *Service) Get(ctx context.Context, p Principal, id string, minSequence u
 	return d, nil
 }
 
+// waitFor waits until the views include stream sequence seq (minSequence).
 func (s *Service) waitFor(ctx context.Context, seq uint64) error {
+	return s.waitUntil(ctx, s.cfg.Views.WaitFor, seq)
+}
+
+// waitUntil waits with wait, at most MinSequenceWait, until seq is included.
+func (s *Service) waitUntil(ctx context.Context, wait func(context.Context, uint64) error, seq uint64) error {
 	if seq == 0 {
 		return nil
 	}
 	wctx, cancel := context.WithTimeout(ctx, MinSequenceWait)
 	defer cancel()
-	err := s.cfg.Views.WaitFor(wctx, seq)
+	err := wait(wctx, seq)
 	if err == nil {
 		return nil
 	}

@@ -68,6 +68,7 @@ type Stack struct {
 	JS       jetstream.JetStream
 	Res      *natsjs.Resources
 	Views    *natsjs.Views
+	Index    *natsjs.ListIndex
 	Service  *app.Service
 	Executor *natsapi.Executor
 }
@@ -93,9 +94,10 @@ func Start(t testing.TB) *Stack {
 		t.Fatal(err)
 	}
 	views := natsjs.NewViews(res, nil)
-	Background(t, views.Run, dirs.Run, natsjs.NewProjector(res, "test", nil, nil).Run)
-	svc := app.New(app.Config{Store: natsjs.NewStore(res), Views: views, Directory: dirs})
-	return &Stack{URL: url, NC: nc, JS: js, Res: res, Views: views, Service: svc,
+	index := natsjs.NewListIndex(res, nil)
+	Background(t, views.Run, index.Run, dirs.Run, natsjs.NewProjector(res, "test", nil, nil).Run)
+	svc := app.New(app.Config{Store: natsjs.NewStore(res), Views: views, Index: index, Directory: dirs})
+	return &Stack{URL: url, NC: nc, JS: js, Res: res, Views: views, Index: index, Service: svc,
 		Executor: &natsapi.Executor{Service: svc, Outcomes: natsjs.NewOutcomes(res)}}
 }
 

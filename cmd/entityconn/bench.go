@@ -76,7 +76,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.BoolVar(&cfg.fsync, "fsync", true, "embedded server: fsync every write, as serve does by default")
 	fs.IntVar(&cfg.connections, "connections", 1_000_000, "connections stored for the scale phases (rebuild, restart, list, memory, populated rate); 0 skips them")
 	fs.IntVar(&cfg.entities, "entities", 10_000, "entities the stored connections are spread over")
-	fs.StringVar(&cfg.prof.dir, "profile-dir", "", "write CPU profiles of the scale phases and a heap profile after the rebuild into this directory")
+	fs.StringVar(&cfg.prof.dir, "profile-dir", "", "write CPU profiles of the scale phases, and a heap profile of the process serving the stored connections, into this directory")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

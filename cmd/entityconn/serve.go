@@ -166,6 +166,7 @@ type stack struct {
 	res     *natsjs.Resources
 	dirs    *natsjs.DirectoryStore
 	views   *natsjs.Views
+	index   *natsjs.ListIndex
 	svc     *app.Service
 	exec    *natsapi.Executor
 	metrics *telemetry.Metrics
@@ -233,8 +234,9 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 	}
 	st.metrics = telemetry.New()
 	st.views = natsjs.NewViews(st.res, log)
+	st.index = natsjs.NewListIndex(st.res, log)
 	st.svc = app.New(app.Config{
-		Store: natsjs.NewStore(st.res), Views: st.views, Directory: st.dirs,
+		Store: natsjs.NewStore(st.res), Views: st.views, Index: st.index, Directory: st.dirs,
 		PendingTTL: cfg.PendingTTL, Metrics: st.metrics, Log: log,
 	})
 
@@ -255,6 +257,7 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 	// Background work stops on Close, which serve calls after the HTTP server has drained.
 	st.bg, st.stopBG = context.WithCancel(context.WithoutCancel(ctx))
 	st.background("views", st.views.Run)
+	st.background("list index", st.index.Run)
 	st.background("directory", st.dirs.Run)
 	holder := instanceID(cfg)
 	st.background("projector", natsjs.NewProjector(st.res, holder, log, st.metrics).Run)

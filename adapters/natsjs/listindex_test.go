@@ -1,0 +1,126 @@
+package natsjs_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/entityconn/entityconn/adapters/natsjs"
+	"github.com/entityconn/entityconn/adapters/natsjs/natsjstest"
+	"github.com/entityconn/entityconn/events"
+	"github.com/entityconn/entityconn/projections"
+)
+
+// scenario appends round connections among entities, each requested and then, by its
+// number, left pending, accepted, accepted and disconnected, or denied.
+func scenario(t *testing.T, s *natsjs.Store, entities []string, round, n int) (last uint64) {
+	t.Helper()
+	for i := range n {
+		src, tgt := entities[i%len(entities)], entities[(i/len(entities)+1+i)%len(entities)]
+		if src == tgt {
+			continue
+		}
+		id := uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%d-%d", round, i)).String()
+		es := []events.Event{event(id+"r", events.TypeConnectionRequested, id, src, tgt)}
+		switch i % 4 {
+		case 1:
+			es = append(es, event(id+"a", events.TypeConnectionAccepted, id, src, tgt))
+		case 2:
+			es = append(es, event(id+"a", events.TypeConnectionAccepted, id, src, tgt), event(id+"d", events.TypeConnectionDisconnected, id, src, tgt))
+		case 3:
+			es = append(es, event(id+"n", events.TypeConnectionDenied, id, src, tgt))
+		}
+		prev, _, err := s.LastOfPair(t.Context(), src, tgt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev.Sequence > 0 && prev.Event.Type != events.TypeConnectionDisconnected && prev.Event.Type != events.TypeConnectionDenied {
+			continue // the pair is busy (rule 1); not what this test is about
+		}
+		last = max(last, appendAll(t, s, es...))
+	}
+	return last
+}
+
+// sameViews checks that the index lists, for every entity and direction, exactly what the
+// views bucket holds.
+func sameViews(t *testing.T, ix *natsjs.ListIndex, v *natsjs.Views, entities []string) (n int) {
+	t.Helper()
+	byID := func(a, b projections.View) int { return strings.Compare(a.ID, b.ID) }
+	for _, ent := range entities {
+		for _, ds := range [][]projections.Direction{{projections.Outbound}, {projections.Inbound}, {projections.Outbound, projections.Inbound}} {
+			want, err := v.List(t.Context(), ent, ds...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ix.List(ent, ds...)
+			slices.SortFunc(want, byID)
+			slices.SortFunc(got, byID)
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s %v: the index lists\n%v\nthe views bucket holds\n%v", ent, ds, got, want)
+			}
+			if len(ds) == 1 {
+				n += len(got)
+			}
+		}
+	}
+	return n
+}
+
+// The index, loaded from a stream that already holds events and then following new ones,
+// lists exactly what the projector wrote into the views bucket; an undecodable event is
+// passed over.
+func TestListIndexMatchesTheViews(t *testing.T) {
+	_, url := natsjstest.Single(t)
+	r := setup(t, url, 1)
+	s := natsjs.NewStore(r)
+	entities := []string{"global", "eu", "us", "apac", "latam", "uk", "de", "fr", "jp", "au", "br", "in"}
+	last := scenario(t, s, entities, 1, 120)
+	if _, err := r.JS.Publish(t.Context(), events.Subject("old", "gone", events.TypeConnectionAccepted), []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	stop := runProjector(t, r)
+	defer stop()
+	v := startViews(t, r)
+	waitProgress(t, v, last+1)
+
+	ix := natsjs.NewListIndex(r, nil)
+	if ix.Ready() {
+		t.Fatal("ready before reading anything")
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = ix.Run(ctx) }()
+	wctx, wcancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer wcancel()
+	if _, err := ix.WaitReady(wctx); err != nil {
+		t.Fatal(err)
+	}
+	if ix.Sequence() != last+1 {
+		t.Errorf("ready at sequence %d, the stream ends at %d", ix.Sequence(), last+1)
+	}
+	if n := sameViews(t, ix, v, entities); n < 100 {
+		t.Fatalf("only %d views compared", n)
+	}
+
+	// Live: new events, including later events of loaded connections.
+	last = scenario(t, s, entities, 2, 120)
+	if err := ix.WaitFor(wctx, last); err != nil {
+		t.Fatal(err)
+	}
+	waitProgress(t, v, last)
+	sameViews(t, ix, v, entities)
+
+	// A sequence not stored yet: WaitFor gives up when its context ends.
+	short, scancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer scancel()
+	if err := ix.WaitFor(short, last+1); !errors.Is(err, natsjs.ErrNotProjected) {
+		t.Errorf("WaitFor(a sequence not stored) = %v, want ErrNotProjected", err)
+	}
+}

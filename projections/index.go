@@ -1,0 +1,268 @@
+package projections
+
+import (
+	"math"
+	"sync"
+	"time"
+
+	"github.com/entityconn/entityconn/domain"
+	"github.com/entityconn/entityconn/events"
+)
+
+// Index holds every connection's view in memory, by entity and direction: what a list needs
+// without reading the views bucket. It is fed every event in stream order ([Index.Apply]) and
+// holds, for each connection, exactly the [View] that [Apply] gives its two keys. It is
+// compact (a connection costs about 70 bytes: its id as 16 bytes, entity and user ids
+// interned, times as integers, one record shared by both directions) because every replica
+// keeps one for every connection. Safe for concurrent use.
+type Index struct {
+	mu    sync.RWMutex
+	seq   uint64
+	names map[string]uint32 // entity and user ids, interned
+	strs  []string          // by number
+	recs  [][]record        // chunks of recordChunk records
+	n     uint32            // records in use
+	out   [][]uint32        // by entity number: the connections it is the source of
+	in    [][]uint32        // by entity number: the connections it is the target of
+	// odd holds the views that do not fit a record: an id that is not a canonical UUID, a
+	// time outside int64 nanoseconds, an unknown status. The record marks them.
+	odd map[uint32]View
+}
+
+const recordChunk = 1 << 14
+
+// record is a View, compact.
+type record struct {
+	id            [16]byte
+	src, tgt, by  uint32
+	status        uint8
+	odd           bool // the view is in Index.odd
+	requestedAt   int64
+	updatedAt     int64
+	sequence      uint64
+}
+
+// statuses numbers the statuses a record can hold; 0 is StatusNone.
+var statuses = []domain.Status{domain.StatusNone, domain.StatusPending, domain.StatusConnected,
+	domain.StatusDenied, domain.StatusCancelled, domain.StatusExpired, domain.StatusDisconnected}
+
+// noTime stands for the zero time.Time in a record.
+const noTime = math.MinInt64
+
+// NewIndex returns an empty index.
+func NewIndex() *Index {
+	return &Index{names: map[string]uint32{}, odd: map[uint32]View{}}
+}
+
+// Sequence returns the stream sequence of the last event applied.
+func (x *Index) Sequence() uint64 {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.seq
+}
+
+// Len returns the number of connections held.
+func (x *Index) Len() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return int(x.n)
+}
+
+// Apply applies the event stored at stream sequence seq, which must come after every event
+// applied before; events of unknown types only advance the sequence.
+func (x *Index) Apply(seq uint64, e events.Event) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.seq = max(x.seq, seq)
+	if _, known := domain.StatusAfter(e.Type); !known {
+		return
+	}
+	src, tgt := x.intern(e.SourceEntityID), x.intern(e.TargetEntityID)
+	r, found := x.find(src, tgt, e.ConnectionID)
+	var cur View
+	if found {
+		cur = x.view(r)
+	}
+	next, changed := Apply(cur, seq, e)
+	if !changed {
+		return
+	}
+	if !found {
+		r = x.n
+		if int(r/recordChunk) == len(x.recs) {
+			x.recs = append(x.recs, make([]record, recordChunk))
+		}
+		x.n++
+		x.out[src] = append(x.out[src], r)
+		x.in[tgt] = append(x.in[tgt], r)
+	}
+	x.set(r, next)
+}
+
+// List returns entity's views in the directions ds, in no particular order.
+func (x *Index) List(entity string, ds ...Direction) []View {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	n, ok := x.names[entity]
+	if !ok {
+		return nil
+	}
+	var vs []View
+	for _, d := range ds {
+		rs := x.out[n]
+		if d == Inbound {
+			rs = x.in[n]
+		}
+		if vs == nil {
+			vs = make([]View, 0, len(rs))
+		}
+		for _, r := range rs {
+			vs = append(vs, x.view(r))
+		}
+	}
+	return vs
+}
+
+func (x *Index) intern(s string) uint32 {
+	if n, ok := x.names[s]; ok {
+		return n
+	}
+	n := uint32(len(x.strs))
+	x.names[s] = n
+	x.strs = append(x.strs, s)
+	x.out = append(x.out, nil)
+	x.in = append(x.in, nil)
+	return n
+}
+
+func (x *Index) rec(r uint32) *record { return &x.recs[r/recordChunk][r%recordChunk] }
+
+// find looks for connection id of the pair (src, tgt) among src's outbound connections,
+// newest first.
+func (x *Index) find(src, tgt uint32, id string) (uint32, bool) {
+	u, isUUID := parseUUID(id)
+	rs := x.out[src]
+	for i := len(rs) - 1; i >= 0; i-- {
+		rec := x.rec(rs[i])
+		if rec.tgt != tgt {
+			continue
+		}
+		if rec.odd {
+			if x.odd[rs[i]].ID == id {
+				return rs[i], true
+			}
+		} else if isUUID && rec.id == u {
+			return rs[i], true
+		}
+	}
+	return 0, false
+}
+
+func (x *Index) set(r uint32, v View) {
+	rec := x.rec(r)
+	id, okID := parseUUID(v.ID)
+	status, okStatus := statusNumber(v.Status)
+	reqAt, okReq := nanos(v.RequestedAt)
+	updAt, okUpd := nanos(v.UpdatedAt)
+	by := x.intern(v.RequestedBy)
+	*rec = record{id: id, src: x.intern(v.SourceEntityID), tgt: x.intern(v.TargetEntityID), by: by,
+		status: status, requestedAt: reqAt, updatedAt: updAt, sequence: v.Sequence}
+	if okID && okStatus && okReq && okUpd {
+		delete(x.odd, r)
+		return
+	}
+	rec.odd = true
+	x.odd[r] = v
+}
+
+func (x *Index) view(r uint32) View {
+	rec := x.rec(r)
+	if rec.odd {
+		return x.odd[r]
+	}
+	return View{
+		ID:             formatUUID(rec.id),
+		SourceEntityID: x.strs[rec.src],
+		TargetEntityID: x.strs[rec.tgt],
+		Status:         statuses[rec.status],
+		RequestedBy:    x.strs[rec.by],
+		RequestedAt:    fromNanos(rec.requestedAt),
+		UpdatedAt:      fromNanos(rec.updatedAt),
+		Sequence:       rec.sequence,
+	}
+}
+
+func statusNumber(s domain.Status) (uint8, bool) {
+	for i, st := range statuses {
+		if st == s {
+			return uint8(i), true
+		}
+	}
+	return 0, false
+}
+
+// nanos returns t as Unix nanoseconds, noTime for the zero time; ok is false when that
+// would not give t back exactly (out of range, or not in UTC).
+func nanos(t time.Time) (int64, bool) {
+	if t.IsZero() {
+		return noTime, t.Location() == time.UTC
+	}
+	n := t.UnixNano()
+	return n, n != noTime && fromNanos(n) == t
+}
+
+func fromNanos(n int64) time.Time {
+	if n == noTime {
+		return time.Time{}.UTC()
+	}
+	return time.Unix(0, n).UTC()
+}
+
+const hexDigits = "0123456789abcdef"
+
+// parseUUID parses the canonical lowercase form of a UUID (8-4-4-4-12 hex digits), the
+// only form formatUUID gives back.
+func parseUUID(s string) (u [16]byte, ok bool) {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return u, false
+	}
+	j := 0
+	for i := 0; i < 36; {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i++
+			continue
+		}
+		hi, lo := unhex(s[i]), unhex(s[i+1])
+		if hi > 15 || lo > 15 {
+			return u, false
+		}
+		u[j] = hi<<4 | lo
+		j++
+		i += 2
+	}
+	return u, true
+}
+
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	}
+	return 255
+}
+
+func formatUUID(u [16]byte) string {
+	var b [36]byte
+	j := 0
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b[j] = '-'
+			j++
+		}
+		b[j], b[j+1] = hexDigits[c>>4], hexDigits[c&15]
+		j += 2
+	}
+	return string(b[:])
+}

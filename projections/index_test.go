@@ -1,0 +1,135 @@
+package projections_test
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/entityconn/entityconn/domain"
+	"github.com/entityconn/entityconn/events"
+	"github.com/entityconn/entityconn/projections"
+)
+
+// list is what the views bucket holds for entity in direction d, sorted for comparison.
+func (s store) list(entity string, d projections.Direction) []projections.View {
+	var vs []projections.View
+	prefix := string(d) + "." + entity + "."
+	for k, v := range s {
+		if strings.HasPrefix(k, prefix) {
+			vs = append(vs, v)
+		}
+	}
+	return sorted(vs)
+}
+
+func sorted(vs []projections.View) []projections.View {
+	slices.SortFunc(vs, func(a, b projections.View) int { return strings.Compare(a.ID, b.ID) })
+	return vs
+}
+
+// The index holds exactly what the views bucket holds, for every entity and direction,
+// whatever the events: fed the same events, it lists the same views as the keys that
+// projections.Apply writes.
+func TestIndexListsWhatTheViewsHold(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		entities := []string{"global", "eu", "us", "apac"}
+		// A connection id belongs to one pair (ids are derived from the command that
+		// requested the connection); some ids are not canonical UUIDs.
+		type conn struct{ id, src, tgt string }
+		var conns []conn
+		for i := range rapid.IntRange(1, 12).Draw(t, "conns") {
+			src := rapid.SampledFrom(entities).Draw(t, "src")
+			tgt := rapid.SampledFrom(entities).Draw(t, "tgt")
+			id := fmt.Sprintf("%08x-0000-4000-8000-%012x", i, rapid.Uint64Range(0, 1<<40).Draw(t, "id"))
+			switch rapid.IntRange(0, 9).Draw(t, "idForm") {
+			case 0:
+				id = "conn-" + fmt.Sprint(i)
+			case 1:
+				id = strings.ToUpper(id)
+			}
+			conns = append(conns, conn{id, src, tgt})
+		}
+		types := []events.Type{events.TypeConnectionRequested, events.TypeConnectionAccepted, events.TypeConnectionDenied,
+			events.TypeConnectionCancelled, events.TypeConnectionDisconnected, events.TypeConnectionExpired, "ConnectionRenamed"}
+		s, x := store{}, projections.NewIndex()
+		for seq := range uint64(rapid.IntRange(0, 60).Draw(t, "events")) {
+			c := rapid.SampledFrom(conns).Draw(t, "conn")
+			at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(rapid.Int64Range(0, 1e15).Draw(t, "at")))
+			switch rapid.IntRange(0, 19).Draw(t, "atForm") {
+			case 0:
+				at = time.Date(3000, 1, 1, 0, 0, 0, 1, time.UTC) // beyond int64 nanoseconds
+			case 1:
+				at = at.In(time.FixedZone("x", 3600))
+			}
+			e := events.Event{EventID: fmt.Sprint(seq), Type: rapid.SampledFrom(types).Draw(t, "type"), ConnectionID: c.id,
+				SourceEntityID: c.src, TargetEntityID: c.tgt, ActorUserID: rapid.SampledFrom([]string{"ann", "bob", ""}).Draw(t, "user"),
+				OccurredAt: at}
+			s.feed(seq+1, e)
+			x.Apply(seq+1, e)
+			if x.Sequence() != seq+1 {
+				t.Fatalf("index at sequence %d after applying %d", x.Sequence(), seq+1)
+			}
+		}
+		for _, ent := range entities {
+			for _, d := range []projections.Direction{projections.Outbound, projections.Inbound} {
+				want, got := s.list(ent, d), sorted(x.List(ent, d))
+				if len(want) != len(got) {
+					t.Fatalf("%s %s: index lists %d views, the bucket holds %d:\n%v\n%v", d, ent, len(got), len(want), got, want)
+				}
+				for i := range want {
+					if got[i] != want[i] {
+						t.Fatalf("%s %s: index has\n%+v\nthe bucket\n%+v", d, ent, got[i], want[i])
+					}
+				}
+			}
+			both := x.List(ent, projections.Outbound, projections.Inbound)
+			if len(both) != len(s.list(ent, projections.Outbound))+len(s.list(ent, projections.Inbound)) {
+				t.Fatalf("%s: both directions list %d views", ent, len(both))
+			}
+		}
+	})
+}
+
+func TestIndexUnknownEntity(t *testing.T) {
+	x := projections.NewIndex()
+	x.Apply(1, ev("c1", events.TypeConnectionRequested, "global", "eu", 0))
+	if vs := x.List("nowhere", projections.Outbound, projections.Inbound); len(vs) != 0 {
+		t.Errorf("lists %v for an entity with no connection", vs)
+	}
+	if vs := x.List("eu", projections.Outbound); len(vs) != 0 {
+		t.Errorf("eu's outbound %v; it is only a target", vs)
+	}
+	if vs := x.List("eu", projections.Inbound); len(vs) != 1 || vs[0].Status != domain.StatusPending {
+		t.Errorf("eu's inbound %v", vs)
+	}
+}
+
+// BenchmarkIndexList lists one entity of 10,000 with 200 views (both directions), as the
+// list endpoint does at a million connections.
+func BenchmarkIndexList(b *testing.B) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	x := projections.NewIndex()
+	const entities, conns = 10_000, 1_000_000
+	for i := range conns {
+		src, tgt := fmt.Sprintf("e%d", i%entities), fmt.Sprintf("e%d", (i/entities+1+i)%entities)
+		id := fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
+		x.Apply(uint64(i+1), events.Event{EventID: id, Type: events.TypeConnectionRequested, ConnectionID: id,
+			SourceEntityID: src, TargetEntityID: tgt, ActorUserID: "u", OccurredAt: time.Unix(int64(i), 0)})
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		vs := x.List(fmt.Sprintf("e%d", i%entities), projections.Outbound, projections.Inbound)
+		projections.SortNewestFirst(vs)
+	}
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/conns, "heapB/conn")
+	runtime.KeepAlive(x)
+}
