@@ -33,13 +33,13 @@ const recordChunk = 1 << 14
 
 // record is a View, compact.
 type record struct {
-	id            [16]byte
-	src, tgt, by  uint32
-	status        uint8
-	odd           bool // the view is in Index.odd
-	requestedAt   int64
-	updatedAt     int64
-	sequence      uint64
+	id           [16]byte
+	src, tgt, by uint32
+	status       uint8
+	odd          bool // the view is in Index.odd
+	requestedAt  int64
+	updatedAt    int64
+	sequence     uint64
 }
 
 // statuses numbers the statuses a record can hold; 0 is StatusNone.
@@ -78,7 +78,8 @@ func (x *Index) Apply(seq uint64, e events.Event) {
 		return
 	}
 	src, tgt := x.intern(e.SourceEntityID), x.intern(e.TargetEntityID)
-	r, found := x.find(src, tgt, e.ConnectionID)
+	u, isUUID := parseUUID(e.ConnectionID)
+	r, found := x.find(src, tgt, e.ConnectionID, u, isUUID)
 	var cur View
 	if found {
 		cur = x.view(r)
@@ -96,7 +97,7 @@ func (x *Index) Apply(seq uint64, e events.Event) {
 		x.out[src] = append(x.out[src], r)
 		x.in[tgt] = append(x.in[tgt], r)
 	}
-	x.set(r, next)
+	x.set(r, next, src, tgt, u, isUUID)
 }
 
 // List returns entity's views in the directions ds, in no particular order.
@@ -137,10 +138,9 @@ func (x *Index) intern(s string) uint32 {
 
 func (x *Index) rec(r uint32) *record { return &x.recs[r/recordChunk][r%recordChunk] }
 
-// find looks for connection id of the pair (src, tgt) among src's outbound connections,
-// newest first.
-func (x *Index) find(src, tgt uint32, id string) (uint32, bool) {
-	u, isUUID := parseUUID(id)
+// find looks for connection id (u, when it is a canonical UUID) of the pair (src, tgt)
+// among src's outbound connections, newest first.
+func (x *Index) find(src, tgt uint32, id string, u [16]byte, isUUID bool) (uint32, bool) {
 	rs := x.out[src]
 	for i := len(rs) - 1; i >= 0; i-- {
 		rec := x.rec(rs[i])
@@ -158,16 +158,15 @@ func (x *Index) find(src, tgt uint32, id string) (uint32, bool) {
 	return 0, false
 }
 
-func (x *Index) set(r uint32, v View) {
+// set stores v, the view of connection (u, isUUID) of the pair (src, tgt), as record r.
+func (x *Index) set(r uint32, v View, src, tgt uint32, u [16]byte, isUUID bool) {
 	rec := x.rec(r)
-	id, okID := parseUUID(v.ID)
 	status, okStatus := statusNumber(v.Status)
 	reqAt, okReq := nanos(v.RequestedAt)
 	updAt, okUpd := nanos(v.UpdatedAt)
-	by := x.intern(v.RequestedBy)
-	*rec = record{id: id, src: x.intern(v.SourceEntityID), tgt: x.intern(v.TargetEntityID), by: by,
+	*rec = record{id: u, src: src, tgt: tgt, by: x.intern(v.RequestedBy),
 		status: status, requestedAt: reqAt, updatedAt: updAt, sequence: v.Sequence}
-	if okID && okStatus && okReq && okUpd {
+	if isUUID && okStatus && okReq && okUpd {
 		delete(x.odd, r)
 		return
 	}

@@ -133,3 +133,22 @@ func BenchmarkIndexList(b *testing.B) {
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/conns, "heapB/conn")
 	runtime.KeepAlive(x)
 }
+
+// BenchmarkIndexApply applies requests, as loading the index at start does.
+func BenchmarkIndexApply(b *testing.B) {
+	const entities = 10_000
+	es := make([]events.Event, 100_000)
+	for i := range es {
+		id := fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
+		es[i] = events.Event{EventID: id, Type: events.TypeConnectionRequested, ConnectionID: id,
+			SourceEntityID: fmt.Sprintf("e%d", i%entities), TargetEntityID: fmt.Sprintf("e%d", (i/entities+1+i)%entities),
+			ActorUserID: "u", OccurredAt: time.Unix(int64(i), 0)}
+	}
+	x := projections.NewIndex()
+	for i := 0; b.Loop(); i++ {
+		if i%len(es) == 0 {
+			x = projections.NewIndex()
+		}
+		x.Apply(uint64(i+1), es[i%len(es)])
+	}
+}
