@@ -336,3 +336,71 @@ func TestListManyViews(t *testing.T) {
 		t.Errorf("List(nobody) = %+v, %v; want none", none, err)
 	}
 }
+
+// TestProjectorRecoversViewsWrittenPastItsCheckpoint loses the checkpoint after the views of
+// a lone request are written (as a crash between the writes and the checkpoint would): the
+// projector's first write of the request's views then fails its condition, and it must read
+// them and go on rather than try the same write forever.
+func TestProjectorRecoversViewsWrittenPastItsCheckpoint(t *testing.T) {
+	_, url := natsjstest.Single(t)
+	r := setup(t, url, 1)
+	s := natsjs.NewStore(r)
+	v := startViews(t, r)
+	seq := appendAll(t, s, event("e1", events.TypeConnectionRequested, "c1", "global", "eu"))
+	stop := runProjector(t, r)
+	waitProgress(t, v, seq)
+	stop()
+	before := revision(t, r, "outbound.global.c1")
+	if err := r.Views.Delete(t.Context(), "projector.checkpoint"); err != nil {
+		t.Fatal(err)
+	}
+	v = startViews(t, r) // the deletion does not move progress back: watch afresh
+	stop = runProjector(t, r)
+	defer stop()
+	waitProgress(t, v, seq)
+	if got := revision(t, r, "outbound.global.c1"); got != before {
+		t.Errorf("outbound.global.c1 rewritten: revision %d → %d", before, got)
+	}
+}
+
+// TestProjectorPipelinesManyBatches projects a backlog of several batches in which later
+// events change views that earlier batches created (their writes may still await their
+// acknowledgements), then follows events as they come.
+func TestProjectorPipelinesManyBatches(t *testing.T) {
+	_, url := natsjstest.Single(t)
+	r := setup(t, url, 1)
+	s := natsjs.NewStore(r)
+	v := startViews(t, r)
+	const n = 1500
+	ctx := t.Context()
+	var seq uint64
+	var err error
+	for i := range n {
+		if seq, err = s.Append(ctx, event(fmt.Sprintf("r%d", i), events.TypeConnectionRequested, fmt.Sprintf("p%d", i), "hub", fmt.Sprintf("t%d", i)), 0); err != nil {
+			t.Fatal(err)
+		}
+		if i%3 == 0 {
+			if seq, err = s.Append(ctx, event(fmt.Sprintf("a%d", i), events.TypeConnectionAccepted, fmt.Sprintf("p%d", i), "hub", fmt.Sprintf("t%d", i)), seq); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	stop := runProjector(t, r)
+	defer stop()
+	waitProgress(t, v, seq)
+	for i := range n {
+		want := domain.StatusPending
+		if i%3 == 0 {
+			want = domain.StatusConnected
+		}
+		if got := view(t, v, projections.Inbound, fmt.Sprintf("t%d", i), fmt.Sprintf("p%d", i)); got.Status != want {
+			t.Fatalf("inbound.t%d.p%d = %+v, want %s", i, i, got, want)
+		}
+	}
+	last := view(t, v, projections.Outbound, "hub", "p0")
+	seq = appendAll(t, s, event("d0", events.TypeConnectionDisconnected, "p0", "hub", "t0"))
+	waitProgress(t, v, seq)
+	if got := view(t, v, projections.Outbound, "hub", "p0"); got.Status != domain.StatusDisconnected || got.Sequence != seq || got.RequestedAt != last.RequestedAt {
+		t.Errorf("outbound.hub.p0 = %+v, want Disconnected at %d", got, seq)
+	}
+}
