@@ -43,6 +43,7 @@ type benchConfig struct {
 	fsync       bool
 	connections int
 	entities    int
+	idleWait    time.Duration
 	prof        profiler
 }
 
@@ -76,6 +77,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.BoolVar(&cfg.fsync, "fsync", true, "embedded server: fsync every write, as serve does by default")
 	fs.IntVar(&cfg.connections, "connections", 1_000_000, "connections stored for the scale phases (rebuild, restart, list, memory, populated rate); 0 skips them")
 	fs.IntVar(&cfg.entities, "entities", 10_000, "entities the stored connections are spread over")
+	fs.DurationVar(&cfg.idleWait, "idle-wait", 130*time.Second, "after the scale phases' lists, wait this long without requests and measure memory again (the server's caches of its message blocks expire after 2 minutes); 0 skips it")
 	fs.StringVar(&cfg.prof.dir, "profile-dir", "", "write CPU profiles of the scale phases, and a heap profile of the process serving the stored connections, into this directory")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -86,6 +88,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.quick {
 		cfg.ops, cfg.lagFor = min(cfg.ops, 1000), min(cfg.lagFor, time.Second)
 		cfg.connections, cfg.entities = min(cfg.connections, 5000), min(cfg.entities, 500)
+		cfg.idleWait = 0
 	}
 	if cfg.connections > 0 && (cfg.entities < 2 || cfg.connections+cfg.ops*2 > cfg.entities*(cfg.entities-1)) {
 		fmt.Fprintln(stderr, "entityconn bench: --entities too few for --connections distinct pairs")

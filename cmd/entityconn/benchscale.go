@@ -40,7 +40,7 @@ func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progres
 
 	// Populate without fsync (setting up is not what is measured), then restart as configured.
 	debug.FreeOSMemory()
-	rssBase := rss()
+	rssBase, heapBase := rss(), heapAlloc()
 	if err := populate(ctx, data, e, n, progress); err != nil {
 		return nil, fmt.Errorf("populate: %w", err)
 	}
@@ -132,9 +132,31 @@ func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progres
 
 	debug.FreeOSMemory() // collect, and give back what the heap no longer uses
 	cfg.prof.heap("serving")
-	perConn := float64(rss()-rssBase) / float64(n)
+	perConn, heapPerConn := float64(rss()-rssBase)/float64(n), float64(heapAlloc()-heapBase)/float64(n)
 	results = append(results, benchResult{Phase: "memory per connection", Ops: n, Value: perConn, Unit: "B",
-		Note: "growth of this process's resident memory, embedded server included, from before storing the connections to serving them (restarted, list index loaded, lists answered), per connection; meaningless for small counts"})
+		Note: "growth of this process's resident memory, embedded server included, from before storing the connections to serving them (restarted, list index loaded, lists answered), per connection; meaningless for small counts"},
+		benchResult{Phase: "live heap per connection", Ops: n, Value: heapPerConn, Unit: "B",
+			Note: "growth of the Go heap's live objects (after a collection) over the same span: what the process holds; resident memory adds the heap's fragmentation"})
+	if cfg.idleWait > 0 {
+		// The server keeps what it read of its message blocks for a while (the blocks 10 s,
+		// their per-subject state 2 minutes); idle, it lets go of them.
+		bar := newBar(progress, int(cfg.idleWait.Seconds()), "idle, for the server's caches to expire (s)")
+		for range int(cfg.idleWait.Seconds()) {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Second):
+			}
+			_ = bar.Add(1)
+		}
+		_ = bar.Close()
+		debug.FreeOSMemory()
+		cfg.prof.heap("idle")
+		results = append(results, benchResult{Phase: "memory per connection, idle", Ops: n, Value: float64(rss()-rssBase) / float64(n), Unit: "B",
+			Note: fmt.Sprintf("as memory per connection, after %v without requests", cfg.idleWait)},
+			benchResult{Phase: "live heap per connection, idle", Ops: n, Value: float64(heapAlloc()-heapBase) / float64(n), Unit: "B",
+				Note: fmt.Sprintf("as live heap per connection, after %v without requests", cfg.idleWait)})
+	}
 
 	// The command rate with n connections stored, against the empty store.
 	next := pairsAfter(e, n)
@@ -275,6 +297,13 @@ func rss() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.Sys)
+}
+
+// heapAlloc returns the bytes of live heap objects as of the last collection.
+func heapAlloc() int64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }
 
 // startReady starts a stack and waits until it answers a list with its views caught up;
