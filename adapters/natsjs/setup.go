@@ -206,3 +206,26 @@ func Setup(ctx context.Context, js jetstream.JetStream, replicas int) (*Resource
 	}
 	return r, nil
 }
+
+// Bind returns handles to the event stream and buckets that [Setup] created, through js
+// (another connection, say), without creating or changing anything.
+func Bind(ctx context.Context, js jetstream.JetStream) (*Resources, error) {
+	r := &Resources{JS: js}
+	err := Attempts(ctx, func(ctx context.Context) (err error) {
+		if r.Events, err = js.Stream(ctx, events.Stream); err != nil {
+			return err
+		}
+		if r.Views, err = js.KeyValue(ctx, BucketViews); err != nil {
+			return err
+		}
+		if r.Idempotency, err = js.KeyValue(ctx, BucketIdempotency); err != nil {
+			return err
+		}
+		r.Directory, err = js.KeyValue(ctx, BucketDirectory)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: bind: %w", err)
+	}
+	return r, nil
+}

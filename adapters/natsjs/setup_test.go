@@ -72,3 +72,28 @@ func TestSetupUpdatesAnOlderViewsBucket(t *testing.T) {
 		t.Errorf("view lost by setup: %v", err)
 	}
 }
+
+// Bind finds what Setup made, and creates nothing itself.
+func TestBind(t *testing.T) {
+	_, url := natsjstest.Single(t)
+	js, err := jetstream.New(natsjstest.Connect(t, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	if _, err := natsjs.Bind(short, js); err == nil {
+		t.Fatal("Bind succeeded before Setup")
+	}
+	if _, err := js.Stream(t.Context(), "KV_"+natsjs.BucketViews); err == nil {
+		t.Fatal("Bind created the views bucket")
+	}
+	setup(t, url, 1)
+	r, err := natsjs.Bind(t.Context(), js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Events == nil || r.Views == nil || r.Idempotency == nil || r.Directory == nil {
+		t.Fatalf("Bind left handles out: %+v", r)
+	}
+}

@@ -232,9 +232,25 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 	if err != nil {
 		return st, err
 	}
+	// The projector, and what follows its progress, read and write on a connection of their
+	// own: on a shared one their messages would queue behind the event appends, which the
+	// server stores (and syncs to disk) one at a time per connection.
+	projNC, err := nats.Connect(st.url, append(natsOpts, nats.Name("entityconn-projector"))...)
+	if err != nil {
+		return st, fmt.Errorf("connect to NATS at %s: %w", st.url, err)
+	}
+	st.closers = append(st.closers, projNC.Close)
+	projJS, err := jetstream.New(projNC)
+	if err != nil {
+		return st, err
+	}
+	projRes, err := natsjs.Bind(setupCtx, projJS)
+	if err != nil {
+		return st, err
+	}
 	st.metrics = telemetry.New()
-	st.views = natsjs.NewViews(st.res, log)
-	st.index = natsjs.NewListIndex(st.res, log)
+	st.views = natsjs.NewViews(projRes, log)
+	st.index = natsjs.NewListIndex(projRes, log)
 	st.svc = app.New(app.Config{
 		Store: natsjs.NewStore(st.res), Views: st.views, Index: st.index, Directory: st.dirs,
 		PendingTTL: cfg.PendingTTL, Metrics: st.metrics, Log: log,
@@ -260,7 +276,7 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 	st.background("list index", st.index.Run)
 	st.background("directory", st.dirs.Run)
 	holder := instanceID(cfg)
-	st.background("projector", natsjs.NewProjector(st.res, holder, log, st.metrics).Run)
+	st.background("projector", natsjs.NewProjector(projRes, holder, log, st.metrics).Run)
 	feed := natsjs.NewExpiryFeed(st.res, holder, log)
 	st.background("expiry", func(ctx context.Context) error { return st.svc.RunExpiry(ctx, feed) })
 
