@@ -273,7 +273,15 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 	// Background work stops on Close, which serve calls after the HTTP server has drained.
 	st.bg, st.stopBG = context.WithCancel(context.WithoutCancel(ctx))
 	st.background("views", st.views.Run)
-	st.background("list index", st.index.Run)
+	// The list index reads the whole event stream: it starts once the views have caught up,
+	// so that it does not slow down getting ready (lists read the views bucket until it has
+	// loaded).
+	st.background("list index", func(ctx context.Context) error {
+		if err := st.views.WaitCaughtUp(ctx); err != nil {
+			return err
+		}
+		return st.index.Run(ctx)
+	})
 	st.background("directory", st.dirs.Run)
 	holder := instanceID(cfg)
 	st.background("projector", natsjs.NewProjector(projRes, holder, log, st.metrics).Run)
