@@ -124,6 +124,29 @@ func (x *Index) List(entity string, ds ...Direction) []View {
 	return vs
 }
 
+// Pair returns the view of the pair's connection whose last event is the latest: the one
+// that the pair's last event (of a known type) changed. false: the pair has none.
+func (x *Index) Pair(source, target string) (View, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	src, ok := x.names[source]
+	tgt, ok2 := x.names[target]
+	if !ok || !ok2 {
+		return View{}, false
+	}
+	var best uint32
+	var bestSeq uint64
+	for _, r := range x.out[src] {
+		if rec := x.rec(r); rec.tgt == tgt && rec.sequence > bestSeq {
+			best, bestSeq = r, rec.sequence
+		}
+	}
+	if bestSeq == 0 {
+		return View{}, false
+	}
+	return x.view(best), true
+}
+
 func (x *Index) intern(s string) uint32 {
 	if n, ok := x.names[s]; ok {
 		return n

@@ -152,3 +152,48 @@ func BenchmarkIndexApply(b *testing.B) {
 		x.Apply(uint64(i+1), es[i%len(es)])
 	}
 }
+
+// What the index says of a pair is what deciding from the pair's last event would start
+// from: the pair's latest view, as a connection, equals domain.FromLast of the pair's last
+// event of a known type.
+func TestIndexPairIsTheStateOfTheLastEvent(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		entities := []string{"global", "eu", "us"}
+		types := []events.Type{events.TypeConnectionRequested, events.TypeConnectionAccepted, events.TypeConnectionDenied,
+			events.TypeConnectionCancelled, events.TypeConnectionDisconnected, events.TypeConnectionExpired, "ConnectionRenamed"}
+		x := projections.NewIndex()
+		last := map[[2]string]events.Event{}
+		for seq := range uint64(rapid.IntRange(0, 50).Draw(t, "events")) {
+			src, tgt := rapid.SampledFrom(entities).Draw(t, "src"), rapid.SampledFrom(entities).Draw(t, "tgt")
+			id := fmt.Sprintf("%08x-0000-4000-8000-%012x", rapid.IntRange(0, 3).Draw(t, "conn"), len(src)*7+len(tgt))
+			e := events.Event{EventID: fmt.Sprint(seq), Type: rapid.SampledFrom(types).Draw(t, "type"), ConnectionID: id,
+				SourceEntityID: src, TargetEntityID: tgt, ActorUserID: rapid.SampledFrom([]string{"ann", "bob"}).Draw(t, "user"),
+				OccurredAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(seq) * time.Hour)}
+			x.Apply(seq+1, e)
+			if _, known := domain.StatusAfter(e.Type); known {
+				last[[2]string{src, tgt}] = e
+			}
+		}
+		for _, src := range entities {
+			for _, tgt := range entities {
+				v, ok := x.Pair(src, tgt)
+				e, had := last[[2]string{src, tgt}]
+				if ok != had {
+					t.Fatalf("%s→%s: index has a connection %v, the events %v", src, tgt, ok, had)
+				}
+				if !ok {
+					continue
+				}
+				want, err := domain.FromLast(e)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := v.Connection()
+				if got.ID != want.ID || got.Source != want.Source || got.Target != want.Target || got.Status != want.Status ||
+					got.RequestedBy != want.RequestedBy || !got.RequestedAt.Equal(want.RequestedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
+					t.Fatalf("%s→%s: index gives\n%+v\nthe last event\n%+v", src, tgt, got, want)
+				}
+			}
+		}
+	})
+}

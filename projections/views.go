@@ -92,6 +92,17 @@ func Apply(cur View, seq uint64, e events.Event) (next View, changed bool) {
 	return cur, true
 }
 
+// Connection returns the state of the view's connection as [domain.FromLast] gives it for
+// the connection's last event: who requested it and when only while that event is the
+// request (the status is Pending).
+func (v View) Connection() domain.Connection {
+	c := domain.Connection{ID: v.ID, Source: v.SourceEntityID, Target: v.TargetEntityID, Status: v.Status, UpdatedAt: v.UpdatedAt}
+	if v.Status == domain.StatusPending {
+		c.RequestedBy, c.RequestedAt = v.RequestedBy, v.RequestedAt
+	}
+	return c
+}
+
 // Filter keeps the views with status, or all of them when status is StatusNone.
 func Filter(vs []View, status domain.Status) []View {
 	if status == domain.StatusNone {

@@ -154,6 +154,9 @@ func (s *Service) execute(ctx context.Context, p Principal, commandID string, cm
 
 // decideAndAppend is the load–decide–append loop on one pair.
 func (s *Service) decideAndAppend(ctx context.Context, actor domain.Actor, cmd domain.Command, eventID, source, target string, retried bool) (Result, error) {
+	if res, ok := s.fromIndex(ctx, actor, cmd, source, target); ok {
+		return res, nil
+	}
 	for range maxAttempts {
 		last, found, err := s.cfg.Store.LastOfPair(ctx, source, target)
 		if err != nil {
@@ -186,6 +189,39 @@ func (s *Service) decideAndAppend(ctx context.Context, actor domain.Actor, cmd d
 		return Result{ConnectionID: e.ConnectionID, Sequence: seq}, nil
 	}
 	return Result{}, ErrContended
+}
+
+// fromIndex tries the command on the pair's state as the list index has it, which saves
+// reading the pair's last event (a read that waits behind the appends the server is syncing
+// to disk). The append is conditional on the sequence the index has for the pair, so a state
+// the index has not caught up with cannot be acted on: the append is refused. Only a stored
+// event is taken from here; a refusal, or a decision against the command (which may be due
+// to a stale state), is left to the loop, which reads the pair afresh. ok is false then.
+func (s *Service) fromIndex(ctx context.Context, actor domain.Actor, cmd domain.Command, source, target string) (Result, bool) {
+	ix := s.cfg.Index
+	if _, expiry := cmd.(domain.ExpireConnection); ix == nil || !ix.Ready() || expiry {
+		// Expiry runs on every replica at once: it takes the loop, which tells a replayed
+		// expiry from a new one.
+		return Result{}, false
+	}
+	var state domain.Connection
+	var seq uint64
+	if v, ok := ix.Pair(source, target); ok {
+		if id := domain.TargetConnection(cmd); id != "" && id != v.ID {
+			return Result{}, false // an older connection of the pair: its history is in the store
+		}
+		state, seq = v.Connection(), v.Sequence
+	}
+	e, err := domain.Decide(state, cmd, actor, s.cfg.Now().UTC())
+	if err != nil {
+		return Result{}, false
+	}
+	stored, err := s.cfg.Store.Append(ctx, e, seq)
+	if err != nil {
+		return Result{}, false
+	}
+	s.pairs.put(e.ConnectionID, pair{e.SourceEntityID, e.TargetEntityID})
+	return Result{ConnectionID: e.ConnectionID, Sequence: stored}, true
 }
 
 // stateFor returns the state Decide needs: the pair's latest connection for a request, the

@@ -187,3 +187,9 @@ func (l *ListIndex) WaitFor(ctx context.Context, seq uint64) error {
 func (l *ListIndex) List(entity string, ds ...projections.Direction) []projections.View {
 	return l.idx.List(entity, ds...)
 }
+
+// Pair returns the view of the pair's latest connection and the stream sequence of its last
+// event, as far as the index has read; false if the pair has none there.
+func (l *ListIndex) Pair(source, target string) (projections.View, bool) {
+	return l.idx.Pair(source, target)
+}

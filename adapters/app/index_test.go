@@ -1,0 +1,76 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/entityconn/entityconn/adapters/app"
+	"github.com/entityconn/entityconn/adapters/apptest"
+	"github.com/entityconn/entityconn/adapters/natsjs"
+	"github.com/entityconn/entityconn/domain"
+)
+
+// Commands try the list index's state of the pair first. An index that has fallen behind
+// (here: stopped before the first event) must never make a command succeed that the stored
+// events forbid, nor fail one they allow.
+func TestCommandsWithAnIndexFallenBehind(t *testing.T) {
+	st := apptest.Start(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+
+	frozen := natsjs.NewListIndex(st.Res, nil)
+	ictx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = frozen.Run(ictx); close(done) }()
+	if _, err := frozen.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	<-done
+	dirs := natsjs.NewDirectoryStore(st.Res, nil)
+	if _, err := dirs.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	svc := app.New(app.Config{Store: natsjs.NewStore(st.Res), Views: st.Views, Index: frozen, Directory: dirs})
+
+	root := app.Principal{UserID: "root", EntityID: "global"}
+	eve := app.Principal{UserID: "eve", EntityID: "eu"}
+	req := domain.RequestConnection{Target: "eu"}
+
+	first, err := svc.Execute(ctx, root, "r1", req)
+	if err != nil {
+		t.Fatalf("first request: %v", err)
+	}
+	if _, err := svc.Execute(ctx, root, "r2", req); !errors.Is(err, domain.ErrRuleViolation) {
+		t.Fatalf("second request while the first is pending = %v, want a rule violation", err)
+	}
+	if _, err := svc.Execute(ctx, eve, "a1", domain.AcceptConnection{ConnectionID: first.ConnectionID}); err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+	if _, err := svc.Execute(ctx, root, "r3", req); !errors.Is(err, domain.ErrRuleViolation) {
+		t.Fatalf("request while connected = %v, want a rule violation", err)
+	}
+	if _, err := svc.Execute(ctx, eve, "d1", domain.DisconnectConnection{ConnectionID: first.ConnectionID}); err != nil {
+		t.Fatalf("disconnect: %v", err)
+	}
+	again, err := svc.Execute(ctx, root, "r4", req)
+	if err != nil {
+		t.Fatalf("request after the disconnect: %v", err)
+	}
+	// A retry of the first request replays its outcome.
+	if res, err := svc.Execute(ctx, root, "r1", req); err != nil || res.ConnectionID != first.ConnectionID {
+		t.Fatalf("retry of the first request = %+v, %v", res, err)
+	}
+	info, err := st.Res.Events.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 4 || again.Sequence != 4 {
+		t.Fatalf("%d events stored, the last request at %d; want 4 and 4 (request, accept, disconnect, request)", info.State.Msgs, again.Sequence)
+	}
+	if frozen.Sequence() != 0 {
+		t.Fatalf("the stopped index moved to %d", frozen.Sequence())
+	}
+}
