@@ -160,11 +160,13 @@ func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progres
 
 	// The command rate with n connections stored, against the empty store.
 	next := pairsAfter(e, n)
+	stopProf = cfg.prof.cpu("populated")
 	l := runLoad(ctx, "entityconn in-process commands, populated", cfg, progress, func(ctx context.Context) error {
 		src, tgt := next()
 		_, err := st.svc.Execute(ctx, app.Principal{UserID: "bench", EntityID: src}, "", domain.RequestConnection{Target: tgt})
 		return err
 	})
+	stopProf()
 	if l.err != nil {
 		return nil, l.err
 	}
