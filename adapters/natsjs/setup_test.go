@@ -97,3 +97,40 @@ func TestBind(t *testing.T) {
 		t.Fatalf("Bind left handles out: %+v", r)
 	}
 }
+
+// Setup brings an event stream made with other settings (an earlier version's 2-minute
+// window) to the current ones, and leaves one that has them as it is.
+func TestSetupUpdatesAnOlderEventStream(t *testing.T) {
+	_, url := natsjstest.Single(t)
+	js, err := jetstream.New(natsjstest.Connect(t, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	old := natsjs.EventStreamConfig(1)
+	old.Duplicates = 2 * time.Minute
+	if _, err := js.CreateStream(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	r, err := natsjs.Setup(ctx, js, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := r.Events.CachedInfo().Config.Duplicates; d != natsjs.EventsDuplicateWindow {
+		t.Fatalf("duplicate window %v after setup, want %v", d, natsjs.EventsDuplicateWindow)
+	}
+	info, err := r.Events.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := natsjs.Setup(ctx, js, 1); err != nil {
+		t.Fatal(err)
+	}
+	again, err := r.Events.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Config.Duplicates != natsjs.EventsDuplicateWindow || !again.Created.Equal(info.Created) {
+		t.Fatalf("second setup changed the stream: %+v", again.Config)
+	}
+}
