@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -31,6 +32,7 @@ type ListIndex struct {
 	ready    chan struct{} // closed once caught up
 	isReady  bool
 	loadedIn time.Duration
+	stamp    string // the event stream's identity, as Run found it
 }
 
 // NewListIndex returns an index of the views of r's events; start [ListIndex.Run]. log may be
@@ -47,10 +49,11 @@ func NewListIndex(r *Resources, log *slog.Logger) *ListIndex {
 func (l *ListIndex) Run(ctx context.Context) error {
 	began := time.Now()
 	var target uint64
+	var stamp string
 	err := Attempts(ctx, func(ctx context.Context) error {
 		info, err := l.r.Events.Info(ctx)
 		if err == nil {
-			target = info.State.LastSeq
+			target, stamp = info.State.LastSeq, streamStamp(info)
 		}
 		return err
 	})
@@ -60,7 +63,10 @@ func (l *ListIndex) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("natsjs: list index: event stream: %w", err)
 	}
-	if target == 0 {
+	l.mu.Lock()
+	l.stamp = stamp
+	l.mu.Unlock()
+	if l.idx.Sequence() >= target {
 		l.markReady(began)
 	}
 	for {
@@ -192,4 +198,73 @@ func (l *ListIndex) List(entity string, ds ...projections.Direction) []projectio
 // event, as far as the index has read; false if the pair has none there.
 func (l *ListIndex) Pair(source, target string) (projections.View, bool) {
 	return l.idx.Pair(source, target)
+}
+
+// streamStamp identifies an event stream: its name and when it was created. An index
+// snapshot is only read back onto the stream it was taken from.
+func streamStamp(info *jetstream.StreamInfo) string {
+	return fmt.Sprintf("%s created %d", info.Config.Name, info.Created.UnixNano())
+}
+
+// ErrSnapshotMismatch is returned by [ListIndex.LoadSnapshot] for a snapshot of another
+// event stream, or of more events than the stream holds.
+var ErrSnapshotMismatch = errors.New("natsjs: the list index snapshot is not of this event stream")
+
+// SaveSnapshot writes the index to the file path (through a temporary file and a rename),
+// so that the next start of this process reads it instead of the whole event stream. It
+// writes nothing and returns false while the index has not loaded. Call it after Run has
+// returned, so that the snapshot ends where the index stopped.
+func (l *ListIndex) SaveSnapshot(path string) (bool, error) {
+	l.mu.Lock()
+	ready, stamp := l.isReady, l.stamp
+	l.mu.Unlock()
+	if !ready {
+		return false, nil
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return false, err
+	}
+	err = l.idx.WriteTo(f, []byte(stamp))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return false, fmt.Errorf("natsjs: save the list index: %w", err)
+	}
+	return true, nil
+}
+
+// LoadSnapshot reads a snapshot that [ListIndex.SaveSnapshot] wrote into the index, which then
+// reads the event stream from where the snapshot ends. Call it before Run. It returns an
+// error wrapping [fs.ErrNotExist] when there is no snapshot, [projections.ErrBadSnapshot] for
+// a damaged one and [ErrSnapshotMismatch] for one of another stream; the index is then left
+// empty and Run reads the whole stream.
+func (l *ListIndex) LoadSnapshot(ctx context.Context, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	idx, stamp, err := projections.ReadIndex(f)
+	if err != nil {
+		return fmt.Errorf("natsjs: list index snapshot %s: %w", path, err)
+	}
+	info, err := l.r.Events.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("natsjs: list index snapshot: event stream: %w", err)
+	}
+	if string(stamp) != streamStamp(info) || idx.Sequence() > info.State.LastSeq {
+		return fmt.Errorf("%w: snapshot of %q at %d, stream %q at %d", ErrSnapshotMismatch, stamp, idx.Sequence(), streamStamp(info), info.State.LastSeq)
+	}
+	l.idx = idx
+	return nil
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -122,5 +125,78 @@ func TestListIndexMatchesTheViews(t *testing.T) {
 	defer scancel()
 	if err := ix.WaitFor(short, last+1); !errors.Is(err, natsjs.ErrNotProjected) {
 		t.Errorf("WaitFor(a sequence not stored) = %v, want ErrNotProjected", err)
+	}
+}
+
+// A saved index reads back at the next start and goes on from where it ended; a snapshot
+// of another stream, or a damaged one, is refused.
+func TestListIndexSnapshot(t *testing.T) {
+	_, url := natsjstest.Single(t)
+	r := setup(t, url, 1)
+	s := natsjs.NewStore(r)
+	entities := []string{"global", "eu", "us", "apac", "latam", "uk", "de", "fr"}
+	scenario(t, s, entities, 1, 80)
+	path := filepath.Join(t.TempDir(), "list-index.snapshot")
+
+	first := natsjs.NewListIndex(r, nil)
+	if saved, err := first.SaveSnapshot(path); saved || err != nil {
+		t.Fatalf("SaveSnapshot before loading = %v, %v; want nothing saved", saved, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = first.Run(runCtx); close(done) }()
+	if _, err := first.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	<-done
+	if saved, err := first.SaveSnapshot(path); !saved || err != nil {
+		t.Fatalf("SaveSnapshot = %v, %v", saved, err)
+	}
+	at := first.Sequence()
+
+	last := scenario(t, s, entities, 2, 80) // while no index runs
+	next := natsjs.NewListIndex(r, nil)
+	if err := next.LoadSnapshot(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	if next.Sequence() != at {
+		t.Fatalf("snapshot read at %d, saved at %d", next.Sequence(), at)
+	}
+	go func() { _ = next.Run(ctx) }()
+	if err := next.WaitFor(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	stopProjector := runProjector(t, r)
+	defer stopProjector()
+	v := startViews(t, r)
+	waitProgress(t, v, last)
+	if n := sameViews(t, next, v, entities); n < 60 {
+		t.Fatalf("only %d views compared", n)
+	}
+
+	// Damaged: refused, the index left empty.
+	bad := filepath.Join(t.TempDir(), "bad.snapshot")
+	if err := os.WriteFile(bad, []byte("entityconn-index-1\nnot really"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := natsjs.NewListIndex(r, nil)
+	if err := other.LoadSnapshot(ctx, bad); !errors.Is(err, projections.ErrBadSnapshot) || other.Sequence() != 0 {
+		t.Errorf("damaged snapshot: %v (sequence %d), want ErrBadSnapshot", err, other.Sequence())
+	}
+	if err := other.LoadSnapshot(ctx, filepath.Join(t.TempDir(), "none")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("no snapshot: %v, want fs.ErrNotExist", err)
+	}
+
+	// Another event stream of the same name (deleted and made again): refused.
+	if err := r.JS.DeleteStream(ctx, events.Stream); err != nil {
+		t.Fatal(err)
+	}
+	r2 := setup(t, url, 1)
+	fresh := natsjs.NewListIndex(r2, nil)
+	if err := fresh.LoadSnapshot(ctx, path); !errors.Is(err, natsjs.ErrSnapshotMismatch) || fresh.Sequence() != 0 {
+		t.Errorf("snapshot of another stream: %v (sequence %d), want ErrSnapshotMismatch", err, fresh.Sequence())
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -173,6 +175,10 @@ func TestRestartKeepsViews(t *testing.T) {
 	if code := s.stop(); code != 0 {
 		t.Fatalf("stop: exit %d", code)
 	}
+	// Stopping saved the list index for the next start.
+	if _, err := os.Stat(filepath.Join(data, "list-index.snapshot")); err != nil {
+		t.Fatalf("no list index snapshot after a clean stop: %v", err)
+	}
 
 	s2 := startService(t, "--data", data)
 	root = s2.token("root") // the signing key survived too, but get a fresh one anyway
@@ -180,7 +186,11 @@ func TestRestartKeepsViews(t *testing.T) {
 	if before != after {
 		t.Errorf("views after restart differ:\nbefore %s\nafter  %s", before, after)
 	}
-	must(t, s2.call("PUT", "/v1/entity-connections/"+id+"/disconnect", root, "global", ""), 200)
+	seq = seqOf(t, must(t, s2.call("PUT", "/v1/entity-connections/"+id+"/disconnect", root, "global", ""), 200))
+	l := must(t, s2.call("GET", "/v1/entity-connections?type=outbound&minSequence="+seq, root, "global", ""), 200).Body["entityConnections"].([]any)
+	if len(l) != 1 || l[0].(map[string]any)["status"] != "Disconnected" {
+		t.Errorf("after the disconnect, global's outbound list is %v", l)
+	}
 }
 
 func TestIdempotencyKey(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -161,17 +162,19 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout io.Wr
 // directory, the service, the projector and expiry in the background, and the HTTP handler
 // (not listening). Close stops it all, background work first.
 type stack struct {
-	url     string
-	nc      *nats.Conn
-	res     *natsjs.Resources
-	dirs    *natsjs.DirectoryStore
-	views   *natsjs.Views
-	index   *natsjs.ListIndex
-	svc     *app.Service
-	exec    *natsapi.Executor
-	metrics *telemetry.Metrics
-	api     *httpapi.Server
-	log     *slog.Logger
+	url   string
+	nc    *nats.Conn
+	res   *natsjs.Resources
+	dirs  *natsjs.DirectoryStore
+	views *natsjs.Views
+	index *natsjs.ListIndex
+	// snapshot is where the list index is saved on Close and read at start ("": nowhere).
+	snapshot string
+	svc      *app.Service
+	exec     *natsapi.Executor
+	metrics  *telemetry.Metrics
+	api      *httpapi.Server
+	log      *slog.Logger
 
 	bg      context.Context
 	stopBG  context.CancelFunc
@@ -251,6 +254,14 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 	st.metrics = telemetry.New()
 	st.views = natsjs.NewViews(projRes, log)
 	st.index = natsjs.NewListIndex(projRes, log)
+	if st.snapshot = indexSnapshotPath(cfg); st.snapshot != "" {
+		switch err := st.index.LoadSnapshot(setupCtx, st.snapshot); {
+		case err == nil:
+			log.Info("list index snapshot read", "file", st.snapshot, "sequence", st.index.Sequence())
+		case !errors.Is(err, fs.ErrNotExist):
+			log.Warn("list index snapshot not used: the index reads the whole event stream", "err", err)
+		}
+	}
 	st.svc = app.New(app.Config{
 		Store: natsjs.NewStore(st.res), Views: st.views, Index: st.index, Directory: st.dirs,
 		PendingTTL: cfg.PendingTTL, Metrics: st.metrics, Log: log,
@@ -305,6 +316,18 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 	return st, nil
 }
 
+// indexSnapshotPath is where serve keeps its list index between runs: in the data
+// directory, when there is one (the embedded server's; with --nats-url, only if it exists).
+func indexSnapshotPath(cfg *serveConfig) string {
+	if cfg.Data == "" {
+		return ""
+	}
+	if fi, err := os.Stat(cfg.Data); err != nil || !fi.IsDir() {
+		return ""
+	}
+	return filepath.Join(cfg.Data, "list-index.snapshot")
+}
+
 // background runs f until the stack closes, logging an early failure.
 func (st *stack) background(name string, f func(context.Context) error) {
 	st.wg.Go(func() {
@@ -324,6 +347,13 @@ func (st *stack) Close() {
 		st.stopBG()
 	}
 	st.wg.Wait()
+	if st.index != nil && st.snapshot != "" {
+		if saved, err := st.index.SaveSnapshot(st.snapshot); err != nil {
+			st.log.Warn("list index not saved", "err", err)
+		} else if saved {
+			st.log.Info("list index saved", "file", st.snapshot, "sequence", st.index.Sequence())
+		}
+	}
 	for i := len(st.closers) - 1; i >= 0; i-- {
 		st.closers[i]()
 	}
