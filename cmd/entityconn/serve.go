@@ -284,12 +284,15 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 	// Background work stops on Close, which serve calls after the HTTP server has drained.
 	st.bg, st.stopBG = context.WithCancel(context.WithoutCancel(ctx))
 	st.background("views", st.views.Run)
-	// The list index reads the whole event stream: it starts once the views have caught up,
-	// so that it does not slow down getting ready (lists read the views bucket until it has
-	// loaded).
+	// Without a snapshot the list index reads the whole event stream: it starts once the
+	// views have caught up, so that it does not slow down getting ready (lists read the views
+	// bucket until it has loaded). From a snapshot it reads only what came after, at once.
+	fromSnapshot := st.index.Sequence() > 0
 	st.background("list index", func(ctx context.Context) error {
-		if err := st.views.WaitCaughtUp(ctx); err != nil {
-			return err
+		if !fromSnapshot {
+			if err := st.views.WaitCaughtUp(ctx); err != nil {
+				return err
+			}
 		}
 		return st.index.Run(ctx)
 	})
