@@ -78,7 +78,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.IntVar(&cfg.connections, "connections", 1_000_000, "connections stored for the scale phases (rebuild, restart, list, memory, populated rate); 0 skips them")
 	fs.IntVar(&cfg.entities, "entities", 10_000, "entities the stored connections are spread over")
 	fs.DurationVar(&cfg.idleWait, "idle-wait", 130*time.Second, "after the scale phases' lists, wait this long without requests and measure memory again (the server's caches of its message blocks expire after 2 minutes); 0 skips it")
-	fs.StringVar(&cfg.prof.dir, "profile-dir", "", "write CPU profiles of the in-process phase and the scale phases, and a heap profile of the process serving the stored connections, into this directory")
+	fs.StringVar(&cfg.prof.dir, "profile-dir", "", "write CPU profiles of the in-process phase and the scale phases, and heap profiles of the process serving the stored connections (serving, and idle after --idle-wait), into this directory")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
