@@ -30,13 +30,16 @@ type Grant struct {
 }
 
 // User is someone who can act in entities. SecretHash is a password hash of the client
-// secret, never the secret itself.
+// secret, never the secret itself. Service marks a trusted backend that may send commands on
+// NATS in the name of any user (contract §3, §5a); it grants nothing else: the permissions of
+// each command are those of the user it names.
 type User struct {
 	ID         string
 	Name       string
 	ClientID   string
 	SecretHash string
 	Access     []Grant
+	Service    bool
 }
 
 // Problem is one reason a directory is refused. Path names the offending value the way a

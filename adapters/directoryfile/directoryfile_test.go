@@ -440,3 +440,33 @@ func TestParseAcceptsAHashInsteadOfASecret(t *testing.T) {
 		}
 	}
 }
+
+func TestServiceUsers(t *testing.T) {
+	file := []byte(`tenant: acme
+entities:
+  - {id: global, name: ACME Global}
+users:
+  - {id: billing, clientId: billing, clientSecret: billing-secret, service: true, access: [{entity: global, role: user}]}
+  - {id: alice, clientId: alice, clientSecret: alice-secret, access: [{entity: global, role: admin}]}
+  - {id: bob, clientId: bob, clientSecret: bob-secret, service: false}
+`)
+	d := mustParse(t, file, nil)
+	for id, want := range map[string]bool{"billing": true, "alice": false, "bob": false} {
+		if u, _ := d.User(id); u.Service != want {
+			t.Errorf("User(%q).Service = %v, want %v", id, u.Service, want)
+		}
+	}
+	back, err := directoryfile.Decode(mustEncode(t, d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := back.User("billing"); !u.Service {
+		t.Errorf("Decode(Encode()): billing lost service: true")
+	}
+
+	_, err = directoryfile.ParseWith([]byte(strings.Replace(string(file), "service: true", `service: "yes"`, 1)), nil, fast)
+	var fe *directoryfile.FileError
+	if !errors.As(err, &fe) || !strings.Contains(fe.Error(), "line 5: users[0].service: want true or false") {
+		t.Errorf(`service: "yes" gave %v, want line 5: users[0].service: want true or false`, err)
+	}
+}

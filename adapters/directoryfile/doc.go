@@ -19,7 +19,11 @@
 // Instead of clientSecret, a user may have clientSecretHash: a bcrypt hash of the secret, so
 // that the file need not hold the secret in clear.
 //
-// Every field is a string except the lists entities, users and access; unknown fields,
+// A user may also have service: true: a trusted backend that may send NATS commands in the
+// name of any user (contract §5a). Nothing else grants that.
+//
+// Every field is a string except the lists entities, users and access and the boolean
+// service; unknown fields,
 // duplicate fields, merge keys (<<) and a second non-empty YAML document are errors. Anchors
 // and aliases are followed. The rules of [domain.NewDirectory] apply, and a client secret has
 // at least 8 characters and at most 72 bytes (all that bcrypt reads). A bad file is refused

@@ -217,7 +217,7 @@ func (r *reader) syntax(err error) {
 var (
 	topFields    = []string{"tenant", "entities", "users"}
 	entityFields = []string{"id", "name", "parent"}
-	userFields   = []string{"id", "name", "clientId", "clientSecret", "clientSecretHash", "access"}
+	userFields   = []string{"id", "name", "clientId", "clientSecret", "clientSecretHash", "access", "service"}
 	grantFields  = []string{"entity", "role"}
 )
 
@@ -293,7 +293,8 @@ func (r *reader) user(n *yaml.Node, path string) {
 	secret, ok4 := r.str(f["clientSecret"], path+".clientSecret")
 	grants, ok5 := r.seq(f["access"], path+".access")
 	hash, ok6 := r.str(f["clientSecretHash"], path+".clientSecretHash")
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 {
+	service, ok7 := r.boolean(f["service"], path+".service")
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !ok7 {
 		return
 	}
 	if hash != "" {
@@ -312,7 +313,7 @@ func (r *reader) user(n *yaml.Node, path string) {
 			r.add(f["clientSecret"], sp, "is %d bytes long; bcrypt reads at most %d", len(secret), maxSecretBytes)
 		}
 	}
-	u := fileUser{user: domain.User{ID: id, Name: name, ClientID: clientID}, secret: secret, hash: hash}
+	u := fileUser{user: domain.User{ID: id, Name: name, ClientID: clientID, Service: service}, secret: secret, hash: hash}
 	var gpaths []string
 	for j, g := range grants {
 		gp := fmt.Sprintf("%s.access[%d]", path, j)
@@ -382,6 +383,23 @@ func (r *reader) str(n *yaml.Node, path string) (s string, ok bool) {
 		return "", true
 	default:
 		return v.Value, true
+	}
+}
+
+// boolean returns the YAML boolean n, false when n is absent or null. ok is false when n is
+// anything else (a string such as "yes" included: the file says true or false).
+func (r *reader) boolean(n *yaml.Node, path string) (b, ok bool) {
+	if n == nil {
+		return false, true
+	}
+	switch v := deref(n); {
+	case v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null":
+		return false, true
+	case v.Kind == yaml.ScalarNode && v.ShortTag() == "!!bool" && v.Decode(&b) == nil:
+		return b, true
+	default:
+		r.wrongKind(n, path, "true or false")
+		return false, false
 	}
 }
 

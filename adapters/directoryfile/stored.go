@@ -40,6 +40,7 @@ type storedUser struct {
 	ClientID   string        `json:"clientId"`
 	SecretHash string        `json:"secretHash"`
 	Access     []storedGrant `json:"access"`
+	Service    bool          `json:"service,omitempty"`
 }
 
 type storedGrant struct {
@@ -71,6 +72,7 @@ func Encode(d *domain.Directory) ([]byte, error) {
 			ClientID:   u.ClientID,
 			SecretHash: u.SecretHash,
 			Access:     make([]storedGrant, 0, len(u.Access)),
+			Service:    u.Service,
 		}
 		for _, g := range u.Access {
 			su.Access = append(su.Access, storedGrant{Entity: g.Entity, Role: string(g.Role)})
@@ -103,7 +105,7 @@ func Decode(data []byte) (*domain.Directory, error) {
 	var problems []string
 	users := make([]domain.User, len(s.Users))
 	for i, u := range s.Users {
-		users[i] = domain.User{ID: u.ID, Name: u.Name, ClientID: u.ClientID, SecretHash: u.SecretHash}
+		users[i] = domain.User{ID: u.ID, Name: u.Name, ClientID: u.ClientID, SecretHash: u.SecretHash, Service: u.Service}
 		for _, g := range u.Access {
 			users[i].Access = append(users[i].Access, domain.Grant{Entity: g.Entity, Role: domain.Role(g.Role)})
 		}

@@ -184,7 +184,7 @@ func TestSubscribeSkipsUnknownTypes(t *testing.T) {
 	// An event of a type a newer service might write, on a pair nothing else uses.
 	future := `{"eventId":"e-future","type":"ConnectionFrozen","connectionId":"c-1","sourceEntityId":"eu","targetEntityId":"apac",` +
 		`"actorUserId":"root","actorEntityId":"eu","occurredAt":"2026-11-27T10:00:00Z","reason":""}`
-	if _, err := s.js.Publish(t.Context(), "entityconn.events.eu.apac.ConnectionFrozen", []byte(future)); err != nil {
+	if _, err := s.js.Publish(t.Context(), "entityconn.store.events.eu.apac.ConnectionFrozen", []byte(future)); err != nil {
 		t.Fatal(err)
 	}
 	r1 := request(t, c, "eu")

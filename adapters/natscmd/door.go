@@ -329,7 +329,7 @@ func (d *Door) publishOutcome(ctx context.Context, in inbound, o natsapi.Outcome
 	if err != nil {
 		return fmt.Errorf("natscmd: encode outcome: %w", err)
 	}
-	msg := &nats.Msg{Subject: OutcomeSubject(in.entity), Data: data, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: OutcomeAppendPrefix + strings.TrimPrefix(OutcomeSubject(in.entity), OutcomePrefix), Data: data, Header: nats.Header{}}
 	msg.Header.Set(nats.MsgIdHdr, "outcome-"+in.commandID)
 	msg.Header.Set(HeaderCommandID, in.commandID)
 	msg.Header.Set(HeaderCommand, headerValue(in.name))

@@ -28,6 +28,11 @@ const (
 	CommandPrefix = "entityconn.commands"
 	// OutcomePrefix starts every outcome subject: entityconn.outcomes.<entityId>.
 	OutcomePrefix = "entityconn.outcomes"
+	// OutcomeAppendPrefix starts the subjects the door publishes outcomes on; the outcome
+	// stream stores them under [OutcomePrefix] and republishes them there for live
+	// subscribers. Like natsjs.AppendPrefix, it keeps what a user's push consumer delivers to
+	// entityconn.outcomes.<entityId> (which the user may subscribe to) out of the stream.
+	OutcomeAppendPrefix = "entityconn.store.outcomes"
 	// PoisonPrefix starts every poison subject: entityconn.poison.commands.<CommandName>,
 	// where <CommandName> is whatever followed entityconn.commands. in the original subject.
 	PoisonPrefix = "entityconn.poison.commands"
@@ -132,18 +137,21 @@ func CommandStreamConfig(replicas int) jetstream.StreamConfig {
 }
 
 // OutcomeStreamConfig is the configuration of the outcome stream: limits retention with a
-// maximum age, direct gets allowed.
+// maximum age, direct gets allowed. It takes messages on [OutcomeAppendPrefix], stores them
+// under [OutcomePrefix] and republishes each one there.
 func OutcomeStreamConfig(replicas int) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
-		Name:        StreamOutcomes,
-		Description: "entityconn outcomes of durable commands, one per command, by acting entity",
-		Subjects:    []string{OutcomePrefix + ".>"},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		MaxAge:      OutcomeMaxAge,
-		Duplicates:  DuplicateWindow,
-		AllowDirect: true,
-		Replicas:    replicas,
+		Name:             StreamOutcomes,
+		Description:      "entityconn outcomes of durable commands, one per command, by acting entity",
+		Subjects:         []string{OutcomeAppendPrefix + ".>"},
+		SubjectTransform: &jetstream.SubjectTransformConfig{Source: OutcomeAppendPrefix + ".>", Destination: OutcomePrefix + ".>"},
+		RePublish:        &jetstream.RePublish{Source: OutcomePrefix + ".>", Destination: OutcomePrefix + ".>"},
+		Storage:          jetstream.FileStorage,
+		Retention:        jetstream.LimitsPolicy,
+		MaxAge:           OutcomeMaxAge,
+		Duplicates:       DuplicateWindow,
+		AllowDirect:      true,
+		Replicas:         replicas,
 	}
 }
 

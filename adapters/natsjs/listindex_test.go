@@ -85,7 +85,7 @@ func TestListIndexMatchesTheViews(t *testing.T) {
 	s := natsjs.NewStore(r)
 	entities := []string{"global", "eu", "us", "apac", "latam", "uk", "de", "fr", "jp", "au", "br", "in"}
 	last := scenario(t, s, entities, 1, 120)
-	if _, err := r.JS.Publish(t.Context(), events.Subject("old", "gone", events.TypeConnectionAccepted), []byte("{not json")); err != nil {
+	if _, err := r.JS.Publish(t.Context(), natsjs.AppendPrefix+".old.gone."+string(events.TypeConnectionAccepted), []byte("{not json")); err != nil {
 		t.Fatal(err)
 	}
 	stop := runProjector(t, r)

@@ -174,7 +174,7 @@ func TestProjectorSkipsUnknownEventsAndKeepsGoing(t *testing.T) {
 	s := natsjs.NewStore(r)
 	v := startViews(t, r)
 	appendAll(t, s, event("e1", events.TypeConnectionRequested, "c1", "global", "eu"))
-	if _, err := r.JS.Publish(t.Context(), "entityconn.events.other.pair.ConnectionRenamed", []byte(`{"type":"ConnectionRenamed"}`)); err != nil {
+	if _, err := r.JS.Publish(t.Context(), natsjs.AppendPrefix+".other.pair.ConnectionRenamed", []byte(`{"type":"ConnectionRenamed"}`)); err != nil {
 		t.Fatal(err)
 	}
 	seq := appendAll(t, s, event("e2", events.TypeConnectionAccepted, "c1", "global", "eu"))

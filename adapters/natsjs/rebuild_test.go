@@ -48,7 +48,7 @@ func BenchmarkRebuild(b *testing.B) {
 			ev := events.Event{EventID: uuid.NewString(), Type: events.TypeConnectionRequested, ConnectionID: uuid.NewString(),
 				SourceEntityID: src, TargetEntityID: tgt, ActorUserID: "bench", ActorEntityID: src, OccurredAt: time.Now().UTC()}
 			body, _ := events.Encode(ev)
-			if _, err := js.PublishMsgAsync(&nats.Msg{Subject: ev.Subject(), Data: body}); err != nil {
+			if _, err := js.PublishMsgAsync(&nats.Msg{Subject: natsjs.AppendSubject(ev), Data: body}); err != nil {
 				b.Fatal(err)
 			}
 		}

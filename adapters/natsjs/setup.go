@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"time"
 
@@ -53,23 +54,45 @@ const (
 	ViewsDuplicateWindow  = 100 * time.Millisecond
 )
 
+// AppendPrefix starts the subjects the service appends events on:
+// entityconn.store.events.<source>.<target>.<Type>. The event stream stores each one under
+// entityconn.events.<source>.<target>.<Type> (a subject transform) and republishes it there
+// once stored, for live subscribers.
+//
+// Why not append on the stored subjects themselves: NATS permissions let a user subscribe to
+// its entities' events (contract §5a) and create consumers, and a push consumer's deliver
+// subject is not checked against its creator's permissions. A stream taking messages on
+// entityconn.events.> would store whatever such a consumer delivers there while someone
+// listens: a forged event. Nobody but the service may publish or subscribe under
+// entityconn.store, so nothing reaches the stream but the service's appends.
+const AppendPrefix = "entityconn.store.events"
+
+// AppendSubject returns the subject e is appended on (see [AppendPrefix]).
+func AppendSubject(e events.Event) string {
+	return AppendPrefix + "." + e.SourceEntityID + "." + e.TargetEntityID + "." + string(e.Type)
+}
+
 // EventStreamConfig is the configuration of the event stream: file storage, nothing ever
 // deleted (DenyDelete, DenyPurge, no limits, DiscardNew), direct gets allowed so that loading
-// state needs no consumer, and a short de-duplication window ([EventsDuplicateWindow]).
+// state needs no consumer, and a short de-duplication window ([EventsDuplicateWindow]). It
+// takes messages on [AppendPrefix], stores them under entityconn.events, and republishes
+// each stored event on its subject.
 func EventStreamConfig(replicas int) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
-		Name:        events.Stream,
-		Description: "entityconn events: the source of truth (append-only)",
-		Subjects:    []string{events.SubjectPrefix + ".>"},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardNew,
-		DenyDelete:  true,
-		DenyPurge:   true,
-		AllowDirect: true,
-		Duplicates:  EventsDuplicateWindow,
-		MaxMsgSize:  maxEventSize,
-		Replicas:    replicas,
+		Name:             events.Stream,
+		Description:      "entityconn events: the source of truth (append-only)",
+		Subjects:         []string{AppendPrefix + ".>"},
+		SubjectTransform: &jetstream.SubjectTransformConfig{Source: AppendPrefix + ".>", Destination: events.SubjectPrefix + ".>"},
+		RePublish:        &jetstream.RePublish{Source: events.SubjectPrefix + ".>", Destination: events.SubjectPrefix + ".>"},
+		Storage:          jetstream.FileStorage,
+		Retention:        jetstream.LimitsPolicy,
+		Discard:          jetstream.DiscardNew,
+		DenyDelete:       true,
+		DenyPurge:        true,
+		AllowDirect:      true,
+		Duplicates:       EventsDuplicateWindow,
+		MaxMsgSize:       maxEventSize,
+		Replicas:         replicas,
 	}
 }
 
@@ -219,6 +242,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, replicas int) (*Resource
 // reports it, has every setting of want, an [EventStreamConfig].
 func sameEventStreamConfig(have, want jetstream.StreamConfig) bool {
 	return slices.Equal(have.Subjects, want.Subjects) && have.Description == want.Description &&
+		reflect.DeepEqual(have.SubjectTransform, want.SubjectTransform) && reflect.DeepEqual(have.RePublish, want.RePublish) &&
 		have.Storage == want.Storage && have.Retention == want.Retention && have.Discard == want.Discard &&
 		have.DenyDelete == want.DenyDelete && have.DenyPurge == want.DenyPurge && have.AllowDirect == want.AllowDirect &&
 		have.Duplicates == want.Duplicates && have.MaxMsgSize == want.MaxMsgSize && have.Replicas == want.Replicas

@@ -81,7 +81,7 @@ func (s *Store) Append(ctx context.Context, e events.Event, expect uint64) (uint
 	if err != nil {
 		return 0, err
 	}
-	msg := &nats.Msg{Subject: e.Subject(), Data: data, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: AppendSubject(e), Data: data, Header: nats.Header{}}
 	msg.Header.Set(events.HeaderMsgID, e.EventID)
 	msg.Header.Set(events.HeaderConnectionID, e.ConnectionID)
 	if id := CorrelationID(ctx); id != "" {

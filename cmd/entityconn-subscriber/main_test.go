@@ -141,7 +141,7 @@ func TestPrintsAcceptedConnectionsOfItsEntityOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.res.JS.Publish(t.Context(), inbound.Subject(), body); err != nil {
+	if _, err := w.res.JS.Publish(t.Context(), natsjs.AppendSubject(inbound), body); err != nil {
 		t.Fatal(err)
 	}
 

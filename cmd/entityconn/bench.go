@@ -318,6 +318,7 @@ func benchRaw(ctx context.Context, st *stack, cfg benchConfig, progress io.Write
 	}
 	sc := natsjs.EventStreamConfig(1)
 	sc.Name, sc.Subjects, sc.DenyDelete, sc.DenyPurge, sc.Description = "BENCH_RAW", []string{"bench.raw.>"}, false, false, "entityconn bench: raw appends (deleted after the run)"
+	sc.SubjectTransform, sc.RePublish = nil, nil
 	s, err := js.CreateOrUpdateStream(ctx, sc)
 	if err != nil {
 		return benchResult{}, err

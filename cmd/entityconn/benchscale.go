@@ -235,7 +235,7 @@ func populate(ctx context.Context, data string, e, n int, progress io.Writer) er
 		ev := events.Event{EventID: uuid.NewString(), Type: events.TypeConnectionRequested, ConnectionID: uuid.NewString(),
 			SourceEntityID: src, TargetEntityID: tgt, ActorUserID: "bench", ActorEntityID: src, OccurredAt: at}
 		body, _ := events.Encode(ev)
-		m := &nats.Msg{Subject: ev.Subject(), Data: body, Header: nats.Header{}}
+		m := &nats.Msg{Subject: natsjs.AppendSubject(ev), Data: body, Header: nats.Header{}}
 		m.Header.Set(events.HeaderMsgID, ev.EventID)
 		m.Header.Set(events.HeaderConnectionID, ev.ConnectionID)
 		if _, err := js.PublishMsgAsync(m, jetstream.WithExpectLastSequenceForSubject(0, events.PairSubject(src, tgt))); err != nil {
