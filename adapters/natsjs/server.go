@@ -27,6 +27,25 @@ type EmbeddedOptions struct {
 	SyncAlways bool
 	// ServerName names the server in logs and monitoring; empty picks one.
 	ServerName string
+	// InProcessOnly starts the server without a client port: only this process reaches it,
+	// through nats.InProcessServer (Listen is ignored). For commands that open the store
+	// themselves, such as rebuild.
+	InProcessOnly bool
+	// Auth, when set, closes the server to anonymous clients. Without it any client that
+	// reaches the port may do anything: for tests of the store only.
+	Auth *EmbeddedAuth
+}
+
+// EmbeddedAuth is how the embedded server authenticates clients (contract §5a). The service
+// signs in as User with Password, the only user the server knows itself; it may do anything.
+// Every other client is authorised by auth callout: the server asks on $SYS.REQ.USER.AUTH,
+// and trusts the answers signed by the account key CalloutIssuer (a public key). The caller
+// serves those requests on the service's connection (package natsauth); until it does, only
+// the service can connect.
+type EmbeddedAuth struct {
+	User          string
+	Password      string
+	CalloutIssuer string
 }
 
 // StartEmbedded starts a single NATS server with JetStream in this process and waits until
@@ -52,6 +71,16 @@ func StartEmbedded(o EmbeddedOptions) (*server.Server, error) {
 		NoLog:      true,
 		// Commands and events are small; 1 MiB bounds what a client can make us buffer.
 		MaxPayload: 1 << 20,
+		DontListen: o.InProcessOnly,
+	}
+	if a := o.Auth; a != nil {
+		if a.User == "" || a.Password == "" || a.CalloutIssuer == "" {
+			return nil, errors.New("natsjs: embedded server auth needs a user, a password and a callout issuer")
+		}
+		opts.Users = []*server.User{{Username: a.User, Password: a.Password}}
+		opts.AuthCallout = &server.AuthCallout{Issuer: a.CalloutIssuer, AuthUsers: []string{a.User}}
+		// A callout answer costs a bcrypt comparison; leave room for a few in a row.
+		opts.AuthTimeout = 5
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {

@@ -45,7 +45,7 @@ func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progres
 		return nil, fmt.Errorf("populate: %w", err)
 	}
 
-	ns, err := natsjs.StartEmbedded(natsjs.EmbeddedOptions{StoreDir: data, Listen: "127.0.0.1:0", SyncAlways: cfg.fsync})
+	ns, err := natsjs.StartEmbedded(natsjs.EmbeddedOptions{StoreDir: data, InProcessOnly: true, SyncAlways: cfg.fsync})
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +206,7 @@ func pairsAfter(e, n int) func() (string, string) {
 // populate starts an embedded server without fsync on data, sets entityconn up with a
 // directory of e entities, and stores n requests, one per pair, as the service would.
 func populate(ctx context.Context, data string, e, n int, progress io.Writer) error {
-	ns, err := natsjs.StartEmbedded(natsjs.EmbeddedOptions{StoreDir: data, Listen: "127.0.0.1:0"})
+	ns, err := natsjs.StartEmbedded(natsjs.EmbeddedOptions{StoreDir: data, InProcessOnly: true})
 	if err != nil {
 		return err
 	}

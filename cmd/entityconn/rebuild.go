@@ -65,13 +65,13 @@ func rebuild(ctx context.Context, data, url string, progress io.Writer) (uint64,
 		if _, err := os.Stat(data); err != nil {
 			return 0, 0, fmt.Errorf("data dir: %w", err)
 		}
-		ns, err := natsjs.StartEmbedded(natsjs.EmbeddedOptions{StoreDir: data, Listen: "127.0.0.1:0", SyncAlways: true, ServerName: "entityconn-rebuild"})
+		ns, id, err := startEmbedded(data, natsjs.EmbeddedOptions{InProcessOnly: true, SyncAlways: true, ServerName: "entityconn-rebuild"})
 		if err != nil {
 			return 0, 0, fmt.Errorf("%w (is entityconn serve running on %s? stop it first)", err, data)
 		}
 		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
 		url = ns.ClientURL()
-		opts = append(opts, nats.InProcessServer(ns))
+		opts = append(opts, nats.InProcessServer(ns), nats.UserInfo(id.User, id.Password))
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {

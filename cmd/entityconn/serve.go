@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/crypto/bcrypt"
@@ -29,6 +30,7 @@ import (
 	"github.com/entityconn/entityconn/adapters/directoryfile"
 	"github.com/entityconn/entityconn/adapters/httpapi"
 	"github.com/entityconn/entityconn/adapters/natsapi"
+	"github.com/entityconn/entityconn/adapters/natsauth"
 	"github.com/entityconn/entityconn/adapters/natscmd"
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/telemetry"
@@ -162,7 +164,12 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout io.Wr
 // directory, the service, the projector and expiry in the background, and the HTTP handler
 // (not listening). Close stops it all, background work first.
 type stack struct {
-	url   string
+	url string
+	// embedded is the embedded NATS server (nil with --nats-url), identity the service's own
+	// identity on it, and authorizer what answers its auth callout.
+	embedded   *server.Server
+	identity   natsauth.Identity
+	authorizer *natsauth.Authorizer
 	nc    *nats.Conn
 	res   *natsjs.Resources
 	dirs  *natsjs.DirectoryStore
@@ -197,13 +204,13 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 		if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 			return st, fmt.Errorf("data dir: %w", err)
 		}
-		ns, err := natsjs.StartEmbedded(natsjs.EmbeddedOptions{StoreDir: cfg.Data, Listen: cfg.NATSListen, SyncAlways: cfg.Fsync, ServerName: "entityconn"})
+		ns, id, err := startEmbedded(cfg.Data, natsjs.EmbeddedOptions{Listen: cfg.NATSListen, SyncAlways: cfg.Fsync, ServerName: "entityconn"})
 		if err != nil {
 			return st, err
 		}
 		st.closers = append(st.closers, func() { ns.Shutdown(); ns.WaitForShutdown() })
-		st.url = ns.ClientURL()
-		natsOpts = append(natsOpts, nats.InProcessServer(ns))
+		st.url, st.embedded, st.identity = ns.ClientURL(), ns, id
+		natsOpts = append(natsOpts, nats.InProcessServer(ns), nats.UserInfo(id.User, id.Password))
 		fmt.Fprintf(out, "NATS (embedded, JetStream in %s) listening on %s\n", cfg.Data, st.url)
 	}
 	if st.nc, err = nats.Connect(st.url, natsOpts...); err != nil {
@@ -226,6 +233,18 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 	defer cancelDir()
 	if err := natsjs.AttemptsWithin(dirCtx, 5*time.Minute, func(ctx context.Context) error { return loadDir(ctx, st.dirs) }); err != nil {
 		return st, err
+	}
+	if st.embedded != nil {
+		// Directory users sign in to NATS from now on: the service answers the embedded
+		// server's auth callout, and closes the connections of users whose rights change.
+		auth, err := natsauth.NewAuthorizer(st.dirs, st.identity, "", log)
+		if err != nil {
+			return st, err
+		}
+		if _, err := auth.Serve(st.nc); err != nil {
+			return st, err
+		}
+		st.authorizer = auth
 	}
 	var key []byte
 	err = natsjs.Attempts(setupCtx, func(ctx context.Context) (err error) {
@@ -297,6 +316,11 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 		return st.index.Run(ctx)
 	})
 	st.background("directory", st.dirs.Run)
+	if st.authorizer != nil {
+		st.background("NATS rights", func(ctx context.Context) error {
+			return st.authorizer.Follow(ctx, natsauth.ServerKicker{Server: st.embedded}, time.Second)
+		})
+	}
 	holder := instanceID(cfg)
 	st.background("projector", natsjs.NewProjector(projRes, holder, log, st.metrics).Run)
 	feed := natsjs.NewExpiryFeed(st.res, holder, log)
@@ -317,6 +341,24 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 		},
 	})
 	return st, nil
+}
+
+// startEmbedded starts the embedded NATS server on the data directory data, closed to
+// anonymous clients: it reads (or, on first start, creates) the service's identity kept
+// there, and returns it.
+func startEmbedded(data string, o natsjs.EmbeddedOptions) (*server.Server, natsauth.Identity, error) {
+	id, _, err := natsauth.LoadIdentity(data)
+	if err != nil {
+		return nil, id, err
+	}
+	_, issuer, err := id.Issuer()
+	if err != nil {
+		return nil, id, err
+	}
+	o.StoreDir = data
+	o.Auth = &natsjs.EmbeddedAuth{User: id.User, Password: id.Password, CalloutIssuer: issuer}
+	ns, err := natsjs.StartEmbedded(o)
+	return ns, id, err
 }
 
 // indexSnapshotPath is where serve keeps its list index between runs: in the data
