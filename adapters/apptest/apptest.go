@@ -9,12 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/natsapi"
+	"github.com/entityconn/entityconn/adapters/natsauth"
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/natsjs/natsjstest"
 )
@@ -25,6 +27,7 @@ import (
 //   - eve: admin of eu
 //   - viv: user (not admin) of global and eu
 //   - sam: admin of us only
+//   - svc: a service user (may act as anyone on NATS), user of every entity
 func Directory() string {
 	return `tenant: acme
 entities:
@@ -49,6 +52,11 @@ users:
     clientId: sam
     clientSecretHash: '` + CheapHash("sam-secret") + `'
     access: [{entity: us, role: admin}]
+  - id: svc
+    clientId: svc
+    clientSecretHash: '` + CheapHash("svc-secret") + `'
+    service: true
+    access: [{entity: global, role: user}, {entity: eu, role: user}, {entity: us, role: user}, {entity: apac, role: user}]
 `
 }
 
@@ -61,9 +69,13 @@ func CheapHash(secret string) string {
 	return string(h)
 }
 
-// Stack is a running entityconn without doors.
+// Stack is a running entityconn without doors, on an embedded NATS server closed to anonymous
+// clients (contract §5a): NC is signed in as the service itself, and directory users sign in
+// with [Stack.ConnectAs].
 type Stack struct {
 	URL      string
+	Server   *server.Server
+	Identity natsauth.Identity
 	NC       *nats.Conn
 	JS       jetstream.JetStream
 	Res      *natsjs.Resources
@@ -77,8 +89,23 @@ type Stack struct {
 // when the test ends.
 func Start(t testing.TB) *Stack {
 	t.Helper()
-	_, url := natsjstest.Single(t)
-	nc := natsjstest.Connect(t, url)
+	data := t.TempDir()
+	id, _, err := natsauth.LoadIdentity(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, issuer, err := id.Issuer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := natsjs.StartEmbedded(natsjs.EmbeddedOptions{StoreDir: data, Listen: "127.0.0.1:0",
+		Auth: &natsjs.EmbeddedAuth{User: id.User, Password: id.Password, CalloutIssuer: issuer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	url := srv.ClientURL()
+	nc := natsjstest.Connect(t, url, nats.UserInfo(id.User, id.Password))
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -93,12 +120,37 @@ func Start(t testing.TB) *Stack {
 	if _, _, err := dirs.Import(ctx, []byte(Directory())); err != nil {
 		t.Fatal(err)
 	}
+	auth, err := natsauth.NewAuthorizer(dirs, id, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.Serve(nc); err != nil {
+		t.Fatal(err)
+	}
 	views := natsjs.NewViews(res, nil)
 	index := natsjs.NewListIndex(res, nil)
-	Background(t, views.Run, index.Run, dirs.Run, natsjs.NewProjector(res, "test", nil, nil).Run)
+	follow := func(ctx context.Context) error {
+		return auth.Follow(ctx, natsauth.ServerKicker{Server: srv}, 100*time.Millisecond)
+	}
+	Background(t, views.Run, index.Run, dirs.Run, follow, natsjs.NewProjector(res, "test", nil, nil).Run)
 	svc := app.New(app.Config{Store: natsjs.NewStore(res), Views: views, Index: index, Directory: dirs})
-	return &Stack{URL: url, NC: nc, JS: js, Res: res, Views: views, Index: index, Service: svc,
+	return &Stack{URL: url, Server: srv, Identity: id, NC: nc, JS: js, Res: res, Views: views, Index: index, Service: svc,
 		Executor: &natsapi.Executor{Service: svc, Outcomes: natsjs.NewOutcomes(res)}}
+}
+
+// ConnectService returns a new connection signed in as the service itself (it may do
+// anything), closed when the test ends.
+func (s *Stack) ConnectService(t testing.TB) *nats.Conn {
+	t.Helper()
+	return natsjstest.Connect(t, s.URL, nats.UserInfo(s.Identity.User, s.Identity.Password))
+}
+
+// ConnectAs returns a new connection signed in as the Directory() user id (client id id,
+// secret "<id>-secret"), with the inbox prefix its permissions allow, closed when the test
+// ends.
+func (s *Stack) ConnectAs(t testing.TB, id string, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	return natsjstest.Connect(t, s.URL, append([]nats.Option{nats.UserInfo(id, id+"-secret"), nats.CustomInboxPrefix(natsauth.InboxPrefix(id))}, opts...)...)
 }
 
 // Background runs fs until the test ends, then waits for them to return.

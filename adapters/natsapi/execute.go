@@ -41,11 +41,11 @@ type Executor struct {
 	Outcomes *natsjs.Outcomes
 }
 
-// Execute runs the command name ("RequestConnection", ...) that r describes. It never
-// fails: every error becomes an outcome with its status and Zuora body. processID names the
-// attempt in error bodies.
-func (x *Executor) Execute(ctx context.Context, name string, r Request, processID string) Outcome {
-	p, err := r.Principal()
+// Execute runs the command name ("RequestConnection", ...) that r describes, for user, the
+// user its subject names. It never fails: every error becomes an outcome with its status and
+// Zuora body. processID names the attempt in error bodies.
+func (x *Executor) Execute(ctx context.Context, name, user string, r Request, processID string) Outcome {
+	p, err := r.Principal(user)
 	if err != nil {
 		return Failure(processID, err)
 	}

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,11 +20,16 @@ import (
 	"github.com/entityconn/entityconn/adapters/wire"
 )
 
-// The micro service's name and subject prefix (contract §5).
+// The micro service's name and subject prefix (contract §5), and the prefixes of the durable
+// command door's subjects (package natscmd), which NATS permissions name too.
 const (
 	ServiceName    = "entityconn"
 	ServiceVersion = "1.0.0"
 	SubjectPrefix  = "entityconn.api"
+	// CommandPrefix starts every durable command subject: entityconn.commands.<userId>.<CommandName>.
+	CommandPrefix = "entityconn.commands"
+	// OutcomePrefix starts every outcome subject: entityconn.outcomes.<entityId>.
+	OutcomePrefix = "entityconn.outcomes"
 )
 
 // Headers of a successful command's reply.
@@ -48,7 +55,8 @@ type Server struct {
 }
 
 // Start registers the micro service entityconn on nc (queue group "q", so that replicas share
-// the requests) and serves until Stop. log may be nil.
+// the requests) and serves until Stop. Its endpoints listen on entityconn.api.*.<endpoint>:
+// the user token is the actor. log may be nil.
 func Start(nc *nats.Conn, x *Executor, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -58,28 +66,33 @@ func Start(nc *nats.Conn, x *Executor, log *slog.Logger) (*Server, error) {
 	svc, err := micro.AddService(nc, micro.Config{
 		Name:        ServiceName,
 		Version:     ServiceVersion,
-		Description: "entity connections: request, accept, deny, cancel, disconnect, list, get (contract §5)",
+		Description: "entity connections: request, accept, deny, cancel, disconnect, list, get on entityconn.api.<userId>.<endpoint> (contract §5)",
 	})
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("natsapi: add service: %w", err)
 	}
 	s.svc = svc
-	g := svc.AddGroup(SubjectPrefix)
+	add := func(endpoint string, h func(micro.Request, string), meta map[string]string) error {
+		err := svc.AddEndpoint(endpoint, s.async(h), micro.WithEndpointSubject(SubjectPrefix+".*."+endpoint), micro.WithEndpointMetadata(meta))
+		if err != nil {
+			return fmt.Errorf("natsapi: endpoint %s: %w", endpoint, err)
+		}
+		return nil
+	}
 	for endpoint, name := range Commands {
-		if err := g.AddEndpoint(endpoint, s.async(func(req micro.Request) { s.command(req, name) }),
-			micro.WithEndpointMetadata(map[string]string{"command": name})); err != nil {
+		if err := add(endpoint, func(req micro.Request, user string) { s.command(req, name, user) }, map[string]string{"command": name}); err != nil {
 			s.Stop()
-			return nil, fmt.Errorf("natsapi: endpoint %s: %w", endpoint, err)
+			return nil, err
 		}
 	}
-	if err := g.AddEndpoint("list", s.async(s.list)); err != nil {
+	if err := add("list", s.list, nil); err != nil {
 		s.Stop()
-		return nil, fmt.Errorf("natsapi: endpoint list: %w", err)
+		return nil, err
 	}
-	if err := g.AddEndpoint("get", s.async(s.get)); err != nil {
+	if err := add("get", s.get, nil); err != nil {
 		s.Stop()
-		return nil, fmt.Errorf("natsapi: endpoint get: %w", err)
+		return nil, err
 	}
 	// Make sure the server has the subscriptions before callers are told the door is open.
 	if err := nc.Flush(); err != nil {
@@ -88,6 +101,9 @@ func Start(nc *nats.Conn, x *Executor, log *slog.Logger) (*Server, error) {
 	}
 	return s, nil
 }
+
+// Subject returns the subject of endpoint for user: entityconn.api.<user>.<endpoint>.
+func Subject(user, endpoint string) string { return SubjectPrefix + "." + user + "." + endpoint }
 
 // Stop unregisters the service and waits for the requests in flight to be answered.
 func (s *Server) Stop() {
@@ -101,19 +117,36 @@ func (s *Server) Stop() {
 // Info returns the service's identity as micro reports it.
 func (s *Server) Info() micro.Info { return s.svc.Info() }
 
-func (s *Server) async(h func(micro.Request)) micro.HandlerFunc {
+// async hands a request to a goroutine of its own (at most maxInFlight at once), with the
+// user its subject names. A request without a reply subject, or whose reply subject is a
+// JetStream one (a consumer's delivery, which a user may point anywhere), is not a caller's
+// request: it is dropped. A panic while handling a request becomes a 500 answer and a log
+// line, never the end of the process.
+func (s *Server) async(h func(micro.Request, string)) micro.HandlerFunc {
 	return func(req micro.Request) {
+		if reply := req.Reply(); reply == "" || strings.HasPrefix(reply, "$JS.") {
+			s.log.Warn("natsapi: message without a caller's reply subject ignored", "subject", req.Subject(), "reply", reply)
+			return
+		}
 		s.slots <- struct{}{}
 		s.wg.Go(func() {
 			defer func() { <-s.slots }()
-			h(req)
+			defer func() {
+				if p := recover(); p != nil {
+					pid := processID()
+					s.log.Error("natsapi: panic while handling a request", "subject", req.Subject(), "processId", pid, "panic", p, "stack", string(debug.Stack()))
+					s.fail(req, Failure(pid, fmt.Errorf("panic: %v", p)))
+				}
+			}()
+			user, _, _ := SubjectUser(SubjectPrefix, req.Subject())
+			h(req, user)
 		})
 	}
 }
 
 const requestTimeout = 30 * time.Second
 
-func (s *Server) command(req micro.Request, name string) {
+func (s *Server) command(req micro.Request, name, user string) {
 	pid := processID()
 	r, err := Decode(req.Data())
 	var o Outcome
@@ -121,7 +154,7 @@ func (s *Server) command(req micro.Request, name string) {
 		o = Failure(pid, err)
 	} else {
 		ctx, cancel := context.WithTimeout(s.ctx, requestTimeout)
-		o = s.x.Execute(ctx, name, r, pid)
+		o = s.x.Execute(ctx, name, user, r, pid)
 		cancel()
 	}
 	if !o.OK() {
@@ -134,13 +167,13 @@ func (s *Server) command(req micro.Request, name string) {
 	}
 }
 
-func (s *Server) list(req micro.Request) {
+func (s *Server) list(req micro.Request, user string) {
 	pid := processID()
 	r, err := Decode(req.Data())
 	var p app.Principal
 	var q app.ListQuery
 	if err == nil {
-		p, err = r.Principal()
+		p, err = r.Principal(user)
 	}
 	if err == nil {
 		q, err = r.ListQuery()
@@ -158,12 +191,12 @@ func (s *Server) list(req micro.Request) {
 	s.fail(req, Failure(pid, err))
 }
 
-func (s *Server) get(req micro.Request) {
+func (s *Server) get(req micro.Request, user string) {
 	pid := processID()
 	r, err := Decode(req.Data())
 	var p app.Principal
 	if err == nil {
-		p, err = r.Principal()
+		p, err = r.Principal(user)
 	}
 	if err == nil {
 		var d app.Detail

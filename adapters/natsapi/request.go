@@ -1,23 +1,25 @@
 // Package natsapi is entityconn's door for other services on NATS request/reply: a NATS
-// micro service named entityconn with the endpoints entityconn.api.request, accept, deny,
-// cancel, disconnect, list and get (contract §5). It also holds what the durable command
-// door (package natscmd) shares with it: the request body, its validation and the
-// replay of a command id's first outcome.
+// micro service named entityconn with the endpoints entityconn.api.<userId>.request,
+// accept, deny, cancel, disconnect, list and get (contract §5). It also holds what the
+// durable command door (package natscmd) shares with it: the request body, its validation
+// and the replay of a command id's first outcome.
 //
-// Trust: a NATS request names its actor (actorUserId) and acting entity (entityId); the
-// directory's permission rules are applied to them exactly as on REST, but NATS does not
-// authenticate the user. Who may publish on entityconn.api.> and entityconn.commands.> is
-// decided by the NATS server's accounts and permissions: grant those subjects only to
-// services trusted to speak for their users.
+// Trust: the subject says who acts. NATS permissions let a user publish only on its own
+// subjects, entityconn.api.<self>.> and entityconn.commands.<self>.> (a service user of the
+// directory on anyone's; package natsauth), so the user token of the subject is the actor.
+// A body's actorUserId, if present, must equal it; the directory's rules are then applied to
+// that user acting in the body's entityId, exactly as on REST.
 package natsapi
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/domain"
+	"github.com/entityconn/entityconn/events"
 	"github.com/entityconn/entityconn/projections"
 )
 
@@ -28,12 +30,12 @@ const MaxRequestBytes = 64 << 10
 const MaxCommandIDLength = 255
 
 // Request is the body of a NATS command or query (contract §5). Commands use CommandID,
-// ActorUserID, EntityID and TargetEntityID (request) or ConnectionID (the others), and
-// Reason (deny, disconnect). Queries use ActorUserID, EntityID, ConnectionID (get) and the
-// list fields.
+// EntityID and TargetEntityID (request) or ConnectionID (the others), and Reason (deny,
+// disconnect). Queries use EntityID, ConnectionID (get) and the list fields. ActorUserID is
+// optional: the subject names the actor, and a body that names another is refused.
 type Request struct {
 	CommandID      string `json:"commandId,omitempty"`
-	ActorUserID    string `json:"actorUserId"`
+	ActorUserID    string `json:"actorUserId,omitempty"`
 	EntityID       string `json:"entityId"`
 	TargetEntityID string `json:"targetEntityId,omitempty"`
 	ConnectionID   string `json:"connectionId,omitempty"`
@@ -78,16 +80,40 @@ func Decode(data []byte) (Request, error) {
 	return r, nil
 }
 
-// Principal returns who acts: errors wrap domain.ErrMissingValue when the actor or entity is
-// absent. Their syntax is checked by the service.
-func (r Request) Principal() (app.Principal, error) {
+// Principal returns who acts: user, the user its subject names, in the body's entity. Errors
+// wrap domain.ErrPermission when the body's actorUserId names someone else,
+// domain.ErrInvalidValue when user is not a user id, and domain.ErrMissingValue when the
+// entity is absent. The entity's syntax is checked by the service.
+func (r Request) Principal(user string) (app.Principal, error) {
 	switch {
-	case r.ActorUserID == "":
-		return app.Principal{}, fmt.Errorf("%w: actorUserId is required", domain.ErrMissingValue)
+	case !events.ValidID(user):
+		return app.Principal{}, fmt.Errorf("%w: the subject's user %q does not match ^[A-Za-z0-9_-]{1,64}$", domain.ErrInvalidValue, truncate(user))
+	case r.ActorUserID != "" && r.ActorUserID != user:
+		return app.Principal{}, fmt.Errorf("%w: actorUserId %q is not the subject's user %q: a user acts in its own name (publish on the subject of the user you act for, with a service user)",
+			domain.ErrPermission, truncate(r.ActorUserID), user)
 	case r.EntityID == "":
 		return app.Principal{}, fmt.Errorf("%w: entityId is required", domain.ErrMissingValue)
 	}
-	return app.Principal{UserID: r.ActorUserID, EntityID: r.EntityID}, nil
+	return app.Principal{UserID: user, EntityID: r.EntityID}, nil
+}
+
+// SubjectUser returns the user token of a subject <prefix>.<userId>.<rest>, and rest, or
+// false when subject has no such shape.
+func SubjectUser(prefix, subject string) (user, rest string, ok bool) {
+	tail, ok := strings.CutPrefix(subject, prefix+".")
+	if !ok {
+		return "", "", false
+	}
+	user, rest, ok = strings.Cut(tail, ".")
+	return user, rest, ok && user != "" && rest != ""
+}
+
+// truncate keeps user input in error messages short.
+func truncate(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
 }
 
 // Command returns the domain command name (e.g. "AcceptConnection") asks for with r's fields.

@@ -21,7 +21,9 @@ import (
 )
 
 // dirHolder is a directory that tests can swap.
-type dirHolder struct{ p atomic.Pointer[domain.Directory] }
+type dirHolder struct {
+	p atomic.Pointer[domain.Directory]
+}
 
 func (d *dirHolder) Current() *domain.Directory { return d.p.Load() }
 

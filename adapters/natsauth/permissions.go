@@ -7,7 +7,6 @@ import (
 	"github.com/nats-io/jwt/v2"
 
 	"github.com/entityconn/entityconn/adapters/natsapi"
-	"github.com/entityconn/entityconn/adapters/natscmd"
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/events"
@@ -75,9 +74,9 @@ func For(dir *domain.Directory, user string) (Permissions, error) {
 	if !ok {
 		return Permissions{}, fmt.Errorf("%w: %q", ErrUnknownUser, user)
 	}
-	api, commands := natsapi.SubjectPrefix+"."+u.ID+".>", natscmd.CommandPrefix+"."+u.ID+".>"
+	api, commands := natsapi.SubjectPrefix+"."+u.ID+".>", natsapi.CommandPrefix+"."+u.ID+".>"
 	if u.Service {
-		api, commands = natsapi.SubjectPrefix+".>", natscmd.CommandPrefix+".>"
+		api, commands = natsapi.SubjectPrefix+".>", natsapi.CommandPrefix+".>"
 	}
 	pub := []string{
 		api, commands,
@@ -105,7 +104,7 @@ func For(dir *domain.Directory, user string) (Permissions, error) {
 			sub = append(sub, filter)
 			pub = append(pub, "$JS.API.CONSUMER.CREATE."+events.Stream+".*."+filter)
 		}
-		sub = append(sub, natscmd.OutcomePrefix+"."+e)
+		sub = append(sub, natsapi.OutcomePrefix+"."+e)
 		for _, p := range viewKeyPrefixes {
 			key := "$KV." + natsjs.BucketViews + "." + p + "." + e + ".>"
 			pub = append(pub,

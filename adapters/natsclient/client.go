@@ -1,7 +1,7 @@
 // Package natsclient is a typed Go client of entityconn for other services, over NATS
 // (contract §5): the commands and queries of the micro service entityconn
-// (entityconn.api.request, accept, deny, cancel, disconnect, list and get), and subscriptions
-// to an entity's events on the stream ENTITYCONN_EVENTS.
+// (entityconn.api.<userId>.request, accept, deny, cancel, disconnect, list and get), and
+// subscriptions to an entity's events on the stream ENTITYCONN_EVENTS.
 //
 // Errors the service answers come back as [*Error] values that [errors.Is] matches against
 // this package's sentinels ([ErrRuleViolation], [ErrPermission], ...), the same families as
@@ -15,10 +15,11 @@
 // keeps asking, with a backoff, for up to one more timeout. It retries nothing else: an
 // error answer, no responders or a closed connection come back at once.
 //
-// The NATS door does not authenticate users: a request names its actor (a user id and the
-// entity it acts in), and the service applies that user's permissions from its directory.
-// Who may publish on entityconn.api.> is for the NATS server's accounts and permissions to
-// decide.
+// A directory user signs in to the service's NATS with its client id and secret, and may then
+// act only as itself: a request goes to entityconn.api.<userId>.<endpoint>, the subject
+// names the actor, and the service applies that user's permissions in the acting entity.
+// Connect with [SignIn]'s options, which also set the inbox prefix the user's NATS
+// permissions allow (_INBOX_<userId>). A service user of the directory may act as any user.
 //
 // The package depends only on the standard library, nats.go and its jetstream package,
 // google/uuid and package events, so that other services can import it cheaply.
@@ -37,11 +38,24 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/entityconn/entityconn/events"
 )
 
 // SubjectPrefix starts the subject of every endpoint of the micro service:
-// entityconn.api.<endpoint>.
+// entityconn.api.<userId>.<endpoint>.
 const SubjectPrefix = "entityconn.api"
+
+// InboxPrefix returns the inbox prefix of userID's connections: replies and deliveries to a
+// user go to _INBOX_<userId>.>, which no other user may read.
+func InboxPrefix(userID string) string { return "_INBOX_" + userID }
+
+// SignIn returns the connection options of a directory user: its client id and secret as
+// user name and password, and [InboxPrefix](userID), without which replies would go where
+// the user may not read them. Use them with nats.Connect.
+func SignIn(clientID, secret, userID string) []nats.Option {
+	return []nats.Option{nats.UserInfo(clientID, secret), nats.CustomInboxPrefix(InboxPrefix(userID))}
+}
 
 // DefaultTimeout is how long the client waits for one reply unless [WithTimeout] says
 // otherwise.
@@ -87,7 +101,8 @@ func WithTimeout(d time.Duration) Option {
 }
 
 // WithActor makes every call act as the user userID in the entity entityID, unless the call
-// says otherwise with [As]. Without it every call needs [As].
+// says otherwise with [As]. Without it every call needs [As]. A user may act only as itself
+// (a service user, as anyone).
 func WithActor(userID, entityID string) Option {
 	return func(c *Client) { c.actor = actor{userID: userID, entityID: entityID} }
 }
@@ -144,14 +159,16 @@ func (c *Client) collect(opts []CallOption) (callOptions, error) {
 		return co, fmt.Errorf("%w: no actor user id: use natsclient.WithActor or natsclient.As", ErrMissing)
 	case co.actor.entityID == "":
 		return co, fmt.Errorf("%w: no acting entity id: use natsclient.WithActor or natsclient.As", ErrMissing)
+	case !events.ValidID(co.actor.userID):
+		return co, fmt.Errorf("%w: actor user id %q does not match ^[A-Za-z0-9_-]{1,64}$", ErrInvalid, co.actor.userID)
 	}
 	return co, nil
 }
 
 // request is the body of every call (contract §5), as the service decodes it.
 type request struct {
+	actorUser      string // the subject's user: who acts
 	CommandID      string `json:"commandId,omitempty"`
-	ActorUserID    string `json:"actorUserId"`
 	EntityID       string `json:"entityId"`
 	TargetEntityID string `json:"targetEntityId,omitempty"`
 	ConnectionID   string `json:"connectionId,omitempty"`
@@ -180,7 +197,7 @@ func (c *Client) call(ctx context.Context, endpoint string, body request) (*nats
 	if err != nil {
 		return nil, fmt.Errorf("natsclient: %s: encode request: %w", endpoint, err)
 	}
-	subject := SubjectPrefix + "." + endpoint
+	subject := SubjectPrefix + "." + body.actorUser + "." + endpoint
 	var retryUntil time.Time // set once an attempt timed out
 	poll := minPoll
 	for {
@@ -239,7 +256,7 @@ func (c *Client) command(ctx context.Context, endpoint string, body request, opt
 	if err != nil {
 		return Result{}, err
 	}
-	body.ActorUserID, body.EntityID = co.actor.userID, co.actor.entityID
+	body.actorUser, body.EntityID = co.actor.userID, co.actor.entityID
 	body.CommandID = co.commandID
 	if body.CommandID == "" {
 		body.CommandID = uuid.NewString()
@@ -275,7 +292,7 @@ func (c *Client) query(ctx context.Context, endpoint string, body request, opts 
 	if err != nil {
 		return err
 	}
-	body.ActorUserID, body.EntityID = co.actor.userID, co.actor.entityID
+	body.actorUser, body.EntityID = co.actor.userID, co.actor.entityID
 	reply, err := c.call(ctx, endpoint, body)
 	if err != nil {
 		return err

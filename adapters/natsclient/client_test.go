@@ -206,7 +206,7 @@ func TestRetryAfterTimeout(t *testing.T) {
 	nc := natsjstest.Connect(t, url)
 	var mu sync.Mutex
 	var ids []string
-	_, err := nc.Subscribe("entityconn.api.request", func(m *nats.Msg) {
+	_, err := nc.Subscribe("entityconn.api.root.request", func(m *nats.Msg) {
 		var body struct {
 			CommandID string `json:"commandId"`
 		}
@@ -264,5 +264,22 @@ func TestTimeout(t *testing.T) {
 	if !errors.Is(err, natsclient.ErrUnavailable) || !errors.Is(err, nats.ErrTimeout) || !errors.As(err, &e) ||
 		e.Status != http.StatusGatewayTimeout || e.CommandID != "cmd-1" {
 		t.Errorf("Accept with no reply = %#v; want ErrUnavailable, nats.ErrTimeout, status 504, command id cmd-1", err)
+	}
+}
+
+// A directory user acts only as itself: its NATS permissions refuse the subject of another
+// user's request (the request is dropped, and the call times out), and nothing is stored.
+func TestAUserActsOnlyAsItself(t *testing.T) {
+	s := startService(t)
+	eve := s.clientAs(t, "eve", natsclient.WithActor("eve", "eu"), natsclient.WithTimeout(200*time.Millisecond))
+	if _, err := eve.Request(t.Context(), "us", natsclient.As("root", "eu")); !errors.Is(err, natsclient.ErrUnavailable) {
+		t.Errorf("eve acting as root: Request = %v, want ErrUnavailable (the server drops the request)", err)
+	}
+	if n := s.events(t, "entityconn.events.>"); n != 0 {
+		t.Errorf("%d events stored after a refused request, want 0", n)
+	}
+	res, err := eve.List(t.Context(), natsclient.ListOptions{})
+	if err != nil || len(res) != 0 {
+		t.Errorf("eve listing eu as herself = %+v, %v; want an empty list", res, err)
 	}
 }

@@ -14,8 +14,10 @@ import (
 )
 
 // service is a running entityconn stack with its NATS micro service, on an embedded NATS
-// server of its own (apptest.Directory: root, eve, viv, sam).
+// server of its own (apptest.Directory: root, eve, viv, sam, and the service user svc).
+// js is the service's own JetStream context.
 type service struct {
+	st  *apptest.Stack
 	url string
 	js  jetstream.JetStream
 	res *natsjs.Resources
@@ -31,13 +33,21 @@ func startService(t *testing.T) *service {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Stop)
-	return &service{url: st.URL, js: st.JS, res: st.Res}
+	return &service{st: st, url: st.URL, js: st.JS, res: st.Res}
 }
 
-// client returns a client of s on a connection of its own, as another service would have.
+// client returns a client of s on a connection of its own signed in as the service user svc,
+// as another service would have: it may act as any user.
 func (s *service) client(t *testing.T, opts ...natsclient.Option) *natsclient.Client {
 	t.Helper()
-	return newClient(t, natsjstest.Connect(t, s.url), opts...)
+	return s.clientAs(t, "svc", opts...)
+}
+
+// clientAs returns a client of s on a connection of its own signed in as the directory user
+// id (secret "<id>-secret").
+func (s *service) clientAs(t *testing.T, id string, opts ...natsclient.Option) *natsclient.Client {
+	t.Helper()
+	return newClient(t, natsjstest.Connect(t, s.url, natsclient.SignIn(id, id+"-secret", id)...), opts...)
 }
 
 func newClient(t *testing.T, nc *nats.Conn, opts ...natsclient.Option) *natsclient.Client {

@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/entityconn/entityconn/events"
 )
 
 func TestWindowForgetsTheOldest(t *testing.T) {
@@ -23,23 +21,13 @@ func TestWindowForgetsTheOldest(t *testing.T) {
 	}
 }
 
-func TestFilterSubjects(t *testing.T) {
-	tests := []struct {
-		types []events.Type
-		want  []string
-	}{
-		{nil, []string{"entityconn.events.eu.>", "entityconn.events.*.eu.*"}},
-		{[]events.Type{events.TypeConnectionAccepted, events.TypeConnectionAccepted}, []string{
-			"entityconn.events.eu.*.ConnectionAccepted", "entityconn.events.*.eu.ConnectionAccepted"}},
+func TestDirections(t *testing.T) {
+	var got []string
+	for _, d := range directions("eu") {
+		got = append(got, d.filter+" "+d.suffix)
 	}
-	for _, tt := range tests {
-		got, err := filterSubjects("eu", tt.types)
-		if err != nil || !slices.Equal(got, tt.want) {
-			t.Errorf("filterSubjects(eu, %v) = %q, %v; want %q", tt.types, got, err, tt.want)
-		}
-	}
-	if _, err := filterSubjects("eu", []events.Type{"Frozen"}); !errors.Is(err, ErrInvalid) {
-		t.Errorf("filterSubjects(eu, Frozen) = %v, want ErrInvalid", err)
+	if want := []string{"entityconn.events.eu.> out", "entityconn.events.*.eu.* in"}; !slices.Equal(got, want) {
+		t.Errorf("directions(eu) = %q, want %q", got, want)
 	}
 }
 

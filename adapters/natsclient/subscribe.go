@@ -41,26 +41,28 @@ func FromStart() SubscribeOption {
 	return func(o *subscribeOptions) { o.fromStart = true }
 }
 
-// Durable makes the subscription read through the durable JetStream consumer name
-// (^[A-Za-z0-9_-]{1,64}$), created on first use and kept by the server until it is deleted,
-// so that a subscription made again with the same name resumes after the last event
-// acknowledged, even across restarts. An event is acknowledged when the handler returns nil;
-// when it returns an error the event is delivered again after a delay (1 s, doubling up to
-// 30 s), before any later event: delivery is at least once, in stream order, one event at a
-// time. A handler that takes longer than 30 s (the consumer's ack wait) gets the event again.
-// Several subscriptions with the same name, in one process or many, share the consumer: each
-// event goes to one of them. Without Durable the subscription reads through an ordered
-// consumer: ephemeral, at most once, with no acknowledgements.
+// Durable makes the subscription read through the durable JetStream consumers <name>-out and
+// <name>-in, one per direction, created on first use and kept by the server until they are
+// deleted, so that a subscription made again with the same name resumes after the last
+// event acknowledged, even across restarts. name matches ^[A-Za-z0-9_-]{1,64}$; start it
+// with your user id (<userId>-<anything>, contract §5a), and keep it to yourself: a consumer
+// is reached by its name. An event is acknowledged when the handler returns nil; when it
+// returns an error the event is delivered again after a delay (1 s, doubling up to 30 s),
+// before any later event of its direction: delivery is at least once, in stream order per
+// direction, one event at a time per direction. A handler that takes longer than 30 s (the
+// consumer's ack wait) gets the event again. Several subscriptions with the same name, in
+// one process or many, share the consumers: each event goes to one of them. Without Durable
+// the subscription reads through ordered consumers: ephemeral, at most once, with no
+// acknowledgements.
 //
-// The consumer's filter follows the latest Subscribe (entity and [Types]); its start
-// position is fixed when it is created.
+// The consumers' filters follow the latest Subscribe's entity; their start positions are
+// fixed when they are created.
 func Durable(name string) SubscribeOption {
 	return func(o *subscribeOptions) { o.durable = name }
 }
 
-// Types restricts the subscription to events of the given types. The server filters them
-// (one filter subject per direction and type), so other events never reach the client.
-// Every type must be one of [events.Types].
+// Types restricts the subscription to events of the given types: the others are skipped
+// (and acknowledged) without reaching the handler. Every type must be one of [events.Types].
 func Types(types ...events.Type) SubscribeOption {
 	return func(o *subscribeOptions) { o.types = append(o.types, types...) }
 }
@@ -88,8 +90,13 @@ const (
 
 // Subscribe calls handler with the events of entity in both directions, those where it is
 // the source (entityconn.events.<entity>.>) and those where it is the target
-// (entityconn.events.*.<entity>.*), in the order of the stream. By default it reads through
-// an ordered consumer from now on; see [FromStart], [Durable], [Types] and [OnError].
+// (entityconn.events.*.<entity>.*). By default it reads through ordered consumers from now
+// on; see [FromStart], [Durable], [Types] and [OnError].
+//
+// Each direction has a consumer of its own, filtered to the direction's subjects: NATS
+// permissions let a user create consumers on the event stream only with one filter, of an
+// entity it can access (contract §5a). Events come in stream order within a direction, so
+// every connection's events come in order; the two directions interleave as they arrive.
 //
 // handler is called from one goroutine at a time. Events of a type this package does not
 // know (written by a newer service, [events.ErrUnknownType]) are skipped, and an event whose
@@ -98,8 +105,9 @@ const (
 // ctx bounds the setup and the subscription's life: the subscription stops when ctx ends or
 // when [Subscription.Stop] is called. Subscribe fails with an error wrapping [ErrInvalid] for
 // an entity id that does not match ^[A-Za-z0-9_-]{1,64}$, a bad durable name or an unknown
-// type, [ErrMissing] for a nil handler, and [ErrUnavailable] when the event stream does not
-// exist (entityconn never ran on this NATS).
+// type, [ErrMissing] for a nil handler, [ErrUnavailable] when the event stream does not
+// exist (entityconn never ran on this NATS), and with the server's error when the user may
+// not read the entity's events.
 func (c *Client) Subscribe(ctx context.Context, entity string, handler func(events.Event) error, opts ...SubscribeOption) (Subscription, error) {
 	if !events.ValidID(entity) {
 		return nil, fmt.Errorf("%w: entity id %q does not match ^[A-Za-z0-9_-]{1,64}$", ErrInvalid, entity)
@@ -114,28 +122,46 @@ func (c *Client) Subscribe(ctx context.Context, entity string, handler func(even
 	if so.durable != "" && !events.ValidID(so.durable) {
 		return nil, fmt.Errorf("%w: durable name %q does not match ^[A-Za-z0-9_-]{1,64}$", ErrInvalid, so.durable)
 	}
-	filters, err := filterSubjects(entity, so.types)
-	if err != nil {
-		return nil, err
+	types := map[events.Type]bool{}
+	for _, t := range so.types {
+		if !t.Known() {
+			return nil, fmt.Errorf("%w: event type %q is not one of events.Types", ErrInvalid, t)
+		}
+		types[t] = true
 	}
 	s := &subscription{
-		c: c, durable: so.durable != "", handler: handler, onError: so.onError,
+		c: c, durable: so.durable != "", handler: handler, onError: so.onError, types: types,
 		seen: newWindow(dedupWindow), stopping: make(chan struct{}), stopped: make(chan struct{}),
 	}
-	if s.durable {
-		s.cons, err = c.durableConsumer(ctx, entity, so, filters)
-	} else {
-		s.cons, err = c.orderedConsumer(ctx, so, filters)
+	var start uint64
+	if !so.fromStart && !s.durable {
+		var err error
+		if start, err = c.nextSequence(ctx, directions(entity)[0].filter); err != nil {
+			return nil, err
+		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	s.cc, err = s.cons.Consume(s.handle, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		s.report(fmt.Errorf("natsclient: consumer: %w", err))
-	}))
-	if err != nil {
-		s.deleteOrdered()
-		return nil, fmt.Errorf("natsclient: consume %s: %w", events.Stream, err)
+	for _, d := range directions(entity) {
+		var cons jetstream.Consumer
+		var err error
+		if s.durable {
+			cons, err = c.durableConsumer(ctx, entity, so, d)
+		} else {
+			cons, err = c.orderedConsumer(ctx, start, d.filter)
+		}
+		if err == nil {
+			var cc jetstream.ConsumeContext
+			cc, err = cons.Consume(s.handle, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				s.report(fmt.Errorf("natsclient: consumer: %w", err))
+			}))
+			if err != nil {
+				err = fmt.Errorf("natsclient: consume %s: %w", events.Stream, err)
+			}
+			s.cons, s.ccs = append(s.cons, cons), append(s.ccs, cc)
+		}
+		if err != nil {
+			s.Stop()
+			return nil, err
+		}
 	}
 	go func() {
 		select {
@@ -147,41 +173,44 @@ func (c *Client) Subscribe(ctx context.Context, entity string, handler func(even
 	return s, nil
 }
 
-// filterSubjects returns the consumer's filter subjects: per direction, all of the entity's
-// events or one subject per type. The two directions never overlap as JetStream requires:
-// neither pattern contains the other.
-func filterSubjects(entity string, types []events.Type) ([]string, error) {
-	p := events.SubjectPrefix + "."
-	if len(types) == 0 {
-		return []string{p + entity + ".>", p + "*." + entity + ".*"}, nil
-	}
-	var out []string
-	seen := map[events.Type]bool{}
-	for _, t := range types {
-		if !t.Known() {
-			return nil, fmt.Errorf("%w: event type %q is not one of events.Types", ErrInvalid, t)
-		}
-		if seen[t] {
-			continue
-		}
-		seen[t] = true
-		out = append(out, p+entity+".*."+string(t), p+"*."+entity+"."+string(t))
-	}
-	return out, nil
+// direction is one direction of an entity's events: the consumer filter, and the suffix of a
+// durable subscription's consumer name.
+type direction struct {
+	filter, suffix string
 }
 
-// orderedConsumer creates the ephemeral ordered consumer of a subscription. "From now" is
-// the stream's next sequence rather than DeliverNew, so that a consumer the library recreates
-// (after a reconnect) before the first event still starts there.
-func (c *Client) orderedConsumer(ctx context.Context, so subscribeOptions, filters []string) (jetstream.Consumer, error) {
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: filters, DeliverPolicy: jetstream.DeliverAllPolicy}
-	if !so.fromStart {
-		st, err := c.js.Stream(ctx, events.Stream)
-		if err != nil {
-			return nil, streamError(err)
-		}
-		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		cfg.OptStartSeq = st.CachedInfo().State.LastSeq + 1
+// directions returns the outbound and inbound filters of entity. They never overlap: neither
+// pattern contains the other.
+func directions(entity string) []direction {
+	p := events.SubjectPrefix + "."
+	return []direction{{p + entity + ".>", "out"}, {p + "*." + entity + ".*", "in"}}
+}
+
+// nextSequence returns the stream sequence the next event will get, read off a consumer made
+// for the purpose (the stream's info, which would tell, is not for users to read: it lists
+// every subject). Ordered consumers start there, so that one the library recreates (after a
+// reconnect) before the first event still starts where the subscription began.
+func (c *Client) nextSequence(ctx context.Context, filter string) (uint64, error) {
+	probe, err := c.js.CreateConsumer(ctx, events.Stream, jetstream.ConsumerConfig{
+		FilterSubject: filter, DeliverPolicy: jetstream.DeliverNewPolicy, AckPolicy: jetstream.AckNonePolicy,
+		InactiveThreshold: 10 * time.Second, MemoryStorage: true,
+	})
+	if err != nil {
+		return 0, streamError(err)
+	}
+	info := probe.CachedInfo()
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
+	defer cancel()
+	_ = c.js.DeleteConsumer(dctx, events.Stream, info.Name)
+	return info.Delivered.Stream + 1, nil
+}
+
+// orderedConsumer creates an ephemeral ordered consumer on filter, from stream sequence start
+// (0: from the first event).
+func (c *Client) orderedConsumer(ctx context.Context, start uint64, filter string) (jetstream.Consumer, error) {
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverAllPolicy}
+	if start > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start
 	}
 	cons, err := c.js.OrderedConsumer(ctx, events.Stream, cfg)
 	if err != nil {
@@ -190,23 +219,24 @@ func (c *Client) orderedConsumer(ctx context.Context, so subscribeOptions, filte
 	return cons, nil
 }
 
-// durableConsumer creates the durable consumer so.durable, or updates its filter. One
+// durableConsumer creates the durable consumer <so.durable>-<d.suffix>, or updates it. One
 // unacknowledged event at a time keeps the stream order through redeliveries.
-func (c *Client) durableConsumer(ctx context.Context, entity string, so subscribeOptions, filters []string) (jetstream.Consumer, error) {
+func (c *Client) durableConsumer(ctx context.Context, entity string, so subscribeOptions, d direction) (jetstream.Consumer, error) {
+	name := so.durable + "-" + d.suffix
 	cfg := jetstream.ConsumerConfig{
-		Durable:        so.durable,
-		Description:    "entityconn events of " + entity + " (natsclient)",
-		FilterSubjects: filters,
-		DeliverPolicy:  jetstream.DeliverNewPolicy,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        ackWait,
-		MaxAckPending:  1,
-		MaxDeliver:     -1,
+		Durable:       name,
+		Description:   "entityconn events of " + entity + " (natsclient)",
+		FilterSubject: d.filter,
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxAckPending: 1,
+		MaxDeliver:    -1,
 	}
 	if so.fromStart {
 		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
 	}
-	existing, err := c.js.Consumer(ctx, events.Stream, so.durable)
+	existing, err := c.js.Consumer(ctx, events.Stream, name)
 	switch {
 	case err == nil:
 		// The start position of an existing consumer cannot change: keep it.
@@ -236,8 +266,9 @@ type subscription struct {
 	durable bool
 	handler func(events.Event) error
 	onError func(error)
-	cons    jetstream.Consumer
-	cc      jetstream.ConsumeContext
+	types   map[events.Type]bool // empty: every type
+	cons    []jetstream.Consumer
+	ccs     []jetstream.ConsumeContext
 
 	mu   sync.Mutex // held while a message is handled: one handler call at a time
 	seen *window    // guarded by mu
@@ -268,7 +299,7 @@ func (s *subscription) handle(msg jetstream.Msg) {
 		if s.durable {
 			_ = msg.Term()
 		}
-	case s.seen.has(e.EventID):
+	case s.seen.has(e.EventID), len(s.types) > 0 && !s.types[e.Type]:
 		s.ack(msg)
 	default:
 		if err := s.handler(e); err != nil {
@@ -323,12 +354,16 @@ func (s *subscription) Stop() {
 	s.stopOnce.Do(func() {
 		s.halted.Store(true)
 		close(s.stopping)
-		if s.durable {
-			s.cc.Drain()
-		} else {
-			s.cc.Stop()
+		for _, cc := range s.ccs {
+			if s.durable {
+				cc.Drain()
+			} else {
+				cc.Stop()
+			}
 		}
-		<-s.cc.Closed()
+		for _, cc := range s.ccs {
+			<-cc.Closed()
+		}
 		s.mu.Lock() // waits for the handler in progress, if any
 		s.deleteOrdered()
 		s.mu.Unlock()
@@ -337,19 +372,21 @@ func (s *subscription) Stop() {
 	<-s.stopped
 }
 
-// deleteOrdered deletes the server's consumer of an ordered subscription; it would expire
-// by itself after 5 minutes of inactivity.
+// deleteOrdered deletes the server's consumers of an ordered subscription; they would expire
+// by themselves after 5 minutes of inactivity.
 func (s *subscription) deleteOrdered() {
 	if s.durable {
 		return
 	}
-	info := s.cons.CachedInfo()
-	if info == nil {
-		return
+	for _, cons := range s.cons {
+		info := cons.CachedInfo()
+		if info == nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.c.timeout)
+		_ = s.c.js.DeleteConsumer(ctx, events.Stream, info.Name)
+		cancel()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.c.timeout)
-	defer cancel()
-	_ = s.c.js.DeleteConsumer(ctx, events.Stream, info.Name)
 }
 
 // window remembers the last n event ids.

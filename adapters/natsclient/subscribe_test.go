@@ -69,6 +69,30 @@ func key(e events.Event) string {
 	return fmt.Sprintf("%s %s→%s %s", e.Type, e.SourceEntityID, e.TargetEntityID, e.ConnectionID)
 }
 
+// samePerConnection reports whether got holds the events of want, each connection's in the
+// same order: a subscription reads each direction through a consumer of its own, so the two
+// directions interleave as they arrive, but a connection's events are all in one direction.
+func samePerConnection(got, want []string) bool {
+	group := func(keys []string) map[string][]string {
+		m := map[string][]string{}
+		for _, k := range keys {
+			id := k[strings.LastIndex(k, " ")+1:]
+			m[id] = append(m[id], k)
+		}
+		return m
+	}
+	g, w := group(got), group(want)
+	if len(got) != len(want) || len(g) != len(w) {
+		return false
+	}
+	for id, ks := range w {
+		if !slices.Equal(g[id], ks) {
+			return false
+		}
+	}
+	return true
+}
+
 func want(t events.Type, source, target string, res natsclient.Result) string {
 	return fmt.Sprintf("%s %s→%s %s", t, source, target, res.ConnectionID)
 }
@@ -107,8 +131,7 @@ func TestSubscribeDeliversTheEntitysEventsInOrder(t *testing.T) {
 		want(events.TypeConnectionAccepted, "global", "eu", r1),
 		want(events.TypeConnectionAccepted, "eu", "us", r3),
 	}
-	// The last event is eu's: everything before it in the stream has been filtered or delivered.
-	if got := eu.wait(t, len(wantEU)); !slices.Equal(got, wantEU) {
+	if got := eu.wait(t, len(wantEU)); !samePerConnection(got, wantEU) {
 		t.Errorf("eu's subscription got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantEU, "\n"))
 	}
 	wantUS := []string{
@@ -116,7 +139,7 @@ func TestSubscribeDeliversTheEntitysEventsInOrder(t *testing.T) {
 		want(events.TypeConnectionRequested, "eu", "us", r3),
 		want(events.TypeConnectionAccepted, "eu", "us", r3),
 	}
-	if got := us.wait(t, len(wantUS)); !slices.Equal(got, wantUS) {
+	if got := us.wait(t, len(wantUS)); !samePerConnection(got, wantUS) {
 		t.Errorf("us's subscription got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantUS, "\n"))
 	}
 	if errs := eu.errors(); len(errs) > 0 {
@@ -148,18 +171,17 @@ func TestSubscribeFromStartAndTypes(t *testing.T) {
 		want(events.TypeConnectionRequested, "eu", "us", r2),
 		want(events.TypeConnectionCancelled, "eu", "us", r2),
 	}
-	if got := all.wait(t, len(wantAll)); !slices.Equal(got, wantAll) {
+	if got := all.wait(t, len(wantAll)); !samePerConnection(got, wantAll) {
 		t.Errorf("FromStart got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantAll, "\n"))
 	}
 	wantSome := []string{
 		want(events.TypeConnectionAccepted, "global", "eu", r1),
 		want(events.TypeConnectionCancelled, "eu", "us", r2),
 	}
-	if got := some.wait(t, len(wantSome)); !slices.Equal(got, wantSome) {
+	if got := some.wait(t, len(wantSome)); !samePerConnection(got, wantSome) {
 		t.Errorf("FromStart, Types(Accepted, Cancelled) got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantSome, "\n"))
 	}
 
-	// The server filters by type: the consumer's filter names the types.
 	for _, bad := range []struct {
 		entity string
 		opts   []natsclient.SubscribeOption
@@ -223,7 +245,7 @@ func TestDurableSubscriptionResumes(t *testing.T) {
 	// acknowledged event. Its handler fails once: the event comes again, before later ones.
 	failed := false
 	second := recorder{fail: func(e events.Event) error {
-		if !failed {
+		if !failed && e.Type == events.TypeConnectionAccepted {
 			failed = true
 			return errors.New("database down")
 		}
@@ -237,20 +259,20 @@ func TestDurableSubscriptionResumes(t *testing.T) {
 		want(events.TypeConnectionRequested, "eu", "us", r2),
 		want(events.TypeConnectionCancelled, "eu", "us", r2),
 	}
-	if got := second.wait(t, len(wantCalls)); !slices.Equal(got, wantCalls) {
+	if got := second.wait(t, len(wantCalls)); !samePerConnection(got, wantCalls) {
 		t.Errorf("resumed durable subscription got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantCalls, "\n"))
 	}
 	if errs := second.errors(); len(errs) != 1 || !strings.Contains(errs[0].Error(), "database down") {
 		t.Errorf("OnError got %v; want the handler's error once", errs)
 	}
-	cons, err := s.js.Consumer(ctx, events.Stream, "eu-audit")
-	if err != nil {
-		t.Fatalf("durable consumer: %v", err)
-	}
-	info := cons.CachedInfo()
-	if info.Config.AckPolicy != jetstream.AckExplicitPolicy || !slices.Equal(info.Config.FilterSubjects,
-		[]string{"entityconn.events.eu.>", "entityconn.events.*.eu.*"}) {
-		t.Errorf("durable consumer config = %+v; want explicit acks filtered to eu's events", info.Config)
+	for name, filter := range map[string]string{"eu-audit-out": "entityconn.events.eu.>", "eu-audit-in": "entityconn.events.*.eu.*"} {
+		cons, err := s.js.Consumer(ctx, events.Stream, name)
+		if err != nil {
+			t.Fatalf("durable consumer %s: %v", name, err)
+		}
+		if info := cons.CachedInfo(); info.Config.AckPolicy != jetstream.AckExplicitPolicy || info.Config.FilterSubject != filter {
+			t.Errorf("durable consumer %s config = %+v; want explicit acks filtered to %s", name, info.Config, filter)
+		}
 	}
 }
 
@@ -261,14 +283,14 @@ func TestSubscriptionEndsWithItsContext(t *testing.T) {
 	if _, err := c.Subscribe(ctx, "eu", func(events.Event) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if n := consumersOf(t, s, "eu"); n != 1 {
-		t.Fatalf("%d consumers of eu's events while subscribed, want 1", n)
+	if n := consumersOf(t, s, "eu"); n != 2 {
+		t.Fatalf("%d consumers of eu's events while subscribed, want 2 (one per direction)", n)
 	}
 	cancel()
 	deadline := time.Now().Add(10 * time.Second)
 	for consumersOf(t, s, "eu") != 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("the ordered consumer is still there 10s after the subscription's context ended")
+			t.Fatal("the ordered consumers are still there 10s after the subscription's context ended")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -280,7 +302,7 @@ func consumersOf(t *testing.T, s *service, entity string) int {
 	n := 0
 	list := s.res.Events.ListConsumers(t.Context())
 	for info := range list.Info() {
-		if slices.Contains(info.Config.FilterSubjects, "entityconn.events."+entity+".>") {
+		if f := info.Config.FilterSubject; f == "entityconn.events."+entity+".>" || f == "entityconn.events.*."+entity+".*" {
 			n++
 		}
 	}
@@ -288,4 +310,35 @@ func consumersOf(t *testing.T, s *service, entity string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// A plain directory user subscribes with the permissions of contract §5a alone: to the
+// entities it can access, ordered or durable, and to no other.
+func TestAUserSubscribesToItsOwnEntitiesOnly(t *testing.T) {
+	s := startService(t)
+	svc := s.client(t, natsclient.WithActor("root", "global"))
+	eve := s.clientAs(t, "eve", natsclient.WithActor("eve", "eu"), natsclient.WithTimeout(2*time.Second))
+	var ordered, durable recorder
+	subscribe(t, eve, "eu", &ordered)
+	subscribe(t, eve, "eu", &durable, natsclient.Durable("eve-audit"), natsclient.FromStart())
+
+	r1 := request(t, svc, "eu")
+	if _, err := eve.Accept(t.Context(), r1.ConnectionID); err != nil {
+		t.Fatal(err)
+	}
+	wantEU := []string{
+		want(events.TypeConnectionRequested, "global", "eu", r1),
+		want(events.TypeConnectionAccepted, "global", "eu", r1),
+	}
+	for name, r := range map[string]*recorder{"ordered": &ordered, "durable": &durable} {
+		if got := r.wait(t, len(wantEU)); !samePerConnection(got, wantEU) {
+			t.Errorf("eve's %s subscription to eu got %q, want %q", name, got, wantEU)
+		}
+		if errs := r.errors(); len(errs) > 0 {
+			t.Errorf("eve's %s subscription: OnError got %v", name, errs)
+		}
+	}
+	if _, err := eve.Subscribe(t.Context(), "us", func(events.Event) error { return nil }); err == nil {
+		t.Error("eve subscribed to us's events, which she cannot access")
+	}
 }

@@ -144,7 +144,7 @@ func Start(ctx context.Context, nc *nats.Conn, x *natsapi.Executor, cfg Config) 
 	}
 	topics := []string{unknownTopic}
 	for _, name := range natsapi.Commands {
-		topics = append(topics, CommandSubject(name))
+		topics = append(topics, topicOf(name))
 	}
 	d.sub = newSubscriber(js, consumer, cfg.Log, topics, maxInFlight, d.nakDelay)
 
@@ -177,7 +177,7 @@ func Start(ctx context.Context, nc *nats.Conn, x *natsapi.Executor, cfg Config) 
 	)
 	proc, err := cqrs.NewCommandProcessorWithConfig(d.router, cqrs.CommandProcessorConfig{
 		GenerateSubscribeTopic: func(p cqrs.CommandProcessorGenerateSubscribeTopicParams) (string, error) {
-			return CommandSubject(p.CommandName), nil
+			return topicOf(p.CommandName), nil
 		},
 		SubscriberConstructor: func(cqrs.CommandProcessorSubscriberConstructorParams) (message.Subscriber, error) {
 			return d.sub, nil
@@ -242,7 +242,7 @@ func (d *Door) handle(ctx context.Context, name string, env *envelope) error {
 		req := env.req
 		req.CommandID = in.commandID // the same on every delivery: replayed, not applied twice
 		actx, cancel := context.WithTimeout(natsjs.WithCorrelationID(ctx, in.correlationID), d.attempt)
-		o = d.x.Execute(actx, name, req, pid)
+		o = d.x.Execute(actx, name, in.user, req, pid)
 		cancel()
 	}
 	d.stage(stageExecuted)
@@ -253,8 +253,8 @@ func (d *Door) handle(ctx context.Context, name string, env *envelope) error {
 func (d *Door) unknown(msg *message.Message) error {
 	in := inboundOf(msg)
 	pid := processID()
-	o := natsapi.Failure(pid, fmt.Errorf("%w: unknown command %q (subject %s); the commands are %s",
-		domain.ErrInvalidValue, in.name, in.subject, strings.Join(commandNames(), ", ")))
+	o := natsapi.Failure(pid, fmt.Errorf("%w: unknown command %q (subject %s): the subjects are %s.<userId>.<command>, the commands %s",
+		domain.ErrInvalidValue, in.name, in.subject, CommandPrefix, strings.Join(commandNames(), ", ")))
 	return d.settle(msg.Context(), in, o, pid)
 }
 
@@ -408,7 +408,8 @@ type poisonPublisher struct {
 func (p poisonPublisher) Publish(topic string, msgs ...*message.Message) error {
 	for _, m := range msgs {
 		in := inboundOf(m)
-		nm := &nats.Msg{Subject: topic + "." + poisonToken(in.name), Data: m.Payload, Header: nats.Header{}}
+		rest, _ := strings.CutPrefix(in.subject, CommandPrefix+".")
+		nm := &nats.Msg{Subject: topic + "." + poisonToken(rest), Data: m.Payload, Header: nats.Header{}}
 		for k, v := range m.Metadata {
 			if !strings.HasPrefix(k, "Nats-") {
 				nm.Header.Set(k, headerValue(v))
@@ -429,11 +430,11 @@ func (p poisonPublisher) Publish(topic string, msgs ...*message.Message) error {
 func (poisonPublisher) Close() error { return nil }
 
 // poisonToken keeps the poison subject valid whatever followed entityconn.commands.
-func poisonToken(name string) string {
-	if name == "" || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") || strings.Contains(name, "..") {
+func poisonToken(rest string) string {
+	if rest == "" || strings.HasPrefix(rest, ".") || strings.HasSuffix(rest, ".") || strings.Contains(rest, "..") || strings.ContainsAny(rest, "*> \t") {
 		return "_"
 	}
-	return name
+	return rest
 }
 
 // headerValue keeps a header value on one line.

@@ -23,6 +23,7 @@ import (
 
 // stack is a real entityconn on an embedded NATS server, without any door.
 type stack struct {
+	st  *apptest.Stack
 	url string
 	nc  *nats.Conn
 	js  jetstream.JetStream
@@ -36,14 +37,14 @@ func newStack(t *testing.T) *stack {
 	if err := Setup(t.Context(), st.JS, 1); err != nil {
 		t.Fatal(err)
 	}
-	return &stack{url: st.URL, nc: st.NC, js: st.JS, res: st.Res, x: st.Executor}
+	return &stack{st: st, url: st.URL, nc: st.NC, js: st.JS, res: st.Res, x: st.Executor}
 }
 
 // start starts a door on its own connection (so that a test can cut it) and stops it when
 // the test ends.
 func (s *stack) start(t *testing.T, cfg Config) (*Door, *nats.Conn) {
 	t.Helper()
-	nc := natsjstest.Connect(t, s.url)
+	nc := s.st.ConnectService(t)
 	d, err := Start(t.Context(), nc, s.x, cfg)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
@@ -201,7 +202,7 @@ func TestHappyPath(t *testing.T) {
 
 	// A plain JSON body with only the Nats-Msg-Id header: no Watermill header, no commandId.
 	body := mustJSON(t, map[string]string{"actorUserId": "root", "entityId": "global", "targetEntityId": "eu"})
-	s.publish(t, CommandSubject("RequestConnection"), body, map[string]string{nats.MsgIdHdr: "req-1"})
+	s.publish(t, CommandSubject("root", "RequestConnection"), body, map[string]string{nats.MsgIdHdr: "req-1"})
 	req := s.waitOutcome(t, "req-1")
 	if !req.OK || req.ConnectionID == "" || req.Sequence == 0 || req.Error != nil {
 		t.Fatalf("request outcome = %+v, want ok with connectionId and sequence", req.Outcome)
@@ -214,7 +215,7 @@ func TestHappyPath(t *testing.T) {
 	}
 
 	accept := natsapi.Request{CommandID: "acc-1", ActorUserID: "eve", EntityID: "eu", ConnectionID: req.ConnectionID}
-	if err := Publish(t.Context(), s.js, "AcceptConnection", accept); err != nil {
+	if err := Publish(t.Context(), s.js, "eve", "AcceptConnection", accept); err != nil {
 		t.Fatal(err)
 	}
 	acc := s.waitOutcome(t, "acc-1")
@@ -251,7 +252,7 @@ func TestRefusalIsAnOutcomeNotARetry(t *testing.T) {
 	s.start(t, Config{})
 
 	first := natsapi.Request{CommandID: "r-1", ActorUserID: "root", EntityID: "global", TargetEntityID: "eu"}
-	if err := Publish(t.Context(), s.js, "RequestConnection", first); err != nil {
+	if err := Publish(t.Context(), s.js, "root", "RequestConnection", first); err != nil {
 		t.Fatal(err)
 	}
 	if o := s.waitOutcome(t, "r-1"); !o.OK {
@@ -259,7 +260,7 @@ func TestRefusalIsAnOutcomeNotARetry(t *testing.T) {
 	}
 	dup := first
 	dup.CommandID = "r-2"
-	if err := Publish(t.Context(), s.js, "RequestConnection", dup); err != nil {
+	if err := Publish(t.Context(), s.js, "root", "RequestConnection", dup); err != nil {
 		t.Fatal(err)
 	}
 	o := s.waitOutcome(t, "r-2")
@@ -271,21 +272,30 @@ func TestRefusalIsAnOutcomeNotARetry(t *testing.T) {
 	}
 
 	// A permission refusal (eve is not in global) is an outcome too.
-	if err := Publish(t.Context(), s.js, "RequestConnection", natsapi.Request{CommandID: "r-3", ActorUserID: "eve", EntityID: "global", TargetEntityID: "us"}); err != nil {
+	if err := Publish(t.Context(), s.js, "eve", "RequestConnection", natsapi.Request{CommandID: "r-3", ActorUserID: "eve", EntityID: "global", TargetEntityID: "us"}); err != nil {
 		t.Fatal(err)
 	}
 	if o := s.waitOutcome(t, "r-3"); o.OK || o.Error == nil || o.Error.Code != 53000010 {
 		t.Fatalf("permission refusal outcome = %+v, want code 53000010", o.Outcome)
 	}
 
+	// The subject says who acts: eve may not name root in the body (root could do this).
+	impersonation := natsapi.Request{CommandID: "r-4", ActorUserID: "root", EntityID: "global", TargetEntityID: "us"}
+	if err := Publish(t.Context(), s.js, "eve", "RequestConnection", impersonation); err != nil {
+		t.Fatal(err)
+	}
+	if o := s.waitOutcome(t, "r-4"); o.OK || o.Error == nil || o.Error.Code != 53000010 || !strings.Contains(o.Error.Message, "subject's user") {
+		t.Fatalf("impersonation outcome = %+v, want code 53000010 naming the subject's user", o.Outcome)
+	}
+
 	info := s.waitSettled(t)
-	if info.Delivered.Consumer != 3 {
-		t.Errorf("deliveries = %d, want 3: refusals are acknowledged, not redelivered", info.Delivered.Consumer)
+	if info.Delivered.Consumer != 4 {
+		t.Errorf("deliveries = %d, want 4: refusals are acknowledged, not redelivered", info.Delivered.Consumer)
 	}
 	if n := len(s.events(t)); n != 1 {
 		t.Errorf("events = %d, want 1", n)
 	}
-	for _, id := range []string{"r-2", "r-3"} {
+	for _, id := range []string{"r-2", "r-3", "r-4"} {
 		if n := len(s.outcomes(t, id)); n != 1 {
 			t.Errorf("outcomes of %s = %d, want 1", id, n)
 		}
@@ -310,28 +320,34 @@ func TestPoison(t *testing.T) {
 		poisonOn  string
 	}{
 		{
-			name: "malformed JSON", subject: CommandSubject("RequestConnection"),
+			name: "malformed JSON", subject: CommandSubject("root", "RequestConnection"),
 			body: []byte(`{"actorUserId": "root", "entityId": "global", `), hdr: map[string]string{nats.MsgIdHdr: "bad-json"},
 			commandID: "bad-json", outcomeOn: "entityconn.outcomes.~invalid", code: 53000020,
-			poisonOn: "entityconn.poison.commands.RequestConnection",
+			poisonOn: "entityconn.poison.commands.root.RequestConnection",
 		},
 		{
-			name: "unknown command", subject: CommandSubject("RenameConnection"),
+			name: "unknown command", subject: CommandSubject("root", "RenameConnection"),
 			body:      mustJSON(t, natsapi.Request{CommandID: "rename", ActorUserID: "root", EntityID: "global", ConnectionID: "x"}),
 			commandID: "rename", outcomeOn: "entityconn.outcomes.global", code: 53000020,
-			poisonOn: "entityconn.poison.commands.RenameConnection",
+			poisonOn: "entityconn.poison.commands.root.RenameConnection",
 		},
 		{
-			name: "missing field", subject: CommandSubject("RequestConnection"),
-			body:      mustJSON(t, natsapi.Request{CommandID: "no-target", ActorUserID: "root", EntityID: "global"}),
-			commandID: "no-target", outcomeOn: "entityconn.outcomes.global", code: 53000021,
+			name: "subject without a user", subject: "entityconn.commands.RequestConnection",
+			body:      mustJSON(t, natsapi.Request{CommandID: "no-user", ActorUserID: "root", EntityID: "global", TargetEntityID: "eu"}),
+			commandID: "no-user", outcomeOn: "entityconn.outcomes.global", code: 53000020,
 			poisonOn: "entityconn.poison.commands.RequestConnection",
 		},
 		{
-			name: "unknown field, no id anywhere", subject: CommandSubject("AcceptConnection"),
+			name: "missing field", subject: CommandSubject("root", "RequestConnection"),
+			body:      mustJSON(t, natsapi.Request{CommandID: "no-target", ActorUserID: "root", EntityID: "global"}),
+			commandID: "no-target", outcomeOn: "entityconn.outcomes.global", code: 53000021,
+			poisonOn: "entityconn.poison.commands.root.RequestConnection",
+		},
+		{
+			name: "unknown field, no id anywhere", subject: CommandSubject("eve", "AcceptConnection"),
 			body:      []byte(`{"actorUserId": "eve", "entityId": "eu", "connection": "x"}`),
 			outcomeOn: "entityconn.outcomes.eu", code: 53000020,
-			poisonOn: "entityconn.poison.commands.AcceptConnection",
+			poisonOn: "entityconn.poison.commands.eve.AcceptConnection",
 		},
 	}
 	for i, c := range cases {
@@ -405,7 +421,7 @@ func TestTransientFailureGivesUpOnLastDelivery(t *testing.T) {
 	s.x = &natsapi.Executor{Service: svc, Outcomes: natsjs.NewOutcomes(s.res)}
 	s.start(t, Config{AckWait: 4 * time.Second, MaxDeliver: 2})
 
-	if err := Publish(t.Context(), s.js, "RequestConnection", natsapi.Request{CommandID: "t-1", ActorUserID: "root", EntityID: "global", TargetEntityID: "eu"}); err != nil {
+	if err := Publish(t.Context(), s.js, "root", "RequestConnection", natsapi.Request{CommandID: "t-1", ActorUserID: "root", EntityID: "global", TargetEntityID: "eu"}); err != nil {
 		t.Fatal(err)
 	}
 	o := s.waitOutcome(t, "t-1")
@@ -442,7 +458,7 @@ func TestCorrelationID(t *testing.T) {
 	s.start(t, Config{})
 
 	body := mustJSON(t, natsapi.Request{CommandID: "c-1", ActorUserID: "root", EntityID: "global", TargetEntityID: "eu"})
-	s.publish(t, CommandSubject("RequestConnection"), body, map[string]string{nats.MsgIdHdr: "c-1", "Correlation-Id": "trace-42"})
+	s.publish(t, CommandSubject("root", "RequestConnection"), body, map[string]string{nats.MsgIdHdr: "c-1", "Correlation-Id": "trace-42"})
 	o := s.waitOutcome(t, "c-1")
 	if got := o.header.Get(HeaderCorrelationID); got != "trace-42" {
 		t.Errorf("outcome %s = %q, want trace-42", HeaderCorrelationID, got)
@@ -459,7 +475,7 @@ func TestCorrelationID(t *testing.T) {
 	}
 
 	// Without a correlation header, the command id is the correlation id.
-	if err := Publish(t.Context(), s.js, "RequestConnection", natsapi.Request{CommandID: "c-2", ActorUserID: "root", EntityID: "global", TargetEntityID: "us"}); err != nil {
+	if err := Publish(t.Context(), s.js, "root", "RequestConnection", natsapi.Request{CommandID: "c-2", ActorUserID: "root", EntityID: "global", TargetEntityID: "us"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.waitOutcome(t, "c-2").header.Get(HeaderCorrelationID); got != "c-2" {
@@ -484,7 +500,7 @@ func TestCrashBeforeAck(t *testing.T) {
 			cfg := Config{AckWait: 2 * time.Second, hook: hook}
 			d1, nc1 := s.start(t, cfg)
 
-			if err := Publish(t.Context(), s.js, "RequestConnection", natsapi.Request{CommandID: "crash-1", ActorUserID: "root", EntityID: "global", TargetEntityID: "eu"}); err != nil {
+			if err := Publish(t.Context(), s.js, "root", "RequestConnection", natsapi.Request{CommandID: "crash-1", ActorUserID: "root", EntityID: "global", TargetEntityID: "eu"}); err != nil {
 				t.Fatal(err)
 			}
 			<-reached
@@ -517,12 +533,12 @@ func TestCrashBeforeAck(t *testing.T) {
 func TestCommandAlreadyAppliedIsReplayed(t *testing.T) {
 	s := newStack(t)
 	req := natsapi.Request{CommandID: "pre-1", ActorUserID: "root", EntityID: "global", TargetEntityID: "eu"}
-	first := s.x.Execute(t.Context(), "RequestConnection", req, "test")
+	first := s.x.Execute(t.Context(), "RequestConnection", "root", req, "test")
 	if !first.OK() {
 		t.Fatalf("Execute = %+v", first)
 	}
 	s.start(t, Config{})
-	if err := Publish(t.Context(), s.js, "RequestConnection", req); err != nil {
+	if err := Publish(t.Context(), s.js, "root", "RequestConnection", req); err != nil {
 		t.Fatal(err)
 	}
 	o := s.waitOutcome(t, "pre-1")
@@ -549,7 +565,7 @@ func TestDurableConsumer(t *testing.T) {
 	}
 
 	// No door runs: the command waits on the stream, and the consumer keeps its position.
-	if err := Publish(t.Context(), s.js, "RequestConnection", natsapi.Request{CommandID: "later-1", ActorUserID: "root", EntityID: "global", TargetEntityID: "eu"}); err != nil {
+	if err := Publish(t.Context(), s.js, "root", "RequestConnection", natsapi.Request{CommandID: "later-1", ActorUserID: "root", EntityID: "global", TargetEntityID: "eu"}); err != nil {
 		t.Fatal(err)
 	}
 	if info, err = consumerInfo(t, s.js); err != nil || info.NumPending != 1 {
@@ -564,7 +580,7 @@ func TestDurableConsumer(t *testing.T) {
 
 func TestPublishRefusesUnknownCommand(t *testing.T) {
 	s := newStack(t)
-	err := Publish(t.Context(), s.js, "RenameConnection", natsapi.Request{})
+	err := Publish(t.Context(), s.js, "root", "RenameConnection", natsapi.Request{})
 	if !errors.Is(err, ErrUnknownCommand) {
 		t.Fatalf("Publish(RenameConnection) = %v, want ErrUnknownCommand", err)
 	}
@@ -603,7 +619,7 @@ func TestConsumerDeletedIsRecreated(t *testing.T) {
 	if err := s.js.DeleteConsumer(t.Context(), StreamCommands, ConsumerName); err != nil {
 		t.Fatal(err)
 	}
-	if err := Publish(t.Context(), s.js, "RequestConnection", natsapi.Request{CommandID: "after-delete", ActorUserID: "root", EntityID: "global", TargetEntityID: "eu"}); err != nil {
+	if err := Publish(t.Context(), s.js, "root", "RequestConnection", natsapi.Request{CommandID: "after-delete", ActorUserID: "root", EntityID: "global", TargetEntityID: "eu"}); err != nil {
 		t.Fatal(err)
 	}
 	if o := s.waitOutcome(t, "after-delete"); !o.OK {
@@ -631,7 +647,7 @@ func BenchmarkDoor(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		req := natsapi.Request{CommandID: fmt.Sprintf("bench-%d", i), ActorUserID: "root", EntityID: "global", TargetEntityID: fmt.Sprintf("t%d", i%targets)}
-		if err := Publish(b.Context(), s.js, "RequestConnection", req); err != nil {
+		if err := Publish(b.Context(), s.js, "root", "RequestConnection", req); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -24,17 +24,18 @@ const (
 	// StreamPoison holds the commands that can never succeed, for [PoisonMaxAge].
 	StreamPoison = "ENTITYCONN_POISON"
 
-	// CommandPrefix starts every command subject: entityconn.commands.<CommandName>.
-	CommandPrefix = "entityconn.commands"
+	// CommandPrefix starts every command subject: entityconn.commands.<userId>.<CommandName>.
+	CommandPrefix = natsapi.CommandPrefix
 	// OutcomePrefix starts every outcome subject: entityconn.outcomes.<entityId>.
-	OutcomePrefix = "entityconn.outcomes"
+	OutcomePrefix = natsapi.OutcomePrefix
 	// OutcomeAppendPrefix starts the subjects the door publishes outcomes on; the outcome
 	// stream stores them under [OutcomePrefix] and republishes them there for live
 	// subscribers. Like natsjs.AppendPrefix, it keeps what a user's push consumer delivers to
 	// entityconn.outcomes.<entityId> (which the user may subscribe to) out of the stream.
 	OutcomeAppendPrefix = "entityconn.store.outcomes"
-	// PoisonPrefix starts every poison subject: entityconn.poison.commands.<CommandName>,
-	// where <CommandName> is whatever followed entityconn.commands. in the original subject.
+	// PoisonPrefix starts every poison subject: entityconn.poison.commands.<rest>, where
+	// <rest> is whatever followed entityconn.commands. in the original subject
+	// (<userId>.<CommandName> for a well-formed one).
 	PoisonPrefix = "entityconn.poison.commands"
 
 	// InvalidEntity is the last token of the outcome subject of a command whose entityId is
@@ -102,8 +103,13 @@ type OutcomeError struct {
 	Message string `json:"message"`
 }
 
-// CommandSubject returns the subject of command name: entityconn.commands.<name>.
-func CommandSubject(name string) string { return CommandPrefix + "." + name }
+// CommandSubject returns the subject of command name sent as user:
+// entityconn.commands.<user>.<name>.
+func CommandSubject(user, name string) string { return CommandPrefix + "." + user + "." + name }
+
+// topicOf returns the Watermill topic of the command name (not a subject: the door routes
+// every user's commands of one name to the same handler).
+func topicOf(name string) string { return CommandPrefix + "." + name }
 
 // OutcomeSubject returns the subject outcomes of commands acting in entity are published on:
 // entityconn.outcomes.<entity>, or entityconn.outcomes.~invalid when entity is not a valid
@@ -115,8 +121,9 @@ func OutcomeSubject(entity string) string {
 	return OutcomePrefix + "." + entity
 }
 
-// PoisonSubject returns the subject a poisoned command named name is kept on.
-func PoisonSubject(name string) string { return PoisonPrefix + "." + poisonToken(name) }
+// PoisonSubject returns the subject a poisoned command is kept on, rest being what followed
+// entityconn.commands. in its subject (<userId>.<CommandName> for a well-formed one).
+func PoisonSubject(rest string) string { return PoisonPrefix + "." + poisonToken(rest) }
 
 // CommandStreamConfig is the configuration of the command stream. Work-queue retention: an
 // acknowledged command is removed, so the stream holds exactly the backlog, and the server
@@ -190,13 +197,14 @@ func Setup(ctx context.Context, js jetstream.JetStream, replicas int) error {
 // ErrUnknownCommand is returned by [Publish] for a name that is not one of natsapi.Commands.
 var ErrUnknownCommand = fmt.Errorf("%w: unknown command", domain.ErrInvalidValue)
 
-// Publish publishes req as command name (e.g. "RequestConnection") on the command stream: a
-// plain JSON body, with Nats-Msg-Id set to req.CommandID when there is one, so that
-// publishing the same command again within [DuplicateWindow] stores it once (no error). It
-// returns [ErrUnknownCommand] for an unknown name and the JetStream error when the stream
-// does not take the message. Publishing says nothing of the outcome: read it from
+// Publish publishes req as command name (e.g. "RequestConnection") sent as user on the command
+// stream: a plain JSON body on [CommandSubject](user, name), with Nats-Msg-Id set to
+// req.CommandID when there is one, so that publishing the same command again within
+// [DuplicateWindow] stores it once (no error). It returns [ErrUnknownCommand] for an unknown
+// name and the JetStream error when the stream does not take the message (a user may publish
+// only as itself). Publishing says nothing of the outcome: read it from
 // [OutcomeSubject](req.EntityID) on the outcome stream.
-func Publish(ctx context.Context, js jetstream.JetStream, name string, req natsapi.Request) error {
+func Publish(ctx context.Context, js jetstream.JetStream, user, name string, req natsapi.Request) error {
 	if !knownCommand(name) {
 		return fmt.Errorf("%w %q", ErrUnknownCommand, name)
 	}
@@ -204,7 +212,7 @@ func Publish(ctx context.Context, js jetstream.JetStream, name string, req natsa
 	if err != nil {
 		return fmt.Errorf("natscmd: encode %s: %w", name, err)
 	}
-	msg := &nats.Msg{Subject: CommandSubject(name), Data: data, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: CommandSubject(user, name), Data: data, Header: nats.Header{}}
 	if req.CommandID != "" {
 		msg.Header.Set(nats.MsgIdHdr, req.CommandID)
 	}
@@ -223,8 +231,13 @@ func knownCommand(name string) bool {
 	return false
 }
 
-// commandName returns what follows entityconn.commands. in subject.
-func commandName(subject string) string {
-	name, _ := strings.CutPrefix(subject, CommandPrefix+".")
-	return name
+// commandOf returns the user and command name of a command subject
+// (entityconn.commands.<user>.<name>). For a subject of another shape, user is "" and name is
+// whatever follows entityconn.commands.
+func commandOf(subject string) (user, name string) {
+	if user, name, ok := natsapi.SubjectUser(CommandPrefix, subject); ok && !strings.Contains(name, ".") {
+		return user, name
+	}
+	name, _ = strings.CutPrefix(subject, CommandPrefix+".")
+	return "", name
 }

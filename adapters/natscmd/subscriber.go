@@ -28,6 +28,7 @@ const (
 	metaCommandID    = HeaderCommandID
 	metaCommand      = HeaderCommand
 	metaSubject      = HeaderOriginalSubject
+	metaUser         = "Entityconn-User-Id"
 	metaEntity       = "Entityconn-Entity-Id"
 	metaConnectionID = "Entityconn-Connection-Id"
 	metaDelivered    = "Entityconn-Delivered"
@@ -40,7 +41,8 @@ const unknownTopic = "entityconn.commands (unknown command)"
 // inbound is what the door knows of a command message before decoding its body.
 type inbound struct {
 	commandID     string
-	name          string // what followed entityconn.commands.
+	user          string // the subject's user; "" when the subject is not a command's
+	name          string // the subject's command name (or what followed entityconn.commands.)
 	subject       string
 	entity        string // the body's entityId, if the body has one
 	connectionID  string // the body's connectionId, if the body has one
@@ -52,6 +54,7 @@ func inboundOf(msg *message.Message) inbound {
 	d, _ := strconv.ParseUint(msg.Metadata.Get(metaDelivered), 10, 64)
 	return inbound{
 		commandID:     msg.Metadata.Get(metaCommandID),
+		user:          msg.Metadata.Get(metaUser),
 		name:          msg.Metadata.Get(metaCommand),
 		subject:       msg.Metadata.Get(metaSubject),
 		entity:        msg.Metadata.Get(metaEntity),
@@ -66,7 +69,7 @@ func inboundOf(msg *message.Message) inbound {
 //   - its UUID and command id: the body's commandId, else the Nats-Msg-Id header, else
 //     "seq-<stream sequence>", all of which stay the same when the message is redelivered;
 //   - the metadata "name" the command processor routes by (the subject's command token), so
-//     that no message is acknowledged as "not handled";
+//     that no message is acknowledged as "not handled", and the subject's user;
 //   - a correlation id: the Entityconn-Correlation-Id, Correlation-Id or correlation_id
 //     header, else the command id;
 //   - the delivery count, the subject, and the body's entityId and connectionId if it has them.
@@ -105,7 +108,8 @@ func unmarshal(m jetstream.Msg) *message.Message {
 			wm.Metadata.Set(k, v[0])
 		}
 	}
-	name := commandName(m.Subject())
+	user, name := commandOf(m.Subject())
+	wm.Metadata.Set(metaUser, user)
 	wm.Metadata.Set(metaName, name)
 	wm.Metadata.Set(metaCommand, name)
 	wm.Metadata.Set(metaCommandID, id)
@@ -119,7 +123,7 @@ func unmarshal(m jetstream.Msg) *message.Message {
 
 // subscriber is a Watermill [message.Subscriber] over the door's one durable pull consumer.
 // It pulls every subject of the command stream and hands each message to the output of its
-// topic (the topic of a command is its subject), or to [unknownTopic]. Outputs exist from
+// topic (the topic of a command is its name's, whoever sends it), or to [unknownTopic]. Outputs exist from
 // construction, so no message is routed before its handler subscribed.
 //
 // Each message is handled in its own goroutine, at most maxInFlight at once; once the
@@ -268,8 +272,8 @@ func (s *subscriber) deliver(m jetstream.Msg) {
 	defer cancel()
 	wm.SetContext(ctx)
 	in := inboundOf(wm) // before the router owns wm
-	topic := m.Subject()
-	if _, ok := s.outputs[topic]; !ok {
+	topic := topicOf(in.name)
+	if _, ok := s.outputs[topic]; !ok || in.user == "" {
 		topic = unknownTopic
 	}
 	if !s.send(topic, wm) {

@@ -2,14 +2,18 @@
 // It prints every connection of one entity that gets accepted, in either direction: the place
 // where a real service would start sharing objects with the other entity.
 //
-//	entityconn-subscriber --entity eu [--durable NAME] [--nats-url URL]
+//	ENTITYCONN_CLIENT_ID=eu-admin ENTITYCONN_CLIENT_SECRET=... \
+//	  entityconn-subscriber --entity eu [--durable NAME] [--nats-url URL] [--user ID]
 //
-// It reads the stream ENTITYCONN_EVENTS with a JetStream consumer filtered on the
-// ConnectionAccepted subjects of the entity (docs/events.md). Without --durable the consumer is
-// ordered: the server forgets it when the program stops, and every run replays the stream from
-// the start. With --durable NAME the server remembers what was acknowledged and a restart
-// resumes after it; delivery is then at least once, which is why events are de-duplicated by
-// event id.
+// It signs in to entityconn's NATS as a directory user (client id and secret; --user names
+// the user when its id is not the client id), who may read only the events of the entities
+// it can access, and reads the stream ENTITYCONN_EVENTS through the Go client
+// (adapters/natsclient): one JetStream consumer per direction, each filtered to the entity's
+// subjects (docs/events.md). Without --durable the consumers are ordered: the server forgets
+// them when the program stops, and every run replays the stream from the start. With
+// --durable NAME (start it with the user id) the server remembers what was acknowledged and a
+// restart resumes after it; delivery is then at least once, which is why the client
+// de-duplicates events by event id.
 package main
 
 import (
@@ -20,12 +24,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/entityconn/entityconn/adapters/natsclient"
 	"github.com/entityconn/entityconn/events"
 )
 
@@ -43,7 +48,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.SetOutput(stderr)
 	url := fs.String("nats-url", "", "NATS server of entityconn (env NATS_URL, default "+nats.DefaultURL+")")
 	entity := fs.String("entity", "", "the entity whose accepted connections to print (required)")
-	durable := fs.String("durable", "", "name of a durable consumer, to resume where the last run stopped")
+	durable := fs.String("durable", "", "name of the durable consumers (<name>-out, <name>-in), to resume where the last run stopped")
+	user := fs.String("user", "", "the directory user id of ENTITYCONN_CLIENT_ID (env ENTITYCONN_USER, default: the client id)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -55,6 +61,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fs.Usage()
 		return 2
 	}
+	clientID, secret := getenv("ENTITYCONN_CLIENT_ID"), getenv("ENTITYCONN_CLIENT_SECRET")
+	if clientID == "" || secret == "" {
+		fmt.Fprintln(stderr, "entityconn-subscriber: set ENTITYCONN_CLIENT_ID and ENTITYCONN_CLIENT_SECRET: a directory user signs in to NATS with them")
+		return 2
+	}
+	if *user == "" {
+		*user = getenv("ENTITYCONN_USER")
+	}
+	if *user == "" {
+		*user = clientID
+	}
 	if *url == "" {
 		*url = getenv("NATS_URL")
 	}
@@ -62,91 +79,46 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		*url = nats.DefaultURL
 	}
 
-	nc, err := nats.Connect(*url, nats.Name("entityconn-subscriber"))
+	nc, err := nats.Connect(*url, append(natsclient.SignIn(clientID, secret, *user), nats.Name("entityconn-subscriber"))...)
 	if err != nil {
 		fmt.Fprintf(stderr, "entityconn-subscriber: connect to %s: %v\n", *url, err)
 		return 1
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
+	client, err := natsclient.New(nc)
 	if err != nil {
 		fmt.Fprintf(stderr, "entityconn-subscriber: %v\n", err)
 		return 1
 	}
-	// Both directions of the entity: it is the target, or it is the source.
-	subjects := []string{
-		events.Subject("*", *entity, events.TypeConnectionAccepted),
-		events.Subject(*entity, "*", events.TypeConnectionAccepted),
-	}
-	var cons jetstream.Consumer
-	if *durable == "" {
-		cons, err = js.OrderedConsumer(ctx, events.Stream, jetstream.OrderedConsumerConfig{FilterSubjects: subjects})
-	} else {
-		cons, err = js.CreateOrUpdateConsumer(ctx, events.Stream, jetstream.ConsumerConfig{
-			Durable: *durable, FilterSubjects: subjects, AckPolicy: jetstream.AckExplicitPolicy})
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "entityconn-subscriber: consumer on %s: %v\n", events.Stream, err)
-		return 1
-	}
-	msgs, err := cons.Messages()
-	if err != nil {
-		fmt.Fprintf(stderr, "entityconn-subscriber: %v\n", err)
-		return 1
-	}
-	defer msgs.Stop()
-
-	seen := newRecent(10_000)
-	for {
-		m, err := msgs.Next(jetstream.NextContext(ctx))
-		switch {
-		case ctx.Err() != nil:
-			return 0
-		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
-			fmt.Fprintf(stderr, "entityconn-subscriber: %v\n", err)
-			return 1
-		case err != nil: // such as missed heartbeats while the server restarts
+	var mu sync.Mutex // the handler and OnError may run at once
+	opts := []natsclient.SubscribeOption{
+		natsclient.FromStart(),
+		natsclient.Types(events.TypeConnectionAccepted),
+		natsclient.OnError(func(err error) {
+			// Such as missed heartbeats while the server restarts: the client keeps trying.
+			mu.Lock()
+			defer mu.Unlock()
 			fmt.Fprintf(stderr, "entityconn-subscriber: %v; still trying\n", err)
-			continue
-		}
-		e, err := events.Decode(m.Data())
-		switch {
-		case errors.Is(err, events.ErrUnknownType):
-			// Written by a newer entityconn: not ours to understand.
-		case err != nil:
-			fmt.Fprintf(stderr, "entityconn-subscriber: skipping %s: %v\n", m.Subject(), err)
-		case seen.add(e.EventID): // the event id is also the message's Nats-Msg-Id
-			fmt.Fprintf(stdout, "connection %s from %s to %s accepted by %s at %s\n",
-				e.ConnectionID, e.SourceEntityID, e.TargetEntityID, e.ActorUserID, e.OccurredAt.Format(time.RFC3339))
-		}
-		if *durable != "" {
-			if err := m.Ack(); err != nil {
-				fmt.Fprintf(stderr, "entityconn-subscriber: ack: %v\n", err)
-			}
-		}
+		}),
 	}
-}
-
-// recent remembers the last event ids it was given, forgetting the oldest beyond its size.
-// A redelivery follows the first delivery closely, so a short memory is enough to print once;
-// a service whose effect must happen once keeps the ids it acted on together with the effect.
-type recent struct {
-	ids  map[string]bool
-	ring []string
-	next int
-}
-
-func newRecent(size int) *recent {
-	return &recent{ids: make(map[string]bool, size), ring: make([]string, size)}
-}
-
-// add records id and reports whether it is new.
-func (r *recent) add(id string) bool {
-	if r.ids[id] {
-		return false
+	if *durable != "" {
+		opts = append(opts, natsclient.Durable(*durable))
 	}
-	delete(r.ids, r.ring[r.next])
-	r.ring[r.next], r.ids[id] = id, true
-	r.next = (r.next + 1) % len(r.ring)
-	return true
+	sub, err := client.Subscribe(ctx, *entity, func(e events.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		// The client hands an event over once even when it is stored or delivered twice (it
+		// remembers the last 1024 event ids); a service whose effect must happen once keeps
+		// the ids it acted on together with the effect.
+		fmt.Fprintf(stdout, "connection %s from %s to %s accepted by %s at %s\n",
+			e.ConnectionID, e.SourceEntityID, e.TargetEntityID, e.ActorUserID, e.OccurredAt.Format(time.RFC3339))
+		return nil
+	}, opts...)
+	if err != nil {
+		fmt.Fprintf(stderr, "entityconn-subscriber: subscribe to %s's events: %v\n", *entity, err)
+		return 1
+	}
+	<-ctx.Done()
+	sub.Stop()
+	return 0
 }

@@ -78,6 +78,11 @@ func (w *world) connect(t *testing.T, conn, source, target string) events.Event 
 	return accepted
 }
 
+// env signs the subscriber in; the test's NATS server has no authentication and ignores it.
+func env(k string) string {
+	return map[string]string{"ENTITYCONN_CLIENT_ID": "eu-admin", "ENTITYCONN_CLIENT_SECRET": "eu-admin-secret"}[k]
+}
+
 // subscriber is run going in the background.
 type subscriber struct {
 	out, errs *syncBuffer
@@ -89,7 +94,7 @@ func start(t *testing.T, args ...string) *subscriber {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	s := &subscriber{out: &syncBuffer{}, errs: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
-	go func() { s.done <- run(ctx, args, func(string) string { return "" }, s.out, s.errs) }()
+	go func() { s.done <- run(ctx, args, env, s.out, s.errs) }()
 	t.Cleanup(cancel)
 	return s
 }
@@ -170,7 +175,7 @@ func TestDurableResumes(t *testing.T) {
 	// Acknowledgements are asynchronous: wait until the server has the first one.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		c, err := w.res.JS.Consumer(t.Context(), events.Stream, "sharing-eu")
+		c, err := w.res.JS.Consumer(t.Context(), events.Stream, "sharing-eu-in")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -199,12 +204,15 @@ func TestDurableResumes(t *testing.T) {
 func TestUsage(t *testing.T) {
 	for _, args := range [][]string{{}, {"--entity", "eu.*"}, {"--entity", "eu", "extra"}, {"--bogus"}} {
 		var out, errs syncBuffer
-		if code := run(t.Context(), args, func(string) string { return "" }, &out, &errs); code != 2 {
+		if code := run(t.Context(), args, env, &out, &errs); code != 2 {
 			t.Errorf("run(%q) = %d, want 2", args, code)
 		}
 	}
 	var out, errs syncBuffer
-	if code := run(t.Context(), []string{"--entity", "eu", "--nats-url", "nats://127.0.0.1:1"}, func(string) string { return "" }, &out, &errs); code != 1 {
+	if code := run(t.Context(), []string{"--entity", "eu"}, func(string) string { return "" }, &out, &errs); code != 2 || !strings.Contains(errs.String(), "ENTITYCONN_CLIENT_ID") {
+		t.Errorf("run without credentials = %d, %q; want 2 naming ENTITYCONN_CLIENT_ID", code, errs.String())
+	}
+	if code := run(t.Context(), []string{"--entity", "eu", "--nats-url", "nats://127.0.0.1:1"}, env, &out, &errs); code != 1 {
 		t.Errorf("run without a NATS server = %d, want 1; stderr: %s", code, errs.String())
 	}
 }

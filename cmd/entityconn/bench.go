@@ -26,6 +26,7 @@ import (
 
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/natsapi"
+	"github.com/entityconn/entityconn/adapters/natsclient"
 	"github.com/entityconn/entityconn/adapters/natscmd"
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/domain"
@@ -243,6 +244,9 @@ func benchDirectory(n int) string {
 	for i := range n {
 		fmt.Fprintf(&b, "      - {entity: e%d, role: admin}\n", i)
 	}
+	// The NATS phases' client: a service user, which sends commands as bench. bench itself
+	// could not sign in to NATS: its permissions would name thousands of entities.
+	fmt.Fprintf(&b, "  - id: bench-svc\n    clientId: bench-svc\n    clientSecretHash: '%s'\n    service: true\n", hash)
 	return b.String()
 }
 
@@ -390,15 +394,19 @@ func benchHTTP(ctx context.Context, st *stack, cfg benchConfig, progress io.Writ
 // benchNATS measures entityconn.api.request through the NATS micro service, from a client
 // connected over TCP like another service.
 func benchNATS(ctx context.Context, st *stack, cfg benchConfig, progress io.Writer, next func() (string, string)) (load, error) {
-	nc, err := nats.Connect(st.url)
+	var opts []nats.Option
+	if st.embedded != nil {
+		opts = natsclient.SignIn("bench-svc", "bench-secret", "bench-svc")
+	}
+	nc, err := nats.Connect(st.url, opts...)
 	if err != nil {
 		return load{}, err
 	}
 	defer nc.Close()
 	l := runLoad(ctx, "entityconn NATS request/reply commands", cfg, progress, func(ctx context.Context) error {
 		src, tgt := next()
-		body, _ := json.Marshal(natsapi.Request{ActorUserID: "bench", EntityID: src, TargetEntityID: tgt})
-		m, err := nc.RequestWithContext(ctx, natsapi.SubjectPrefix+".request", body)
+		body, _ := json.Marshal(natsapi.Request{EntityID: src, TargetEntityID: tgt})
+		m, err := nc.RequestWithContext(ctx, natsapi.Subject("bench", "request"), body)
 		if err != nil {
 			return err
 		}
@@ -423,8 +431,10 @@ type outcomeClock struct {
 	arrived chan struct{}
 }
 
-func newOutcomeClock(url string) (*outcomeClock, error) {
-	nc, err := nats.Connect(url)
+// newOutcomeClock connects to st's NATS as the service itself, which may read every
+// entity's outcomes.
+func newOutcomeClock(st *stack) (*outcomeClock, error) {
+	nc, err := nats.Connect(st.url, st.serviceOptions()...)
 	if err != nil {
 		return nil, err
 	}
@@ -469,7 +479,7 @@ func (c *outcomeClock) publish(ctx context.Context, id, src, tgt string) error {
 	c.mu.Lock()
 	c.sent[id] = time.Now()
 	c.mu.Unlock()
-	return natscmd.Publish(ctx, c.js, "RequestConnection", natsapi.Request{CommandID: id, ActorUserID: "bench", EntityID: src, TargetEntityID: tgt})
+	return natscmd.Publish(ctx, c.js, "bench", "RequestConnection", natsapi.Request{CommandID: id, EntityID: src, TargetEntityID: tgt})
 }
 
 // wait returns the latencies once every published command has its outcome, or an error
@@ -505,7 +515,7 @@ func (c *outcomeClock) close() {
 // measures, for each, the time from publishing to its outcome arriving; the rate is commands
 // whose outcome arrived per second.
 func benchDurable(ctx context.Context, st *stack, cfg benchConfig, progress io.Writer, next func() (string, string)) (load, error) {
-	c, err := newOutcomeClock(st.url)
+	c, err := newOutcomeClock(st)
 	if err != nil {
 		return load{}, err
 	}
@@ -529,7 +539,7 @@ func benchDurable(ctx context.Context, st *stack, cfg benchConfig, progress io.W
 // benchOutcomeLatency publishes durable commands at rate per second for cfg.lagFor and
 // measures the time from publishing each to its outcome arriving.
 func benchOutcomeLatency(ctx context.Context, st *stack, cfg benchConfig, rate float64, next func() (string, string)) (benchResult, error) {
-	c, err := newOutcomeClock(st.url)
+	c, err := newOutcomeClock(st)
 	if err != nil {
 		return benchResult{}, err
 	}

@@ -45,7 +45,9 @@ func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progres
 		return nil, fmt.Errorf("populate: %w", err)
 	}
 
-	ns, err := natsjs.StartEmbedded(natsjs.EmbeddedOptions{StoreDir: data, InProcessOnly: true, SyncAlways: cfg.fsync})
+	// A client port: the restart below uses it as an external NATS (bench data only, in a
+	// temporary directory, on loopback).
+	ns, err := natsjs.StartEmbedded(natsjs.EmbeddedOptions{StoreDir: data, Listen: "127.0.0.1:0", SyncAlways: cfg.fsync})
 	if err != nil {
 		return nil, err
 	}

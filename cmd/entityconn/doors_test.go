@@ -60,9 +60,9 @@ func (d *microDoor) name() string { return "NATS request/reply" }
 func (d *microDoor) send(t *testing.T, user, entity, command string, req natsapi.Request) (int, int, string) {
 	t.Helper()
 	endpoint := map[string]string{"RequestConnection": "request", "AcceptConnection": "accept", "DenyConnection": "deny", "CancelConnection": "cancel", "DisconnectConnection": "disconnect"}[command]
-	req.ActorUserID, req.EntityID, req.CommandID = user, entity, uuid.NewString()
+	req.EntityID, req.CommandID = entity, uuid.NewString()
 	data, _ := json.Marshal(req)
-	msg, err := d.nc.Request(natsapi.SubjectPrefix+"."+endpoint, data, 10*time.Second)
+	msg, err := d.nc.Request(natsapi.Subject(user, endpoint), data, 10*time.Second)
 	if err != nil {
 		t.Fatalf("micro %s: %v", endpoint, err)
 	}
@@ -94,7 +94,7 @@ func (d *durableDoor) name() string { return "NATS durable commands" }
 
 func (d *durableDoor) send(t *testing.T, user, entity, command string, req natsapi.Request) (int, int, string) {
 	t.Helper()
-	req.ActorUserID, req.EntityID, req.CommandID = user, entity, uuid.NewString()
+	req.EntityID, req.CommandID = entity, uuid.NewString()
 	sub, err := d.nc.SubscribeSync(natscmd.OutcomeSubject(entity))
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +107,7 @@ func (d *durableDoor) send(t *testing.T, user, entity, command string, req natsa
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := natscmd.Publish(t.Context(), js, command, req); err != nil {
+	if err := natscmd.Publish(t.Context(), js, user, command, req); err != nil {
 		t.Fatalf("publish %s: %v", command, err)
 	}
 	deadline := time.Now().Add(15 * time.Second)
@@ -224,22 +224,12 @@ func TestPermissionStateMatrixOnEveryDoor(t *testing.T) {
 	t.Parallel()
 	doors := []func(s *service) door{
 		func(s *service) door { return &restDoor{s: s, tokens: map[string]string{}} },
-		func(s *service) door { return &microDoor{nc: natsConn(t, s)} },
-		func(s *service) door { return &durableDoor{nc: natsConn(t, s)} },
+		func(s *service) door { return &microDoor{nc: s.connect("svc")} },
+		func(s *service) door { return &durableDoor{nc: s.connect("svc")} },
 	}
 	for _, mk := range doors {
 		s := startService(t)
 		d := mk(s)
 		t.Run(d.name(), func(t *testing.T) { runMatrix(t, s, d) })
 	}
-}
-
-func natsConn(t *testing.T, s *service) *nats.Conn {
-	t.Helper()
-	nc, err := nats.Connect(s.natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
 }

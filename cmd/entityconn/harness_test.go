@@ -20,6 +20,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/entityconn/entityconn/adapters/apptest"
+	"github.com/entityconn/entityconn/adapters/natsauth"
+	"github.com/entityconn/entityconn/adapters/natsclient"
 	"github.com/entityconn/entityconn/events"
 )
 
@@ -239,18 +241,34 @@ func must(t testing.TB, r response, status int) response {
 	return r
 }
 
-// js connects to the service's NATS.
-func (s *service) js() jetstream.JetStream {
+// connect connects to the service's embedded NATS as user (a directory user of the test
+// directory, secret "<user>-secret"), or as the service itself when user is "".
+func (s *service) connect(user string, opts ...nats.Option) *nats.Conn {
 	s.t.Helper()
 	if s.natsURL == "" {
 		s.t.Fatal("service has no embedded NATS")
 	}
-	nc, err := nats.Connect(s.natsURL)
+	if user == "" {
+		id, _, err := natsauth.LoadIdentity(s.data)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		opts = append(opts, nats.UserInfo(id.User, id.Password))
+	} else {
+		opts = append(opts, natsclient.SignIn(user, user+"-secret", user)...)
+	}
+	nc, err := nats.Connect(s.natsURL, opts...)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	s.t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
+	return nc
+}
+
+// js connects to the service's NATS as the service itself.
+func (s *service) js() jetstream.JetStream {
+	s.t.Helper()
+	js, err := jetstream.New(s.connect(""))
 	if err != nil {
 		s.t.Fatal(err)
 	}

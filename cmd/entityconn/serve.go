@@ -170,11 +170,11 @@ type stack struct {
 	embedded   *server.Server
 	identity   natsauth.Identity
 	authorizer *natsauth.Authorizer
-	nc    *nats.Conn
-	res   *natsjs.Resources
-	dirs  *natsjs.DirectoryStore
-	views *natsjs.Views
-	index *natsjs.ListIndex
+	nc         *nats.Conn
+	res        *natsjs.Resources
+	dirs       *natsjs.DirectoryStore
+	views      *natsjs.Views
+	index      *natsjs.ListIndex
 	// snapshot is where the list index is saved on Close and read at start ("": nowhere).
 	snapshot string
 	svc      *app.Service
@@ -359,6 +359,15 @@ func startEmbedded(data string, o natsjs.EmbeddedOptions) (*server.Server, natsa
 	o.Auth = &natsjs.EmbeddedAuth{User: id.User, Password: id.Password, CalloutIssuer: issuer}
 	ns, err := natsjs.StartEmbedded(o)
 	return ns, id, err
+}
+
+// serviceOptions are the options of a connection of the service's own identity to st's
+// embedded server (none with --nats-url).
+func (st *stack) serviceOptions() []nats.Option {
+	if st.embedded == nil {
+		return nil
+	}
+	return []nats.Option{nats.UserInfo(st.identity.User, st.identity.Password)}
 }
 
 // indexSnapshotPath is where serve keeps its list index between runs: in the data

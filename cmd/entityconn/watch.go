@@ -12,25 +12,28 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/entityconn/entityconn/adapters/natsclient"
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/events"
 	"github.com/entityconn/entityconn/projections"
 )
 
 // watchUsage describes "entityconn watch"; main's usage prints it.
-const watchUsage = `  watch --entity E [--inbound|--outbound] [--json] [--nats-url URL]
+const watchUsage = `  watch --entity E [--inbound|--outbound] [--json] [--nats-url URL] [--user ID]
                print entity E's connections from the views bucket on NATS, then a
                "-- live --" line, then every change as it happens, until interrupted;
                both directions unless one is given. --json: one object per line,
                {"direction","key","operation","view"}, and {"operation":"live"} for the
-               separator. NATS: --nats-url, env NATS_URL, default ` + watchDefaultNATS + `
+               separator. NATS: --nats-url, env NATS_URL, default ` + watchDefaultNATS + `;
+               signs in with ENTITYCONN_CLIENT_ID and ENTITYCONN_CLIENT_SECRET, as the
+               user --user (env ENTITYCONN_USER, default: the client id)
 `
 
 // watchDefaultNATS is where "serve" runs its embedded NATS server by default.
 const watchDefaultNATS = "nats://127.0.0.1:4222"
 
 // watchHint is appended to every error that most likely means no service is there.
-const watchHint = "is entityconn serve running? is --nats-url right?"
+const watchHint = "is entityconn serve running? is --nats-url right? may the user read the entity?"
 
 // runWatch is "entityconn watch": it follows the Outbound and/or Inbound views of one entity in
 // the KV bucket ENTITYCONN_VIEWS (contract §5) until ctx ends, and then returns 0. It returns 2
@@ -39,11 +42,12 @@ func runWatch(ctx context.Context, args []string, getenv func(string) string, st
 	fs := flag.NewFlagSet("entityconn watch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: entityconn watch --entity E [--inbound|--outbound] [--json] [--nats-url URL]")
+		fmt.Fprintln(stderr, "usage: entityconn watch --entity E [--inbound|--outbound] [--json] [--nats-url URL] [--user ID]")
 		fs.PrintDefaults()
 	}
 	var (
 		entity, natsURL   string
+		user              string
 		inbound, outbound bool
 		asJSON            bool
 	)
@@ -52,6 +56,7 @@ func runWatch(ctx context.Context, args []string, getenv func(string) string, st
 	fs.BoolVar(&outbound, "outbound", false, "watch the connections the entity is the source of")
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object per line")
 	fs.StringVar(&natsURL, "nats-url", "", "NATS server of the service (env NATS_URL, default "+watchDefaultNATS+")")
+	fs.StringVar(&user, "user", "", "the directory user id the client id belongs to (env ENTITYCONN_USER, default: the client id); replies go to its inbox")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -73,6 +78,17 @@ func runWatch(ctx context.Context, args []string, getenv func(string) string, st
 	if natsURL == "" {
 		natsURL = watchDefaultNATS
 	}
+	clientID, secret := getenv("ENTITYCONN_CLIENT_ID"), getenv("ENTITYCONN_CLIENT_SECRET")
+	if clientID == "" || secret == "" {
+		fmt.Fprintln(stderr, "entityconn watch: set ENTITYCONN_CLIENT_ID and ENTITYCONN_CLIENT_SECRET: a directory user signs in to NATS with them")
+		return 2
+	}
+	if user == "" {
+		user = getenv("ENTITYCONN_USER")
+	}
+	if user == "" {
+		user = clientID
+	}
 	var filters []string
 	if outbound || !inbound {
 		filters = append(filters, projections.EntityFilter(projections.Outbound, entity))
@@ -82,13 +98,13 @@ func runWatch(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	// A watch is meant to run for long: it rides out server restarts, and says so.
-	nc, err := nats.Connect(natsURL, nats.Name("entityconn watch"), nats.MaxReconnects(-1),
+	nc, err := nats.Connect(natsURL, append(natsclient.SignIn(clientID, secret, user), nats.Name("entityconn watch"), nats.MaxReconnects(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil when the connection is closed on purpose
 				fmt.Fprintf(stderr, "entityconn watch: disconnected from NATS (%v); reconnecting\n", err)
 			}
 		}),
-		nats.ReconnectHandler(func(*nats.Conn) { fmt.Fprintln(stderr, "entityconn watch: reconnected to NATS") }))
+		nats.ReconnectHandler(func(*nats.Conn) { fmt.Fprintln(stderr, "entityconn watch: reconnected to NATS") }))...)
 	if err != nil {
 		fmt.Fprintf(stderr, "entityconn watch: cannot reach NATS at %s: %v (%s)\n", natsURL, err, watchHint)
 		return 1
@@ -104,35 +120,62 @@ func runWatch(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintf(stderr, "entityconn watch: bucket %s on %s: %v (%s)\n", natsjs.BucketViews, natsURL, err, watchHint)
 		return 1
 	}
-	w, err := kv.WatchFiltered(ctx, filters)
-	if err != nil {
-		fmt.Fprintf(stderr, "entityconn watch: watch %s: %v (%s)\n", natsjs.BucketViews, err, watchHint)
-		return 1
+	// One watcher per direction: NATS permissions let a user watch views only with one
+	// filter, naming an entity it can access.
+	updates := make(chan watchUpdate)
+	for _, f := range filters {
+		w, err := kv.Watch(ctx, f)
+		if err != nil {
+			fmt.Fprintf(stderr, "entityconn watch: watch %s %s: %v (%s)\n", natsjs.BucketViews, f, err, watchHint)
+			return 1
+		}
+		defer w.Stop()
+		go func() {
+			for e := range w.Updates() {
+				select {
+				case updates <- watchUpdate{e: e}:
+				case <-ctx.Done():
+					return
+				}
+			}
+			select {
+			case updates <- watchUpdate{ended: true}:
+			case <-ctx.Done():
+			}
+		}()
 	}
-	defer w.Stop()
 
 	p := watchPrinter{out: stdout, errs: stderr, json: asJSON}
-	live := false
+	waiting, live := len(filters), false // watchers still delivering their current values
 	for {
 		select {
 		case <-ctx.Done():
 			return 0
-		case e, ok := <-w.Updates():
+		case u := <-updates:
 			switch {
-			case !ok && ctx.Err() != nil:
+			case u.ended && ctx.Err() != nil:
 				return 0
-			case !ok:
+			case u.ended:
 				fmt.Fprintf(stderr, "entityconn watch: the watch of %s ended\n", natsjs.BucketViews)
 				return 1
-			case e == nil: // every current value has been delivered
-				live = true
-				p.live()
-			case live || e.Operation() == jetstream.KeyValuePut:
+			case u.e == nil: // one watcher has delivered every current value
+				if waiting--; waiting == 0 {
+					live = true
+					p.live()
+				}
+			case live || u.e.Operation() == jetstream.KeyValuePut:
 				// Before the marker a delete would only say that a key once existed.
-				p.entry(e)
+				p.entry(u.e)
 			}
 		}
 	}
+}
+
+// watchUpdate is an entry of one of the watchers (nil: its current values are delivered), or
+// the end of its updates.
+type watchUpdate struct {
+	e     jetstream.KeyValueEntry
+	ended bool
 }
 
 // watchPrinter writes the entries of a watch as text or JSON lines.

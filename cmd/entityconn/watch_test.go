@@ -18,13 +18,22 @@ type watching struct {
 	done      chan int
 }
 
-func startWatch(t *testing.T, args ...string) *watching {
+// startWatch runs "watch args" signed in as the test directory's user (secret
+// "<user>-secret").
+func startWatch(t *testing.T, user string, args ...string) *watching {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	w := &watching{out: &syncBuffer{}, errs: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
-	go func() { w.done <- runWatch(ctx, args, func(string) string { return "" }, w.out, w.errs) }()
+	go func() { w.done <- runWatch(ctx, args, userEnv(user), w.out, w.errs) }()
 	t.Cleanup(cancel)
 	return w
+}
+
+// userEnv is the environment of a client subcommand signed in as user of the test directory.
+func userEnv(user string) func(string) string {
+	return func(k string) string {
+		return map[string]string{"ENTITYCONN_CLIENT_ID": user, "ENTITYCONN_CLIENT_SECRET": user + "-secret"}[k]
+	}
 }
 
 // waitFor polls the output until re matches it, and returns the match.
@@ -70,7 +79,7 @@ func TestWatch(t *testing.T) {
 	// The watch starts once the request is in the views, so that it is current state.
 	must(t, s.call("GET", "/v1/entity-connections?type=inbound&minSequence="+seqOf(t, first), eve, "eu", ""), 200)
 
-	w := startWatch(t, "--entity", "eu", "--nats-url", s.natsURL)
+	w := startWatch(t, "eve", "--entity", "eu", "--nats-url", s.natsURL)
 	w.waitFor(t, regexp.MustCompile(`(?s)^inbound +`+id+`  global → eu  Pending  requestedBy=root  updatedAt=\S+Z  sequence=\d+\n-- live --\n`))
 
 	must(t, s.call("PUT", "/v1/entity-connections/"+id+"/accept", eve, "eu", ""), 200)
@@ -96,7 +105,7 @@ func TestWatchJSON(t *testing.T) {
 	first := must(t, s.call("POST", "/v1/entity-connections", root, "global", `{"targetEntityId":"eu"}`), 200)
 	must(t, s.call("GET", "/v1/entity-connections?type=outbound&minSequence="+seqOf(t, first), root, "global", ""), 200)
 
-	w := startWatch(t, "--entity", "global", "--outbound", "--json", "--nats-url", s.natsURL)
+	w := startWatch(t, "root", "--entity", "global", "--outbound", "--json", "--nats-url", s.natsURL)
 	w.waitFor(t, regexp.MustCompile(`\{"operation":"live"\}\n`))
 	must(t, s.call("POST", "/v1/entity-connections", root, "global", `{"targetEntityId":"us"}`), 200)
 	w.waitFor(t, regexp.MustCompile(`(?s)live.*"targetEntityId":"us"`))
@@ -139,21 +148,30 @@ func TestWatchJSON(t *testing.T) {
 func TestWatchErrors(t *testing.T) {
 	t.Parallel()
 	_, bare := natsjstest.Single(t) // a NATS server without entityconn's bucket
+	s := startService(t)
 	for _, tc := range []struct {
 		name string
+		user string
 		args []string
 		want int
 		msg  string
 	}{
-		{"no entity", []string{}, 2, "not an entity id"},
-		{"bad entity", []string{"--entity", "eu.*"}, 2, `--entity "eu.*" is not an entity id`},
-		{"stray argument", []string{"--entity", "eu", "extra"}, 2, `unexpected argument "extra"`},
-		{"no NATS", []string{"--entity", "eu", "--nats-url", "nats://127.0.0.1:1"}, 1, "is entityconn serve running? is --nats-url right?"},
-		{"no bucket", []string{"--entity", "eu", "--nats-url", bare}, 1, "is entityconn serve running? is --nats-url right?"},
+		{"no entity", "eve", []string{}, 2, "not an entity id"},
+		{"bad entity", "eve", []string{"--entity", "eu.*"}, 2, `--entity "eu.*" is not an entity id`},
+		{"stray argument", "eve", []string{"--entity", "eu", "extra"}, 2, `unexpected argument "extra"`},
+		{"no credentials", "", []string{"--entity", "eu", "--nats-url", s.natsURL}, 2, "set ENTITYCONN_CLIENT_ID and ENTITYCONN_CLIENT_SECRET"},
+		{"no NATS", "eve", []string{"--entity", "eu", "--nats-url", "nats://127.0.0.1:1"}, 1, "is entityconn serve running? is --nats-url right?"},
+		{"no bucket", "eve", []string{"--entity", "eu", "--nats-url", bare}, 1, "is entityconn serve running? is --nats-url right?"},
+		{"wrong secret", "mallory", []string{"--entity", "eu", "--nats-url", s.natsURL}, 1, "Authorization Violation"},
+		{"an entity the user cannot read", "sam", []string{"--entity", "eu", "--nats-url", s.natsURL}, 1, "may the user read the entity?"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errs syncBuffer
-			code := runWatch(t.Context(), tc.args, func(string) string { return "" }, &out, &errs)
+			env := userEnv(tc.user)
+			if tc.user == "" {
+				env = func(string) string { return "" }
+			}
+			code := runWatch(t.Context(), tc.args, env, &out, &errs)
 			if code != tc.want || !strings.Contains(errs.String(), tc.msg) {
 				t.Errorf("watch %q = %d, stderr %q; want %d and %q", tc.args, code, errs.String(), tc.want, tc.msg)
 			}

@@ -137,9 +137,9 @@ func freePorts(t testing.TB, n int) []int {
 }
 
 // Connect connects to url and closes the connection when the test ends.
-func Connect(t testing.TB, url string) *nats.Conn {
+func Connect(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
+	nc, err := nats.Connect(url, append([]nats.Option{nats.MaxReconnects(-1)}, opts...)...)
 	if err != nil {
 		t.Fatalf("natsjstest: connect %s: %v", url, err)
 	}
