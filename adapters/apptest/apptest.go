@@ -63,14 +63,15 @@ func CheapHash(secret string) string {
 
 // Stack is a running entityconn without doors.
 type Stack struct {
-	URL      string
-	NC       *nats.Conn
-	JS       jetstream.JetStream
-	Res      *natsjs.Resources
-	Views    *natsjs.Views
-	Index    *natsjs.ListIndex
-	Service  *app.Service
-	Executor *natsapi.Executor
+	URL       string
+	NC        *nats.Conn
+	JS        jetstream.JetStream
+	Res       *natsjs.Resources
+	Directory *natsjs.DirectoryStore
+	Views     *natsjs.Views
+	Index     *natsjs.ListIndex
+	Service   *app.Service
+	Executor  *natsapi.Executor
 }
 
 // Start starts an embedded NATS server and a stack on it with Directory(); everything stops
@@ -97,7 +98,7 @@ func Start(t testing.TB) *Stack {
 	index := natsjs.NewListIndex(res, nil)
 	Background(t, views.Run, index.Run, dirs.Run, natsjs.NewProjector(res, "test", nil, nil).Run)
 	svc := app.New(app.Config{Store: natsjs.NewStore(res), Views: views, Index: index, Directory: dirs})
-	return &Stack{URL: url, NC: nc, JS: js, Res: res, Views: views, Index: index, Service: svc,
+	return &Stack{URL: url, NC: nc, JS: js, Res: res, Directory: dirs, Views: views, Index: index, Service: svc,
 		Executor: &natsapi.Executor{Service: svc, Outcomes: natsjs.NewOutcomes(res)}}
 }
 

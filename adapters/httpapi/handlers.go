@@ -189,7 +189,7 @@ func (s *Server) command(c *call, cmd domain.Command, body func(app.Result) any)
 	}
 	key := c.r.Header.Get(HeaderIdempotencyKey)
 	if key == "" {
-		res, err := s.cfg.Service.Execute(ctx, p, "", cmd)
+		res, err := s.cfg.Service.Execute(ctx, p, app.CommandID{Door: app.DoorREST}, cmd)
 		if err != nil {
 			return err
 		}
@@ -199,7 +199,8 @@ func (s *Server) command(c *call, cmd domain.Command, body func(app.Result) any)
 	if len(key) > maxIdempotencyKeyLen || !printable(key) {
 		return errorf(domain.ErrInvalidValue, "%s must be 1 to %d printable ASCII characters", HeaderIdempotencyKey, maxIdempotencyKeyLen)
 	}
-	replay, claim, err := s.cfg.Outcomes.Begin(ctx, p.UserID, key, s.fingerprint(c, p, cmd))
+	id := app.CommandID{Door: app.DoorREST, Key: key}
+	replay, claim, err := s.cfg.Outcomes.Begin(ctx, id.Scope(p.UserID), key, s.fingerprint(c, p, cmd))
 	if err != nil {
 		return err
 	}
@@ -215,7 +216,7 @@ func (s *Server) command(c *call, cmd domain.Command, body func(app.Result) any)
 		s.write(c, sr.Status, sr.Body)
 		return nil
 	}
-	res, err := s.cfg.Service.Execute(ctx, p, key, cmd)
+	res, err := s.cfg.Service.Execute(ctx, p, id, cmd)
 	var sr storedResponse
 	if err != nil {
 		sr.Status, sr.Body = s.errorResponse(c, err)

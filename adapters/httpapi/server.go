@@ -60,6 +60,8 @@ type Config struct {
 	Ready func(context.Context) error
 	// UI, when set, serves the web page and its assets under /.
 	UI http.Handler
+	// Now is the API's clock (rate limits); nil means time.Now. Tokens have their own.
+	Now func() time.Time
 }
 
 // Server is the HTTP handler of the API. Safe for concurrent use.
@@ -123,6 +125,9 @@ func Routes() []Route {
 func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), closing: make(chan struct{})}
 	paths := map[string]bool{}

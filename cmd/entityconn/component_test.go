@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/httpapi"
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/natsjs/natsjstest"
@@ -216,7 +217,7 @@ func TestIdempotencyKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := natsjs.NewOutcomes(r).Begin(t.Context(), "root", "k-busy", "held by another request"); err != nil {
+	if _, _, err := natsjs.NewOutcomes(r).Begin(t.Context(), app.CommandID{Door: app.DoorREST}.Scope("root"), "k-busy", "held by another request"); err != nil {
 		t.Fatal(err)
 	}
 	busy := must(t, s.call("POST", "/v1/entity-connections", root, "global", `{"targetEntityId":"us"}`, "Idempotency-Key", "k-busy"), 409)
