@@ -36,7 +36,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"target id with a dot", "POST", "/v1/entity-connections", root, "global", `{"targetEntityId":"eu.west"}`, nil, 400, 53000020},
 		{"target id with a wildcard", "POST", "/v1/entity-connections", root, "global", `{"targetEntityId":">"}`, nil, 400, 53000020},
 		{"target id too long", "POST", "/v1/entity-connections", root, "global", `{"targetEntityId":"` + longID + `"}`, nil, 400, 53000020},
-		{"unknown target", "POST", "/v1/entity-connections", root, "global", `{"targetEntityId":"mars"}`, nil, 400, 53000020},
+		{"unknown target (answered as no access)", "POST", "/v1/entity-connections", root, "global", `{"targetEntityId":"mars"}`, nil, 403, 53000010},
 		{"to itself", "POST", "/v1/entity-connections", root, "global", `{"targetEntityId":"global"}`, nil, 400, 53000020},
 		{"acting entity with a dot", "POST", "/v1/entity-connections", root, "glo.bal", `{"targetEntityId":"eu"}`, nil, 400, 53000020},
 		{"two acting entities", "POST", "/v1/entity-connections", root, "global,eu", `{"targetEntityId":"apac"}`, nil, 400, 53000020},
