@@ -38,7 +38,14 @@ type tokenResponse struct {
 	Scope       string `json:"scope"`
 }
 
+// token answers the client credentials grant, within the limits of
+// [TokenRequestsPerSecondPerAddress] and [FailedSignInsPerSecondPerClient]: over them it
+// answers 429 with Retry-After.
 func (s *Server) token(c *call) error {
+	now := s.cfg.Now()
+	if lim := s.byAddress.get(addressKey(c.r.RemoteAddr), now); !lim.AllowN(now, 1) {
+		return tooMany(c, retryAfter(lim, now), "too many token requests from this address")
+	}
 	if err := c.r.ParseForm(); err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -60,6 +67,13 @@ func (s *Server) token(c *call) error {
 	if id == "" || secret == "" {
 		return errorf(domain.ErrMissingValue, "client_id and client_secret are required")
 	}
+	// The same key for known and unknown client ids, so that the limit does not tell them
+	// apart; hashed, so that long made-up ids cost no more memory than short ones.
+	clientKey := sha256.Sum256([]byte(id))
+	failures := s.byClient.get(string(clientKey[:]), now)
+	if failures.TokensAt(now) < 1 {
+		return tooMany(c, retryAfter(failures, now), "too many failed sign-ins for this client")
+	}
 	dir := s.cfg.Directory.Current()
 	if dir == nil {
 		return errorf(app.ErrUnavailable, "no directory loaded")
@@ -70,6 +84,8 @@ func (s *Server) token(c *call) error {
 		hash = []byte(u.SecretHash)
 	}
 	if err := bcrypt.CompareHashAndPassword(hash, []byte(secret)); err != nil || !found {
+		// Reserve rather than Allow: concurrent failures all count, even into debt.
+		failures.ReserveN(now, 1)
 		return errorf(domain.ErrUnauthenticated, "invalid client credentials")
 	}
 	var restrict []string

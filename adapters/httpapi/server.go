@@ -71,6 +71,8 @@ type Server struct {
 	// closing is closed by CloseStreams: open change streams end.
 	closing     chan struct{}
 	closingOnce sync.Once
+	// byAddress and byClient limit POST /oauth/token.
+	byAddress, byClient *limiters
 }
 
 // CloseStreams ends the open change streams, which would otherwise keep a graceful shutdown
@@ -95,7 +97,9 @@ type Route struct {
 	Method string
 	Path   string // in OpenAPI form, e.g. /v1/entity-connections/{id}
 	auth   bool   // needs a bearer token
-	handle func(*Server, *call) error
+	// limited is true for a route that may answer 429 (a rate limit or a cap).
+	limited bool
+	handle  func(*Server, *call) error
 	// under names a pattern whose 405 fallback also covers this path (a literal path below a
 	// wildcard one cannot have a method-less pattern of its own).
 	under string
@@ -104,7 +108,7 @@ type Route struct {
 // Routes returns the API's endpoints (without the web page).
 func Routes() []Route {
 	return []Route{
-		{Method: "POST", Path: "/oauth/token", handle: (*Server).token},
+		{Method: "POST", Path: "/oauth/token", handle: (*Server).token, limited: true},
 		{Method: "GET", Path: "/v1/entities", auth: true, handle: (*Server).entities},
 		{Method: "POST", Path: "/v1/entity-connections", auth: true, handle: (*Server).request},
 		{Method: "GET", Path: "/v1/entity-connections", auth: true, handle: (*Server).list},
@@ -129,7 +133,10 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), closing: make(chan struct{})}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), closing: make(chan struct{}),
+		byAddress: newLimiters(TokenRequestsPerSecondPerAddress, TokenRequestBurstPerAddress),
+		byClient:  newLimiters(FailedSignInsPerSecondPerClient, FailedSignInBurstPerClient),
+	}
 	paths := map[string]bool{}
 	for _, rt := range Routes() {
 		pattern := rt.Method + " " + rt.Path

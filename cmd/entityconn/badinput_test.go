@@ -32,7 +32,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"missing target", "POST", "/v1/entity-connections", root, "global", `{}`, nil, 400, 53000021},
 		{"empty body", "POST", "/v1/entity-connections", root, "global", ``, nil, 400, 53000021},
 		{"trailing data", "POST", "/v1/entity-connections", root, "global", `{"targetEntityId":"apac"} {}`, nil, 400, 53000020},
-		{"body over 64 KiB", "POST", "/v1/entity-connections", root, "global", big, nil, 413, 53000020},
+		{"body over 64 KiB", "POST", "/v1/entity-connections", root, "global", big, nil, 413, 53000070},
 		{"target id with a dot", "POST", "/v1/entity-connections", root, "global", `{"targetEntityId":"eu.west"}`, nil, 400, 53000020},
 		{"target id with a wildcard", "POST", "/v1/entity-connections", root, "global", `{"targetEntityId":">"}`, nil, 400, 53000020},
 		{"target id too long", "POST", "/v1/entity-connections", root, "global", `{"targetEntityId":"` + longID + `"}`, nil, 400, 53000020},
