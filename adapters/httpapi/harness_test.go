@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -108,3 +109,17 @@ func (a *testAPI) eventCount(t *testing.T) uint64 {
 	}
 	return info.State.Msgs
 }
+
+// clock is a settable clock for tests.
+type clock struct{ t atomic.Pointer[time.Time] }
+
+// newClock returns a clock at the current whole second (token expiries are whole seconds).
+func newClock() *clock {
+	c := &clock{}
+	c.set(time.Now().Truncate(time.Second))
+	return c
+}
+
+func (c *clock) now() time.Time      { return *c.t.Load() }
+func (c *clock) set(t time.Time)     { c.t.Store(&t) }
+func (c *clock) add(d time.Duration) { c.set(c.now().Add(d)) }

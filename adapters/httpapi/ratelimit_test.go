@@ -7,23 +7,9 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
-
-// clock is a settable clock for tests.
-type clock struct{ t atomic.Pointer[time.Time] }
-
-func newClock() *clock {
-	c := &clock{}
-	c.set(time.Now())
-	return c
-}
-
-func (c *clock) now() time.Time      { return *c.t.Load() }
-func (c *clock) set(t time.Time)     { c.t.Store(&t) }
-func (c *clock) add(d time.Duration) { c.set(c.now().Add(d)) }
 
 // tokenCall posts the form to /oauth/token from remote (ip:port).
 func (a *testAPI) tokenCall(t *testing.T, remote string, form url.Values) reply {

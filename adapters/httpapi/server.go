@@ -73,6 +73,8 @@ type Server struct {
 	closingOnce sync.Once
 	// byAddress and byClient limit POST /oauth/token.
 	byAddress, byClient *limiters
+	// streams counts the open change streams per user.
+	streams streamCounts
 }
 
 // CloseStreams ends the open change streams, which would otherwise keep a graceful shutdown
@@ -113,7 +115,7 @@ func Routes() []Route {
 		{Method: "POST", Path: "/v1/entity-connections", auth: true, handle: (*Server).request},
 		{Method: "GET", Path: "/v1/entity-connections", auth: true, handle: (*Server).list},
 		{Method: "GET", Path: "/v1/entity-connections/{id}", auth: true, handle: (*Server).get},
-		{Method: "GET", Path: "/v1/entity-connections/changes", auth: true, handle: (*Server).changes, under: "/v1/entity-connections/{id}"},
+		{Method: "GET", Path: "/v1/entity-connections/changes", auth: true, handle: (*Server).changes, under: "/v1/entity-connections/{id}", limited: true},
 		{Method: "PUT", Path: "/v1/entity-connections/{id}/accept", auth: true, handle: (*Server).accept},
 		{Method: "PUT", Path: "/v1/entity-connections/{id}/deny", auth: true, handle: (*Server).deny},
 		{Method: "PUT", Path: "/v1/entity-connections/{id}/cancel", auth: true, handle: (*Server).cancel},
