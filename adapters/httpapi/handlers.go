@@ -315,16 +315,24 @@ func (s *Server) list(c *call) error {
 	}
 	out := wire.NewList(res)
 	if res.More {
-		next := url.Values{}
-		for k, vs := range q {
-			if k != "page" && k != "minSequence" {
-				next[k] = vs
-			}
-		}
-		next.Set("page", strconv.Itoa(lq.Page+1))
-		out.NextPage = baseURL(c.r) + c.r.URL.Path + "?" + next.Encode()
+		out.NextPage = s.cfg.BaseURL + nextPage(lq)
 	}
 	return s.ok(c, http.StatusOK, out)
+}
+
+// nextPage is the path and query of the page after lq's: only the list's own parameters, as
+// parsed (never what the client wrote, nor minSequence, which the next page does not need).
+func nextPage(lq app.ListQuery) string {
+	next := url.Values{}
+	if lq.Direction != "" {
+		next.Set("type", string(lq.Direction))
+	}
+	if lq.Status != domain.StatusNone {
+		next.Set("status", string(lq.Status))
+	}
+	next.Set("pageSize", strconv.Itoa(lq.PageSize))
+	next.Set("page", strconv.Itoa(lq.Page+1))
+	return "/v1/entity-connections?" + next.Encode()
 }
 
 func (s *Server) get(c *call) error {
@@ -367,14 +375,17 @@ func minSequence(q url.Values) (uint64, error) {
 	return n, nil
 }
 
-// baseURL is the scheme and host the client used, for absolute nextPage links.
-func baseURL(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
+// CheckBaseURL checks a base URL for [Config.BaseURL]: absolute http or https, with a host
+// and nothing after the path. It returns it without a trailing slash.
+func CheckBaseURL(base string) (string, error) {
+	u, err := url.Parse(base)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("base URL %q: %w", base, err)
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+		return "", fmt.Errorf("base URL %q: want an absolute http or https URL", base)
+	case u.User != nil, u.RawQuery != "", u.ForceQuery, u.Fragment != "":
+		return "", fmt.Errorf("base URL %q: want no user, query or fragment", base)
 	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
-		scheme = p
-	}
-	return scheme + "://" + r.Host
+	return strings.TrimRight(base, "/"), nil
 }

@@ -62,6 +62,11 @@ type Config struct {
 	UI http.Handler
 	// Now is the API's clock (rate limits); nil means time.Now. Tokens have their own.
 	Now func() time.Time
+	// BaseURL, when set, makes nextPage links absolute: the service's public URL, such as
+	// https://api.example.com (see CheckBaseURL). When empty they are relative (path and
+	// query): a link is never built from the request's Host or forwarded headers, which the
+	// client writes.
+	BaseURL string
 }
 
 // Server is the HTTP handler of the API. Safe for concurrent use.
@@ -135,6 +140,7 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), closing: make(chan struct{}),
 		byAddress: newLimiters(TokenRequestsPerSecondPerAddress, TokenRequestBurstPerAddress),
 		byClient:  newLimiters(FailedSignInsPerSecondPerClient, FailedSignInBurstPerClient),
