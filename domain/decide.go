@@ -44,11 +44,11 @@ func decideRequest(state Connection, c RequestConnection, a Actor, now time.Time
 		return events.Event{}, fmt.Errorf("%w: targetEntityId is required", ErrMissingValue)
 	case c.Target == source: // rule 1
 		return events.Event{}, fmt.Errorf("%w: %q to itself", ErrSameEntity, source)
-	case !a.EntityExists(c.Target): // rule 1
-		return events.Event{}, fmt.Errorf("%w: target %q", ErrUnknownEntity, c.Target)
 	case a.Role != RoleAdmin: // P1
 		return events.Event{}, fmt.Errorf("%w: user %q in entity %q", ErrNotAdmin, a.UserID, source)
-	case !a.CanAccess(c.Target): // P1
+	case !a.CanAccess(c.Target): // P1, and rule 1: grants exist only for entities that exist
+		// An unknown target gets the same answer as one the user may not access, so that
+		// requests do not reveal which entities exist.
 		return events.Event{}, fmt.Errorf("%w: user %q, target %q", ErrNoTargetAccess, a.UserID, c.Target)
 	case state.Status.Live(): // rule 2
 		return events.Event{}, fmt.Errorf("%w: connection %s from %q to %q is %s", ErrAlreadyLive, state.ID, source, c.Target, state.Status)

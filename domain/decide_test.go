@@ -2,6 +2,7 @@ package domain_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,6 +59,26 @@ var (
 	expired      = ev(events.TypeConnectionExpired, "", "", t0.Add(200*time.Hour))
 )
 
+// Rule 1 without an oracle: given an admin of global, when it requests a connection to an
+// entity that does not exist and to one it has no access to, then both are refused with the
+// same error, whose messages differ only in the target's id.
+func TestUnknownTargetIsAnsweredAsNoAccess(t *testing.T) {
+	d := testDirectory(t)
+	for _, user := range []string{"alice", "uma"} {
+		a := actor(t, d, user, "global")
+		_, unknown := domain.Decide(domain.Connection{}, domain.RequestConnection{Target: "mars", EventID: "e", ConnectionID: conn}, a, t0)
+		_, noAccess := domain.Decide(domain.Connection{}, domain.RequestConnection{Target: "us", EventID: "e", ConnectionID: conn}, a, t0)
+		if unknown == nil || noAccess == nil {
+			t.Fatalf("%s: Decide(request to mars) = %v, Decide(request to us) = %v; want both refused", user, unknown, noAccess)
+		}
+		u := strings.ReplaceAll(unknown.Error(), `"mars"`, `"X"`)
+		n := strings.ReplaceAll(noAccess.Error(), `"us"`, `"X"`)
+		if u != n || !errors.Is(unknown, domain.ErrPermission) {
+			t.Errorf("%s: request to an unknown entity = %q, to one without access = %q; want the same permission error", user, unknown, noAccess)
+		}
+	}
+}
+
 func given(t *testing.T, history ...events.Event) domain.Connection {
 	t.Helper()
 	var c domain.Connection
@@ -89,7 +110,8 @@ func TestDecide(t *testing.T) {
 		// Requests.
 		{name: "request on an empty pair", when: request("eu"), user: "alice", entity: "global", want: events.TypeConnectionRequested},
 		{name: "rule 1: request to itself", when: request("global"), user: "alice", entity: "global", wantErr: domain.ErrSameEntity},
-		{name: "rule 1: request to an unknown entity", when: request("mars"), user: "alice", entity: "global", wantErr: domain.ErrUnknownEntity},
+		{name: "rule 1: request to an unknown entity", when: request("mars"), user: "alice", entity: "global", wantErr: domain.ErrNoTargetAccess},
+		{name: "rule 1: a non-admin's request to an unknown entity", when: request("mars"), user: "uma", entity: "global", wantErr: domain.ErrNotAdmin},
 		{name: "request without a target", when: request(""), user: "alice", entity: "global", wantErr: domain.ErrMissingValue},
 		{name: "rule 2: request while pending", given: []events.Event{requested}, when: request("eu"), user: "alice", entity: "global", wantErr: domain.ErrAlreadyLive},
 		{name: "rule 2: request while connected", given: []events.Event{requested, accepted}, when: request("eu"), user: "alice", entity: "global", wantErr: domain.ErrAlreadyLive},

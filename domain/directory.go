@@ -285,12 +285,3 @@ func (a Actor) CanAccess(entity string) bool {
 	_, ok := a.dir.RoleOf(a.UserID, entity)
 	return ok
 }
-
-// EntityExists reports whether entity is in the actor's directory.
-func (a Actor) EntityExists(entity string) bool {
-	if a.dir == nil {
-		return false
-	}
-	_, ok := a.dir.Entity(entity)
-	return ok
-}

@@ -8,7 +8,9 @@
 //
 // The rules of contract §1, each with a test that names it:
 //
-//  1. Source ≠ target; both entities exist ([ErrSameEntity], [ErrUnknownEntity]).
+//  1. Source ≠ target ([ErrSameEntity]); both entities exist. Grants exist only for
+//     entities that exist, so an unknown entity is refused as one without access
+//     ([ErrNoEntityAccess], [ErrNoTargetAccess]): the answer does not reveal which exist.
 //  2. At most one live (Pending or Connected) connection per ordered (source, target) pair
 //     ([ErrAlreadyLive]). A request after a terminal state makes a new connection with a
 //     new id. [Decide] checks it against the pair's latest connection; the event store makes

@@ -25,12 +25,12 @@ var (
 	ErrConflict = errors.New("conflict")
 )
 
-// Rule 1.
+// Rule 1. That both entities exist needs no error of its own: a user holds grants only for
+// entities that exist, so an unknown entity is one the user has no access to
+// ([ErrNoEntityAccess], [ErrNoTargetAccess]), and the answer does not reveal which exist.
 var (
 	// ErrSameEntity is returned when a connection is requested from an entity to itself.
 	ErrSameEntity = fmt.Errorf("%w: source and target must be different entities", ErrInvalidValue)
-	// ErrUnknownEntity is returned when the target entity does not exist in the directory.
-	ErrUnknownEntity = fmt.Errorf("%w: no such entity", ErrInvalidValue)
 )
 
 // Rule 2.
@@ -54,7 +54,8 @@ var (
 var (
 	// ErrNotAdmin is returned when the actor is not an admin of the entity it acts in.
 	ErrNotAdmin = fmt.Errorf("%w: the user is not an admin of the acting entity", ErrPermission)
-	// ErrNoTargetAccess is returned when the requester has no access to the target entity.
+	// ErrNoTargetAccess is returned when the requester has no access to the target entity,
+	// or the target does not exist: the two are answered alike.
 	ErrNoTargetAccess = fmt.Errorf("%w: the user has no access to the target entity", ErrPermission)
 	// ErrNoEntityAccess is returned when a user acts in an entity it has no grant for.
 	ErrNoEntityAccess = fmt.Errorf("%w: the user has no access to the entity", ErrPermission)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,6 +80,34 @@ type Principal struct {
 	EntityID string
 }
 
+// Door names the way a command came in.
+type Door string
+
+// The doors. NATS request/reply and durable NATS commands are one door: a command id names
+// the same command on both.
+const (
+	DoorREST Door = "rest"
+	DoorNATS Door = "nats"
+)
+
+// CommandID identifies a command across retries: the key its caller gave (an
+// Idempotency-Key on REST, a commandId on NATS) within the door it came through. The zero
+// CommandID (no key) makes a command unrepeatable.
+//
+// A key names one command of one user acting in one entity at one door: the same key at
+// another door, or from another user or entity, is another command, and its events get
+// other ids.
+type CommandID struct {
+	Door Door
+	Key  string
+}
+
+// Scope returns the scope of the key's idempotency record ([natsjs.Outcomes.Begin]) for
+// user: the door and the user. The acting entity and the command's content belong in the
+// record's fingerprint, so that the key used again for another entity or command is refused
+// as reused rather than taken for a retry.
+func (id CommandID) Scope(user string) string { return string(id.Door) + ":" + user }
+
 // Result is the outcome of an accepted command.
 type Result struct {
 	ConnectionID string
@@ -90,32 +119,41 @@ type Result struct {
 	Replayed bool
 }
 
-// Execute runs cmd for p. commandID identifies the command across retries (an idempotency
-// key or a NATS command id); a retry with the same id whose event is already stored returns
-// that event's result rather than applying the command twice (rule 5). An empty commandID
-// makes the command unrepeatable. The ids inside cmd (EventID, ConnectionID of a request) are
-// set here.
+// Execute runs cmd for p. id identifies the command across retries; a retry with the same id
+// whose event is already stored returns that event's result rather than applying the command
+// twice (rule 5). The ids inside cmd (EventID, ConnectionID of a request) are set here,
+// derived from the door, the user, the acting entity, what the command names (the target of
+// a request, the connection otherwise) and the key, so that the same key never yields the
+// same ids for two different commands.
 //
 // Errors wrap the families of package domain, [ErrUnavailable] for infrastructure failures,
-// and [ErrContended] after repeated concurrent changes.
-func (s *Service) Execute(ctx context.Context, p Principal, commandID string, cmd domain.Command) (Result, error) {
+// [ErrContended] after repeated concurrent changes, and [natsjs.ErrEventIDTaken] when the
+// command's event id is stored for an event that is not this command's.
+func (s *Service) Execute(ctx context.Context, p Principal, id CommandID, cmd domain.Command) (Result, error) {
 	start := time.Now()
-	res, err := s.execute(ctx, p, commandID, cmd)
+	res, err := s.execute(ctx, p, id, cmd)
 	s.cfg.Metrics.Command(cmd.Name(), Outcome(err), time.Since(start))
 	return res, err
 }
 
-func (s *Service) execute(ctx context.Context, p Principal, commandID string, cmd domain.Command) (Result, error) {
+func (s *Service) execute(ctx context.Context, p Principal, id CommandID, cmd domain.Command) (Result, error) {
 	actor, err := s.actor(p)
 	if err != nil {
 		return Result{}, err
 	}
-	explicit := commandID != ""
-	if !explicit {
-		commandID = uuid.NewString()
+	explicit := id.Key != ""
+	if explicit && id.Door != DoorREST && id.Door != DoorNATS {
+		return Result{}, fmt.Errorf("%w: command id of unknown door %q", domain.ErrInvalidValue, id.Door)
 	}
-	eventID := deriveID("event", p.UserID, cmd.Name(), commandID)
-	var source, target string
+	if !explicit {
+		id.Key = uuid.NewString()
+	}
+	// ids derives the command's ids; object is what the command names (the target of a
+	// request, the connection otherwise).
+	ids := func(kind, object string) string {
+		return deriveID(kind, string(id.Door), p.UserID, p.EntityID, cmd.Name(), object, id.Key)
+	}
+	var eventID, source, target string
 	switch c := cmd.(type) {
 	case domain.RequestConnection:
 		if c.Target == "" {
@@ -124,18 +162,23 @@ func (s *Service) execute(ctx context.Context, p Principal, commandID string, cm
 		if !events.ValidID(c.Target) {
 			return Result{}, fmt.Errorf("%w: targetEntityId %q does not match ^[A-Za-z0-9_-]{1,64}$", domain.ErrInvalidValue, truncate(c.Target))
 		}
-		c.EventID, c.ConnectionID = eventID, deriveID("connection", p.UserID, cmd.Name(), commandID)
+		eventID = ids("event", c.Target)
+		c.EventID, c.ConnectionID = eventID, ids("connection", c.Target)
 		cmd, source, target = c, p.EntityID, c.Target
 	case domain.AcceptConnection:
+		eventID = ids("event", c.ConnectionID)
 		c.EventID = eventID
 		cmd = c
 	case domain.DenyConnection:
+		eventID = ids("event", c.ConnectionID)
 		c.EventID = eventID
 		cmd = c
 	case domain.CancelConnection:
+		eventID = ids("event", c.ConnectionID)
 		c.EventID = eventID
 		cmd = c
 	case domain.DisconnectConnection:
+		eventID = ids("event", c.ConnectionID)
 		c.EventID = eventID
 		cmd = c
 	default:
@@ -163,6 +206,9 @@ func (s *Service) decideAndAppend(ctx context.Context, actor domain.Actor, cmd d
 			return Result{}, unavailable(err)
 		}
 		if found && last.Event.EventID == eventID {
+			if !ours(cmd, source, target, last.Event) {
+				return Result{}, fmt.Errorf("%w: %s at sequence %d", natsjs.ErrEventIDTaken, last.Event.Type, last.Sequence)
+			}
 			return Result{ConnectionID: last.Event.ConnectionID, Sequence: last.Sequence, Replayed: true}, nil
 		}
 		state, err := s.stateFor(ctx, cmd, last, found, source, target)
@@ -257,11 +303,37 @@ func (s *Service) earlier(ctx context.Context, cmd domain.Command, eventID, sour
 		return Result{}, false
 	}
 	for _, st := range hist {
-		if st.Event.EventID == eventID {
+		if st.Event.EventID == eventID && ours(cmd, source, target, st.Event) {
 			return Result{ConnectionID: st.Event.ConnectionID, Sequence: st.Sequence, Replayed: true}, true
 		}
 	}
 	return Result{}, false
+}
+
+// ours reports whether e, stored with cmd's event id, is cmd's event: on the pair (source,
+// target), of the type cmd produces, for the connection cmd names (a request: the one it
+// creates). Event ids are derived from commands, so an event that is not cmd's means the id
+// was reused for another command, and its result must not be taken for cmd's.
+func ours(cmd domain.Command, source, target string, e events.Event) bool {
+	var t events.Type
+	id := domain.TargetConnection(cmd)
+	switch c := cmd.(type) {
+	case domain.RequestConnection:
+		t, id = events.TypeConnectionRequested, c.ConnectionID
+	case domain.AcceptConnection:
+		t = events.TypeConnectionAccepted
+	case domain.DenyConnection:
+		t = events.TypeConnectionDenied
+	case domain.CancelConnection:
+		t = events.TypeConnectionCancelled
+	case domain.DisconnectConnection:
+		t = events.TypeConnectionDisconnected
+	case domain.ExpireConnection:
+		t = events.TypeConnectionExpired
+	default:
+		return false
+	}
+	return e.Type == t && e.ConnectionID == id && e.SourceEntityID == source && e.TargetEntityID == target
 }
 
 func (s *Service) actor(p Principal) (domain.Actor, error) {
@@ -344,16 +416,17 @@ func checkReason(cmd domain.Command) error {
 var idSpace = uuid.MustParse("5b0e5f4e-7c38-4c8e-9d47-1f6f3d5a2c10")
 
 // deriveID returns a UUID that depends only on its parts, so that a retried command gets
-// the same event and connection ids as its first attempt.
-func deriveID(kind, user, command, commandID string) string {
-	return uuid.NewSHA1(idSpace, []byte(kind+"\x00"+user+"\x00"+command+"\x00"+commandID)).String()
+// the same event and connection ids as its first attempt. Parts are joined with NUL; only the
+// last may contain one (it is the caller's key), so different parts never give the same bytes.
+func deriveID(parts ...string) string {
+	return uuid.NewSHA1(idSpace, []byte(strings.Join(parts, "\x00"))).String()
 }
 
 func unavailable(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	if errors.Is(err, domain.ErrConflict) || errors.Is(err, natsjs.ErrCorruptEvent) {
+	if errors.Is(err, domain.ErrConflict) || errors.Is(err, natsjs.ErrCorruptEvent) || errors.Is(err, natsjs.ErrEventIDTaken) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)

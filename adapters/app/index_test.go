@@ -39,28 +39,28 @@ func TestCommandsWithAnIndexFallenBehind(t *testing.T) {
 	eve := app.Principal{UserID: "eve", EntityID: "eu"}
 	req := domain.RequestConnection{Target: "eu"}
 
-	first, err := svc.Execute(ctx, root, "r1", req)
+	first, err := svc.Execute(ctx, root, rest("r1"), req)
 	if err != nil {
 		t.Fatalf("first request: %v", err)
 	}
-	if _, err := svc.Execute(ctx, root, "r2", req); !errors.Is(err, domain.ErrRuleViolation) {
+	if _, err := svc.Execute(ctx, root, rest("r2"), req); !errors.Is(err, domain.ErrRuleViolation) {
 		t.Fatalf("second request while the first is pending = %v, want a rule violation", err)
 	}
-	if _, err := svc.Execute(ctx, eve, "a1", domain.AcceptConnection{ConnectionID: first.ConnectionID}); err != nil {
+	if _, err := svc.Execute(ctx, eve, rest("a1"), domain.AcceptConnection{ConnectionID: first.ConnectionID}); err != nil {
 		t.Fatalf("accept: %v", err)
 	}
-	if _, err := svc.Execute(ctx, root, "r3", req); !errors.Is(err, domain.ErrRuleViolation) {
+	if _, err := svc.Execute(ctx, root, rest("r3"), req); !errors.Is(err, domain.ErrRuleViolation) {
 		t.Fatalf("request while connected = %v, want a rule violation", err)
 	}
-	if _, err := svc.Execute(ctx, eve, "d1", domain.DisconnectConnection{ConnectionID: first.ConnectionID}); err != nil {
+	if _, err := svc.Execute(ctx, eve, rest("d1"), domain.DisconnectConnection{ConnectionID: first.ConnectionID}); err != nil {
 		t.Fatalf("disconnect: %v", err)
 	}
-	again, err := svc.Execute(ctx, root, "r4", req)
+	again, err := svc.Execute(ctx, root, rest("r4"), req)
 	if err != nil {
 		t.Fatalf("request after the disconnect: %v", err)
 	}
 	// A retry of the first request replays its outcome.
-	if res, err := svc.Execute(ctx, root, "r1", req); err != nil || res.ConnectionID != first.ConnectionID {
+	if res, err := svc.Execute(ctx, root, rest("r1"), req); err != nil || res.ConnectionID != first.ConnectionID {
 		t.Fatalf("retry of the first request = %+v, %v", res, err)
 	}
 	info, err := st.Res.Events.Info(ctx)

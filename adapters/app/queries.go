@@ -159,15 +159,44 @@ func (s *Service) waitUntil(ctx context.Context, wait func(context.Context, uint
 
 // Follow calls f with p's entity's views in the directions ds (both when empty), then a Live
 // marker, then every change, until ctx ends or f returns false. Permission to read is checked
-// once, at the start.
+// at the start and again whenever the directory changes: when p's user may no longer act in
+// the entity (its grant revoked, or the user removed), Follow stops and returns the error
+// that a new call would get (domain.ErrPermission or domain.ErrUnauthenticated). f may
+// still be called for a change that was on its way when the directory changed.
 func (s *Service) Follow(ctx context.Context, p Principal, ds []projections.Direction, f func(natsjs.Change) bool) error {
+	changed := s.cfg.Directory.Changed()
 	if _, err := s.actor(p); err != nil {
 		return err
 	}
 	if len(ds) == 0 {
 		ds = []projections.Direction{projections.Outbound, projections.Inbound}
 	}
-	if err := s.cfg.Views.Follow(ctx, p.EntityID, ds, f); err != nil && ctx.Err() == nil {
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lost := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-fctx.Done():
+				return
+			case <-changed:
+				changed = s.cfg.Directory.Changed()
+				if _, err := s.actor(p); err != nil && !errors.Is(err, ErrUnavailable) {
+					lost <- err
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	err := s.cfg.Views.Follow(fctx, p.EntityID, ds, f)
+	cancel()
+	select {
+	case err := <-lost:
+		return err
+	default:
+	}
+	if err != nil && ctx.Err() == nil {
 		return unavailable(err)
 	}
 	return nil

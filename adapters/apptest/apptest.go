@@ -73,16 +73,17 @@ func CheapHash(secret string) string {
 // clients (contract §5a): NC is signed in as the service itself, and directory users sign in
 // with [Stack.ConnectAs].
 type Stack struct {
-	URL      string
-	Server   *server.Server
-	Identity natsauth.Identity
-	NC       *nats.Conn
-	JS       jetstream.JetStream
-	Res      *natsjs.Resources
-	Views    *natsjs.Views
-	Index    *natsjs.ListIndex
-	Service  *app.Service
-	Executor *natsapi.Executor
+	URL       string
+	Server    *server.Server
+	Identity  natsauth.Identity
+	NC        *nats.Conn
+	JS        jetstream.JetStream
+	Res       *natsjs.Resources
+	Directory *natsjs.DirectoryStore
+	Views     *natsjs.Views
+	Index     *natsjs.ListIndex
+	Service   *app.Service
+	Executor  *natsapi.Executor
 }
 
 // Start starts an embedded NATS server and a stack on it with Directory(); everything stops
@@ -134,7 +135,7 @@ func Start(t testing.TB) *Stack {
 	}
 	Background(t, views.Run, index.Run, dirs.Run, follow, natsjs.NewProjector(res, "test", nil, nil).Run)
 	svc := app.New(app.Config{Store: natsjs.NewStore(res), Views: views, Index: index, Directory: dirs})
-	return &Stack{URL: url, Server: srv, Identity: id, NC: nc, JS: js, Res: res, Views: views, Index: index, Service: svc,
+	return &Stack{URL: url, Server: srv, Identity: id, NC: nc, JS: js, Res: res, Directory: dirs, Views: views, Index: index, Service: svc,
 		Executor: &natsapi.Executor{Service: svc, Outcomes: natsjs.NewOutcomes(res)}}
 }
 

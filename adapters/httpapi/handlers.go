@@ -38,7 +38,14 @@ type tokenResponse struct {
 	Scope       string `json:"scope"`
 }
 
+// token answers the client credentials grant, within the limits of
+// [TokenRequestsPerSecondPerAddress] and [FailedSignInsPerSecondPerClient]: over them it
+// answers 429 with Retry-After.
 func (s *Server) token(c *call) error {
+	now := s.cfg.Now()
+	if lim := s.byAddress.get(addressKey(c.r.RemoteAddr), now); !lim.AllowN(now, 1) {
+		return tooMany(c, retryAfter(lim, now), "too many token requests from this address")
+	}
 	if err := c.r.ParseForm(); err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -60,6 +67,13 @@ func (s *Server) token(c *call) error {
 	if id == "" || secret == "" {
 		return errorf(domain.ErrMissingValue, "client_id and client_secret are required")
 	}
+	// The same key for known and unknown client ids, so that the limit does not tell them
+	// apart; hashed, so that long made-up ids cost no more memory than short ones.
+	clientKey := sha256.Sum256([]byte(id))
+	failures := s.byClient.get(string(clientKey[:]), now)
+	if failures.TokensAt(now) < 1 {
+		return tooMany(c, retryAfter(failures, now), "too many failed sign-ins for this client")
+	}
 	dir := s.cfg.Directory.Current()
 	if dir == nil {
 		return errorf(app.ErrUnavailable, "no directory loaded")
@@ -70,6 +84,8 @@ func (s *Server) token(c *call) error {
 		hash = []byte(u.SecretHash)
 	}
 	if err := bcrypt.CompareHashAndPassword(hash, []byte(secret)); err != nil || !found {
+		// Reserve rather than Allow: concurrent failures all count, even into debt.
+		failures.ReserveN(now, 1)
 		return errorf(domain.ErrUnauthenticated, "invalid client credentials")
 	}
 	var restrict []string
@@ -189,7 +205,7 @@ func (s *Server) command(c *call, cmd domain.Command, body func(app.Result) any)
 	}
 	key := c.r.Header.Get(HeaderIdempotencyKey)
 	if key == "" {
-		res, err := s.cfg.Service.Execute(ctx, p, "", cmd)
+		res, err := s.cfg.Service.Execute(ctx, p, app.CommandID{Door: app.DoorREST}, cmd)
 		if err != nil {
 			return err
 		}
@@ -199,7 +215,8 @@ func (s *Server) command(c *call, cmd domain.Command, body func(app.Result) any)
 	if len(key) > maxIdempotencyKeyLen || !printable(key) {
 		return errorf(domain.ErrInvalidValue, "%s must be 1 to %d printable ASCII characters", HeaderIdempotencyKey, maxIdempotencyKeyLen)
 	}
-	replay, claim, err := s.cfg.Outcomes.Begin(ctx, p.UserID, key, s.fingerprint(c, p, cmd))
+	id := app.CommandID{Door: app.DoorREST, Key: key}
+	replay, claim, err := s.cfg.Outcomes.Begin(ctx, id.Scope(p.UserID), key, s.fingerprint(c, p, cmd))
 	if err != nil {
 		return err
 	}
@@ -215,7 +232,7 @@ func (s *Server) command(c *call, cmd domain.Command, body func(app.Result) any)
 		s.write(c, sr.Status, sr.Body)
 		return nil
 	}
-	res, err := s.cfg.Service.Execute(ctx, p, key, cmd)
+	res, err := s.cfg.Service.Execute(ctx, p, id, cmd)
 	var sr storedResponse
 	if err != nil {
 		sr.Status, sr.Body = s.errorResponse(c, err)
@@ -298,16 +315,24 @@ func (s *Server) list(c *call) error {
 	}
 	out := wire.NewList(res)
 	if res.More {
-		next := url.Values{}
-		for k, vs := range q {
-			if k != "page" && k != "minSequence" {
-				next[k] = vs
-			}
-		}
-		next.Set("page", strconv.Itoa(lq.Page+1))
-		out.NextPage = baseURL(c.r) + c.r.URL.Path + "?" + next.Encode()
+		out.NextPage = s.cfg.BaseURL + nextPage(lq)
 	}
 	return s.ok(c, http.StatusOK, out)
+}
+
+// nextPage is the path and query of the page after lq's: only the list's own parameters, as
+// parsed (never what the client wrote, nor minSequence, which the next page does not need).
+func nextPage(lq app.ListQuery) string {
+	next := url.Values{}
+	if lq.Direction != "" {
+		next.Set("type", string(lq.Direction))
+	}
+	if lq.Status != domain.StatusNone {
+		next.Set("status", string(lq.Status))
+	}
+	next.Set("pageSize", strconv.Itoa(lq.PageSize))
+	next.Set("page", strconv.Itoa(lq.Page+1))
+	return "/v1/entity-connections?" + next.Encode()
 }
 
 func (s *Server) get(c *call) error {
@@ -350,14 +375,17 @@ func minSequence(q url.Values) (uint64, error) {
 	return n, nil
 }
 
-// baseURL is the scheme and host the client used, for absolute nextPage links.
-func baseURL(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
+// CheckBaseURL checks a base URL for [Config.BaseURL]: absolute http or https, with a host
+// and nothing after the path. It returns it without a trailing slash.
+func CheckBaseURL(base string) (string, error) {
+	u, err := url.Parse(base)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("base URL %q: %w", base, err)
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+		return "", fmt.Errorf("base URL %q: want an absolute http or https URL", base)
+	case u.User != nil, u.RawQuery != "", u.ForceQuery, u.Fragment != "":
+		return "", fmt.Errorf("base URL %q: want no user, query or fragment", base)
 	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
-		scheme = p
-	}
-	return scheme + "://" + r.Host
+	return strings.TrimRight(base, "/"), nil
 }

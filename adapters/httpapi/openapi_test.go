@@ -265,6 +265,10 @@ func TestOpenAPIErrorResponses(t *testing.T) {
 	}
 
 	statusesDocumented := map[string]bool{}
+	limited := map[string]bool{}
+	for _, rt := range Routes() {
+		limited[strings.ToUpper(rt.Method)+" "+rt.Path] = rt.limited
+	}
 	for _, op := range d.operations(t) {
 		rs := d.responses(t, op)
 		params := d.parameters(t, op)
@@ -312,6 +316,11 @@ func TestOpenAPIErrorResponses(t *testing.T) {
 			} else if sch, _ := id["schema"].(map[string]any); sch["format"] != "uuid" || id["required"] != true {
 				t.Errorf("%s: path parameter id must be required with format uuid", op)
 			}
+		}
+		if limited[op.String()] {
+			need["429"] = true
+		} else if _, ok := rs["429"]; ok {
+			t.Errorf("%s: documents 429, but the route has no limit that answers it", op)
 		}
 		for s := range need {
 			if _, ok := rs[s]; !ok {

@@ -60,6 +60,13 @@ type Config struct {
 	Ready func(context.Context) error
 	// UI, when set, serves the web page and its assets under /.
 	UI http.Handler
+	// Now is the API's clock (rate limits); nil means time.Now. Tokens have their own.
+	Now func() time.Time
+	// BaseURL, when set, makes nextPage links absolute: the service's public URL, such as
+	// https://api.example.com (see CheckBaseURL). When empty they are relative (path and
+	// query): a link is never built from the request's Host or forwarded headers, which the
+	// client writes.
+	BaseURL string
 }
 
 // Server is the HTTP handler of the API. Safe for concurrent use.
@@ -69,6 +76,10 @@ type Server struct {
 	// closing is closed by CloseStreams: open change streams end.
 	closing     chan struct{}
 	closingOnce sync.Once
+	// byAddress and byClient limit POST /oauth/token.
+	byAddress, byClient *limiters
+	// streams counts the open change streams per user.
+	streams streamCounts
 }
 
 // CloseStreams ends the open change streams, which would otherwise keep a graceful shutdown
@@ -93,7 +104,9 @@ type Route struct {
 	Method string
 	Path   string // in OpenAPI form, e.g. /v1/entity-connections/{id}
 	auth   bool   // needs a bearer token
-	handle func(*Server, *call) error
+	// limited is true for a route that may answer 429 (a rate limit or a cap).
+	limited bool
+	handle  func(*Server, *call) error
 	// under names a pattern whose 405 fallback also covers this path (a literal path below a
 	// wildcard one cannot have a method-less pattern of its own).
 	under string
@@ -102,12 +115,12 @@ type Route struct {
 // Routes returns the API's endpoints (without the web page).
 func Routes() []Route {
 	return []Route{
-		{Method: "POST", Path: "/oauth/token", handle: (*Server).token},
+		{Method: "POST", Path: "/oauth/token", handle: (*Server).token, limited: true},
 		{Method: "GET", Path: "/v1/entities", auth: true, handle: (*Server).entities},
 		{Method: "POST", Path: "/v1/entity-connections", auth: true, handle: (*Server).request},
 		{Method: "GET", Path: "/v1/entity-connections", auth: true, handle: (*Server).list},
 		{Method: "GET", Path: "/v1/entity-connections/{id}", auth: true, handle: (*Server).get},
-		{Method: "GET", Path: "/v1/entity-connections/changes", auth: true, handle: (*Server).changes, under: "/v1/entity-connections/{id}"},
+		{Method: "GET", Path: "/v1/entity-connections/changes", auth: true, handle: (*Server).changes, under: "/v1/entity-connections/{id}", limited: true},
 		{Method: "PUT", Path: "/v1/entity-connections/{id}/accept", auth: true, handle: (*Server).accept},
 		{Method: "PUT", Path: "/v1/entity-connections/{id}/deny", auth: true, handle: (*Server).deny},
 		{Method: "PUT", Path: "/v1/entity-connections/{id}/cancel", auth: true, handle: (*Server).cancel},
@@ -124,7 +137,14 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), closing: make(chan struct{})}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), closing: make(chan struct{}),
+		byAddress: newLimiters(TokenRequestsPerSecondPerAddress, TokenRequestBurstPerAddress),
+		byClient:  newLimiters(FailedSignInsPerSecondPerClient, FailedSignInBurstPerClient),
+	}
 	paths := map[string]bool{}
 	for _, rt := range Routes() {
 		pattern := rt.Method + " " + rt.Path

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/wire"
+	"github.com/entityconn/entityconn/adapters/zuora"
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/projections"
 )
@@ -16,6 +18,42 @@ import (
 // streamKeepAlive is how often an idle change stream sends a comment, so that proxies keep
 // it open and a dead client is noticed.
 const streamKeepAlive = 15 * time.Second
+
+// MaxChangeStreamsPerUser is how many change streams one user may hold open at once in one
+// process; one more is answered 429.
+const MaxChangeStreamsPerUser = 8
+
+// errTooManyStreams is returned for a change stream over MaxChangeStreamsPerUser.
+var errTooManyStreams = fmt.Errorf("%w: at most %d change streams may be open per user; close one first", zuora.ErrTooManyRequests, MaxChangeStreamsPerUser)
+
+// streamCounts counts the open change streams of each user. Safe for concurrent use.
+type streamCounts struct {
+	mu   sync.Mutex
+	open map[string]int
+}
+
+// acquire counts a new stream of user, unless the user has MaxChangeStreamsPerUser open.
+func (sc *streamCounts) acquire(user string) bool {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.open[user] >= MaxChangeStreamsPerUser {
+		return false
+	}
+	if sc.open == nil {
+		sc.open = map[string]int{}
+	}
+	sc.open[user]++
+	return true
+}
+
+// release uncounts a stream of user.
+func (sc *streamCounts) release(user string) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.open[user]--; sc.open[user] <= 0 {
+		delete(sc.open, user)
+	}
+}
 
 // changeEvent is the data of a "connection" server-sent event.
 type changeEvent struct {
@@ -26,9 +64,11 @@ type changeEvent struct {
 
 // changes streams the acting entity's connections as server-sent events: one "connection"
 // event per view, a "live" event once the current ones are sent, then one "connection" event
-// per change, until the client goes away or the server shuts down. ?type=outbound|inbound
-// picks one direction. The token goes in the Authorization header (read the stream with
-// fetch, not EventSource, which cannot send headers), never in the URL.
+// per change, until the client goes away, the server shuts down, the token expires or the
+// user may no longer act in the entity (checked whenever the directory changes). A user may
+// hold MaxChangeStreamsPerUser open at once. ?type=outbound|inbound picks one direction. The
+// token goes in the Authorization header (read the stream with fetch, not EventSource, which
+// cannot send headers), never in the URL.
 func (s *Server) changes(c *call) error {
 	p, err := s.principal(c)
 	if err != nil {
@@ -42,9 +82,16 @@ func (s *Server) changes(c *call) error {
 	default:
 		return errorf(domain.ErrInvalidValue, "type %q must be outbound or inbound", trunc(t))
 	}
+	if !s.streams.acquire(p.UserID) {
+		return errTooManyStreams
+	}
+	defer s.streams.release(p.UserID)
 	rc := http.NewResponseController(c.w)
 	ctx, cancel := contextUntil(c.r.Context(), s.closing)
 	defer cancel()
+	// The stream ends when its token does: it was the token that let it start.
+	expired := time.NewTimer(s.cfg.Tokens.Remaining(c.claims))
+	defer expired.Stop()
 
 	h := c.w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -100,6 +147,8 @@ func (s *Server) changes(c *call) error {
 			if _, err := fmt.Fprint(c.w, ": keep-alive\n\n"); err != nil || rc.Flush() != nil {
 				return nil
 			}
+		case <-expired.C:
+			return nil
 		case <-ctx.Done():
 			return nil
 		}

@@ -95,6 +95,12 @@ func (t *Tokens) Verify(token string) (Claims, error) {
 	return c, nil
 }
 
+// Remaining returns how long a token with claims c stays valid, by the issuer's clock: 0 or
+// less once it has expired.
+func (t *Tokens) Remaining(c Claims) time.Duration {
+	return time.Unix(c.Expires, 0).Sub(t.now())
+}
+
 func (t *Tokens) sign(body string) []byte {
 	m := hmac.New(sha256.New, t.key)
 	m.Write([]byte(tokenPrefix + body))

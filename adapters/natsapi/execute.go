@@ -53,10 +53,11 @@ func (x *Executor) Execute(ctx context.Context, name, user string, r Request, pr
 	if err != nil {
 		return Failure(processID, err)
 	}
-	if r.CommandID == "" {
-		return x.run(ctx, p, "", cmd, processID)
+	id := app.CommandID{Door: app.DoorNATS, Key: r.CommandID}
+	if id.Key == "" {
+		return x.run(ctx, p, id, cmd, processID)
 	}
-	replay, claim, err := x.Outcomes.Begin(ctx, "nats:"+p.UserID, r.CommandID, fingerprint(name, p, cmd))
+	replay, claim, err := x.Outcomes.Begin(ctx, id.Scope(p.UserID), id.Key, fingerprint(name, p, cmd))
 	if err != nil {
 		return Failure(processID, err)
 	}
@@ -67,7 +68,7 @@ func (x *Executor) Execute(ctx context.Context, name, user string, r Request, pr
 			return o
 		}
 	}
-	o := x.run(ctx, p, r.CommandID, cmd, processID)
+	o := x.run(ctx, p, id, cmd, processID)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if o.Status >= 500 {
@@ -78,8 +79,8 @@ func (x *Executor) Execute(ctx context.Context, name, user string, r Request, pr
 	return o
 }
 
-func (x *Executor) run(ctx context.Context, p app.Principal, commandID string, cmd domain.Command, processID string) Outcome {
-	res, err := x.Service.Execute(ctx, p, commandID, cmd)
+func (x *Executor) run(ctx context.Context, p app.Principal, id app.CommandID, cmd domain.Command, processID string) Outcome {
+	res, err := x.Service.Execute(ctx, p, id, cmd)
 	if err != nil {
 		return Failure(processID, err)
 	}

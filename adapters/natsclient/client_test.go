@@ -125,8 +125,8 @@ func TestErrors(t *testing.T) {
 			_, err := c.Request(ctx, "us", natsclient.As("mallory", "global"))
 			return err
 		}, natsclient.ErrUnauthenticated, http.StatusUnauthorized},
-		{"request to an unknown entity", func() error { _, err := c.Request(ctx, "mars"); return err },
-			natsclient.ErrInvalid, http.StatusBadRequest},
+		{"request to an unknown entity, answered as no access", func() error { _, err := c.Request(ctx, "mars"); return err },
+			natsclient.ErrPermission, http.StatusForbidden},
 		{"list with a bad type", func() error { _, err := c.List(ctx, natsclient.ListOptions{Type: "sideways"}); return err },
 			natsclient.ErrInvalid, http.StatusBadRequest},
 		{"get of no connection", func() error { _, err := c.Get(ctx, uuid.NewString(), 0); return err },

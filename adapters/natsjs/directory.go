@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -31,6 +32,9 @@ type DirectoryStore struct {
 	kv      jetstream.KeyValue
 	log     *slog.Logger
 	current atomic.Pointer[domain.Directory]
+
+	mu      sync.Mutex
+	changed chan struct{} // closed at the next set; nil until someone asks for it
 }
 
 // NewDirectoryStore returns the directory store of r. log may be nil.
@@ -60,7 +64,7 @@ func (d *DirectoryStore) Import(ctx context.Context, file []byte) (*domain.Direc
 			return nil, false, err
 		}
 		if bytes.Equal(data, stored) {
-			d.current.Store(dir)
+			d.set(dir)
 			return dir, false, nil
 		}
 		if rev == 0 {
@@ -69,7 +73,7 @@ func (d *DirectoryStore) Import(ctx context.Context, file []byte) (*domain.Direc
 			_, err = d.kv.Update(ctx, directoryKey, data, rev)
 		}
 		if err == nil {
-			d.current.Store(dir)
+			d.set(dir)
 			return dir, true, nil
 		}
 		if !isRevisionConflict(err) {
@@ -86,7 +90,7 @@ func (d *DirectoryStore) Load(ctx context.Context) (*domain.Directory, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.current.Store(dir)
+	d.set(dir)
 	return dir, nil
 }
 
@@ -109,6 +113,30 @@ func (d *DirectoryStore) stored(ctx context.Context) (*domain.Directory, []byte,
 // first of these.
 func (d *DirectoryStore) Current() *domain.Directory { return d.current.Load() }
 
+// Changed returns a channel that is closed the next time [DirectoryStore.Current] is
+// replaced: by Import, Load or a change that Run sees, on this replica or another. It may be
+// closed for a directory equal to the one before. Take the channel before reading Current,
+// so that no change falls in between.
+func (d *DirectoryStore) Changed() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.changed == nil {
+		d.changed = make(chan struct{})
+	}
+	return d.changed
+}
+
+// set makes dir the current directory and wakes whoever waits on Changed.
+func (d *DirectoryStore) set(dir *domain.Directory) {
+	d.current.Store(dir)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.changed != nil {
+		close(d.changed)
+		d.changed = nil
+	}
+}
+
 // Run follows changes of the stored directory until ctx ends and returns ctx's error. A
 // stored directory that cannot be decoded is logged and ignored: the previous one stays.
 func (d *DirectoryStore) Run(ctx context.Context) error {
@@ -118,7 +146,7 @@ func (d *DirectoryStore) Run(ctx context.Context) error {
 			d.log.Error("directory: stored directory ignored", "revision", e.Revision(), "err", err)
 			return
 		}
-		d.current.Store(dir)
+		d.set(dir)
 	}))
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("natsjs: watch directory: %w", err)

@@ -17,6 +17,11 @@ import (
 // the caller read it. The caller reloads and decides again.
 var ErrConcurrentChange = fmt.Errorf("%w: the pair changed since it was read", domain.ErrConflict)
 
+// ErrEventIDTaken is returned by [Store.Append] when the event's id is already stored for
+// an event of another pair, type or connection: event ids are derived from command ids, so
+// the command id was used for another command. It wraps [ErrKeyReused].
+var ErrEventIDTaken = fmt.Errorf("%w: its event id is stored for another event", ErrKeyReused)
+
 // ErrCorruptEvent is returned when a stored message is not an event this version can read.
 var ErrCorruptEvent = errors.New("natsjs: stored message is not a valid event")
 
@@ -70,9 +75,12 @@ func (s *Store) LastOfPair(ctx context.Context, source, target string) (Stored, 
 
 // Append stores e if the last event of its pair is still at stream sequence expect (0: the
 // pair has no event yet), and returns its sequence. It returns [ErrConcurrentChange] when
-// another event got there first. Appending an event that is already stored (same event id
-// as the pair's last event, e.g. a retry after a lost acknowledgement) returns the stored
-// event's sequence and no error: rule 5.
+// another event got there first. Appending an event that is already stored (same event id,
+// pair, type and connection, e.g. a retry after a lost acknowledgement) returns the stored
+// event's sequence and no error: rule 5. When the id is stored for another event, which
+// JetStream's de-duplication reports as a success, it returns [ErrEventIDTaken]. Only the
+// pair's last event and, within the stream's duplicate window, the de-duplicated one are
+// compared: an id reused outside the window on another pair is not detected here.
 func (s *Store) Append(ctx context.Context, e events.Event, expect uint64) (uint64, error) {
 	if err := e.Validate(); err != nil {
 		return 0, err
@@ -89,6 +97,11 @@ func (s *Store) Append(ctx context.Context, e events.Event, expect uint64) (uint
 	}
 	pair := events.PairSubject(e.SourceEntityID, e.TargetEntityID)
 	ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequenceForSubject(expect, pair))
+	if err == nil && ack.Duplicate {
+		// JetStream answers a message id it has seen within its duplicate window with the
+		// first message's sequence, whatever that message was.
+		return s.stored(ctx, e, ack.Sequence)
+	}
 	if err == nil {
 		return ack.Sequence, nil
 	}
@@ -99,9 +112,36 @@ func (s *Store) Append(ctx context.Context, e events.Event, expect uint64) (uint
 	// append that did succeed lands here: look whether the pair's last event is ours.
 	last, ok, lerr := s.LastOfPair(ctx, e.SourceEntityID, e.TargetEntityID)
 	if lerr == nil && ok && last.Event.EventID == e.EventID {
+		if !sameEvent(last.Event, e) {
+			return 0, fmt.Errorf("%w: %s at sequence %d", ErrEventIDTaken, last.Event.Type, last.Sequence)
+		}
 		return last.Sequence, nil
 	}
 	return 0, ErrConcurrentChange
+}
+
+// stored checks that the event at seq, which JetStream named as the one e's id was first
+// stored with, is e, and returns seq if so.
+func (s *Store) stored(ctx context.Context, e events.Event, seq uint64) (uint64, error) {
+	m, err := s.stream.GetMsg(ctx, seq)
+	if err != nil {
+		return 0, fmt.Errorf("natsjs: append %s: read the duplicate at %d: %w", e.Type, seq, err)
+	}
+	st, err := decodeRaw(m)
+	if err != nil {
+		return 0, err
+	}
+	if !sameEvent(st.Event, e) {
+		return 0, fmt.Errorf("%w: %s at sequence %d", ErrEventIDTaken, st.Event.Type, seq)
+	}
+	return seq, nil
+}
+
+// sameEvent reports whether stored is the event e: same id, pair, type and connection. Times
+// differ between attempts of one command, so they are not compared.
+func sameEvent(stored, e events.Event) bool {
+	return stored.EventID == e.EventID && stored.Type == e.Type && stored.ConnectionID == e.ConnectionID &&
+		stored.SourceEntityID == e.SourceEntityID && stored.TargetEntityID == e.TargetEntityID
 }
 
 func isWrongLastSequence(err error) bool {

@@ -68,6 +68,7 @@ func TestStoreContract(t *testing.T) {
 			s := natsjs.NewStore(r)
 			t.Run("append is conditional on the pair", func(t *testing.T) { testConditional(t, s, r) })
 			t.Run("a retried append is not applied twice", func(t *testing.T) { testRetry(t, s, r) })
+			t.Run("an event id stored for another event is refused", func(t *testing.T) { testIDTaken(t, s, r) })
 			t.Run("concurrent appends: exactly one wins", func(t *testing.T) { testRace(t, s) })
 			t.Run("pairs do not interfere", func(t *testing.T) { testPairs(t, s) })
 			t.Run("connection history", func(t *testing.T) { testHistory(t, s) })
@@ -121,6 +122,35 @@ func testRetry(t *testing.T, s *natsjs.Store, r *natsjs.Resources) {
 	other := event("retry-2", events.TypeConnectionRequested, "c3", "a2", "b2")
 	if _, err := s.Append(ctx, other, 0); !errors.Is(err, natsjs.ErrConcurrentChange) {
 		t.Errorf("Append(another event, stale) = %v, want ErrConcurrentChange", err)
+	}
+}
+
+// testIDTaken: JetStream de-duplicates by message id (the event id) within its window and
+// answers the first message's sequence as if the append had succeeded. An event that is not
+// the stored one (another pair, type or connection) must not be taken for it.
+func testIDTaken(t *testing.T, s *natsjs.Store, r *natsjs.Resources) {
+	ctx := t.Context()
+	first := event("taken-1", events.TypeConnectionRequested, "tc1", "a4", "b4")
+	if _, err := s.Append(ctx, first, 0); err != nil {
+		t.Fatal(err)
+	}
+	before := streamMsgs(t, r)
+	cases := []struct {
+		name   string
+		e      events.Event
+		expect uint64
+	}{
+		{"another pair", event("taken-1", events.TypeConnectionRequested, "tc2", "a5", "b4"), 0},
+		{"same pair, another connection", event("taken-1", events.TypeConnectionRequested, "tc3", "a4", "b4"), 0},
+		{"same pair and connection, another type", event("taken-1", events.TypeConnectionCancelled, "tc1", "a4", "b4"), 0},
+	}
+	for _, c := range cases {
+		if seq, err := s.Append(ctx, c.e, c.expect); !errors.Is(err, natsjs.ErrEventIDTaken) {
+			t.Errorf("%s: Append(event id of another event) = %d, %v; want ErrEventIDTaken", c.name, seq, err)
+		}
+	}
+	if got := streamMsgs(t, r); got != before {
+		t.Errorf("refused appends stored messages: %d → %d", before, got)
 	}
 }
 

@@ -23,14 +23,24 @@ const (
 	CategoryRuleViolation  = 30
 	CategoryNotFound       = 40
 	CategoryConflict       = 50
+	CategoryOverLimit      = 70
 	CategoryInternal       = 99
 )
 
 // CodeBase is the object part of entityconn's error codes: code = CodeBase + category.
 const CodeBase = 53000000
 
+// ErrOverLimit is the family of requests refused because they go over a limit: too large
+// or too many (Zuora category 70).
+var ErrOverLimit = errors.New("over a limit")
+
 // ErrBodyTooLarge is returned for a request body over the 64 KiB limit (HTTP 413).
-var ErrBodyTooLarge = fmt.Errorf("%w: request body larger than 64 KiB", domain.ErrInvalidValue)
+var ErrBodyTooLarge = fmt.Errorf("%w: request body larger than 64 KiB", ErrOverLimit)
+
+// ErrTooManyRequests is returned when a caller sends more requests, or holds more open
+// streams, than it may (HTTP 429). The edge that returns it may say when to retry
+// (Retry-After).
+var ErrTooManyRequests = fmt.Errorf("%w: too many requests", ErrOverLimit)
 
 // Mapping is one row of the error table.
 type Mapping struct {
@@ -43,7 +53,8 @@ type Mapping struct {
 // errors are mapped to statuses and categories.
 func Table() []Mapping {
 	return []Mapping{
-		{ErrBodyTooLarge, http.StatusRequestEntityTooLarge, CategoryInvalidValue},
+		{ErrBodyTooLarge, http.StatusRequestEntityTooLarge, CategoryOverLimit},
+		{ErrTooManyRequests, http.StatusTooManyRequests, CategoryOverLimit},
 		{natsjs.ErrKeyReused, http.StatusUnprocessableEntity, CategoryInvalidValue},
 		{natsjs.ErrInFlight, http.StatusConflict, CategoryConflict},
 		{app.ErrUnavailable, http.StatusServiceUnavailable, CategoryConflict},

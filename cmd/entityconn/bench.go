@@ -183,7 +183,7 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) ([]benchRes
 	stopProf := cfg.prof.cpu("in-process")
 	inproc := runLoad(ctx, "entityconn in-process commands", cfg, progress, func(ctx context.Context) error {
 		src, tgt := next()
-		_, err := st.svc.Execute(ctx, app.Principal{UserID: "bench", EntityID: src}, "", domain.RequestConnection{Target: tgt})
+		_, err := st.svc.Execute(ctx, app.Principal{UserID: "bench", EntityID: src}, app.CommandID{}, domain.RequestConnection{Target: tgt})
 		return err
 	})
 	stopProf()
@@ -634,7 +634,7 @@ func benchLag(ctx context.Context, st *stack, cfg benchConfig, rate float64, nex
 		sent++
 		wg.Go(func() {
 			src, tgt := next()
-			res, err := st.svc.Execute(ctx, app.Principal{UserID: "bench", EntityID: src}, "", domain.RequestConnection{Target: tgt})
+			res, err := st.svc.Execute(ctx, app.Principal{UserID: "bench", EntityID: src}, app.CommandID{}, domain.RequestConnection{Target: tgt})
 			if err != nil {
 				failed.CompareAndSwap(nil, err)
 				return

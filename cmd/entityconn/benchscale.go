@@ -174,7 +174,7 @@ func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progres
 	stopProf = cfg.prof.cpu("populated")
 	l := runLoad(ctx, "entityconn in-process commands, populated", cfg, progress, func(ctx context.Context) error {
 		src, tgt := next()
-		_, err := st.svc.Execute(ctx, app.Principal{UserID: "bench", EntityID: src}, "", domain.RequestConnection{Target: tgt})
+		_, err := st.svc.Execute(ctx, app.Principal{UserID: "bench", EntityID: src}, app.CommandID{}, domain.RequestConnection{Target: tgt})
 		return err
 	})
 	stopProf()

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/httpapi"
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/natsjs/natsjstest"
@@ -216,7 +217,7 @@ func TestIdempotencyKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := natsjs.NewOutcomes(r).Begin(t.Context(), "root", "k-busy", "held by another request"); err != nil {
+	if _, _, err := natsjs.NewOutcomes(r).Begin(t.Context(), app.CommandID{Door: app.DoorREST}.Scope("root"), "k-busy", "held by another request"); err != nil {
 		t.Fatal(err)
 	}
 	busy := must(t, s.call("POST", "/v1/entity-connections", root, "global", `{"targetEntityId":"us"}`, "Idempotency-Key", "k-busy"), 409)
@@ -391,8 +392,8 @@ func TestListPagesAndFilters(t *testing.T) {
 			ids = append(ids, str(it.(map[string]any)["targetEntityId"]))
 		}
 		next, _ = r.Body["nextPage"].(string)
-		if next != "" && !strings.HasPrefix(next, s.base+"/v1/entity-connections?") {
-			t.Fatalf("nextPage = %q, want an absolute URL of this service", next)
+		if next != "" && !strings.HasPrefix(next, "/v1/entity-connections?") {
+			t.Fatalf("nextPage = %q, want a relative link (no --base-url)", next)
 		}
 		pages++
 	}
@@ -430,5 +431,28 @@ func TestServeRefusesABadDirectory(t *testing.T) {
 		if !strings.Contains(errb.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
 		}
+	}
+}
+
+// --base-url (ENTITYCONN_BASE_URL) must be an absolute http(s) URL: anything else stops
+// serve at once with exit status 2, before it starts anything.
+func TestServeRefusesABadBaseURL(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"--base-url", "api.example.com"}, {"--base-url", "https://api.example.com/?x=1"}} {
+		var out, errb syncBuffer
+		full := append([]string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0"}, args...)
+		if code := run(t.Context(), full, func(string) string { return "" }, &out, &errb); code != 2 || !strings.Contains(errb.String(), "--base-url") {
+			t.Errorf("serve %v = exit %d, stderr %q; want 2 naming --base-url", args, code, errb.String())
+		}
+	}
+	var out, errb syncBuffer
+	env := func(k string) string {
+		if k == "ENTITYCONN_BASE_URL" {
+			return "ftp://api.example.com"
+		}
+		return ""
+	}
+	if code := run(t.Context(), []string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0"}, env, &out, &errb); code != 2 {
+		t.Errorf("serve with ENTITYCONN_BASE_URL=ftp://… = exit %d, want 2: %s", code, errb.String())
 	}
 }

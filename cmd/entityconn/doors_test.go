@@ -152,7 +152,7 @@ var matrix = []matrixStep{
 	{"no access to the target", "sam", "us", "RequestConnection", "eu", "", "", 53000010, "", false},
 	{"no access to the acting entity", "eve", "global", "RequestConnection", "us", "", "", 53000010, "", false},
 	{"rule 1: to itself", "root", "global", "RequestConnection", "global", "", "", 53000020, "", false},
-	{"rule 1: unknown target", "root", "global", "RequestConnection", "mars", "", "", 53000020, "", false},
+	{"rule 1: unknown target, answered as no access", "root", "global", "RequestConnection", "mars", "", "", 53000010, "", false},
 	{"target id not subject-safe", "root", "global", "RequestConnection", "eu.*", "", "", 53000020, "", false},
 	{"missing target", "root", "global", "RequestConnection", "", "", "", 53000021, "", false},
 	{"the source cannot accept", "root", "global", "AcceptConnection", "", "P1", "", 53000010, "", false},

@@ -49,6 +49,7 @@ type serveConfig struct {
 	Replicas   int
 	Fsync      bool
 	LogLevel   slog.Level
+	BaseURL    string
 }
 
 // serveFlags declares serve's flags, each defaulting to its environment variable.
@@ -87,6 +88,7 @@ func serveFlags(getenv func(string) string, stderr io.Writer) (*flag.FlagSet, *s
 		errs = append(errs, fmt.Errorf("ENTITYCONN_LOG_LEVEL: %w", err))
 	}
 	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (env ENTITYCONN_LOG_LEVEL)")
+	fs.StringVar(&cfg.BaseURL, "base-url", env("ENTITYCONN_BASE_URL", ""), "public URL of the REST API, e.g. https://api.example.com, for absolute nextPage links; empty: relative links (env ENTITYCONN_BASE_URL)")
 	return fs, cfg, &errs
 }
 
@@ -97,6 +99,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return 0
 		}
 		return 2
+	}
+	if cfg.BaseURL != "" {
+		base, err := httpapi.CheckBaseURL(cfg.BaseURL)
+		if err != nil {
+			*envErrs = append(*envErrs, fmt.Errorf("--base-url (ENTITYCONN_BASE_URL): %w", err))
+		}
+		cfg.BaseURL = base
 	}
 	if len(*envErrs) > 0 || fs.NArg() > 0 || cfg.Replicas < 1 || cfg.PendingTTL < 0 {
 		for _, err := range *envErrs {
@@ -328,7 +337,7 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 
 	st.api = httpapi.New(httpapi.Config{
 		Service: st.svc, Outcomes: natsjs.NewOutcomes(st.res), Tokens: httpapi.NewTokens(key, nil), Directory: st.dirs,
-		Metrics: st.metrics, Log: log, UI: webui.Handler(),
+		Metrics: st.metrics, Log: log, UI: webui.Handler(), BaseURL: cfg.BaseURL,
 		Ready: func(ctx context.Context) error {
 			if !st.nc.IsConnected() {
 				return errors.New("not connected to NATS")

@@ -1,0 +1,73 @@
+package app_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/entityconn/entityconn/adapters/app"
+	"github.com/entityconn/entityconn/adapters/apptest"
+	"github.com/entityconn/entityconn/domain"
+)
+
+func rest(key string) app.CommandID { return app.CommandID{Door: app.DoorREST, Key: key} }
+func nats(key string) app.CommandID { return app.CommandID{Door: app.DoorNATS, Key: key} }
+
+// A key names one command of one user acting in one entity at one door (rule 5). The same
+// key at the other door, from another acting entity or for another target is another
+// command: each is stored as its own event with its own connection id, and a retry of each
+// gets its own outcome.
+func TestSameKeyForDifferentCommandsIsNotARetry(t *testing.T) {
+	st := apptest.Start(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+
+	steps := []struct {
+		name   string
+		id     app.CommandID
+		entity string
+		target string
+	}{
+		{"REST, eu→us", rest("dup1"), "eu", "us"},
+		{"NATS, global→us", nats("dup1"), "global", "us"},
+		{"REST, global→apac", rest("dup1"), "global", "apac"},
+		{"NATS, global→eu", nats("dup1"), "global", "eu"},
+	}
+	ids := map[string]string{}
+	for _, s := range steps {
+		p := app.Principal{UserID: "root", EntityID: s.entity}
+		res, err := st.Service.Execute(ctx, p, s.id, domain.RequestConnection{Target: s.target})
+		if err != nil {
+			t.Fatalf("given %s with key dup1: Execute = %v, want a new connection", s.name, err)
+		}
+		if res.Replayed {
+			t.Errorf("%s: Replayed = true, want a new event", s.name)
+		}
+		if other, seen := ids[res.ConnectionID]; seen {
+			t.Errorf("%s: connection id %s, the same as %s's", s.name, res.ConnectionID, other)
+		}
+		ids[res.ConnectionID] = s.name
+		again, err := st.Service.Execute(ctx, p, s.id, domain.RequestConnection{Target: s.target})
+		if err != nil || again.ConnectionID != res.ConnectionID || again.Sequence != res.Sequence {
+			t.Errorf("%s: retry = %+v, %v; want its own connection %s at %d", s.name, again, err, res.ConnectionID, res.Sequence)
+		}
+	}
+	info, err := st.Res.Events.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != uint64(len(steps)) {
+		t.Errorf("%d events stored, want %d: one per command", info.State.Msgs, len(steps))
+	}
+}
+
+// A key from a door the service does not know cannot name a command: its ids could meet
+// those of the service's own commands.
+func TestCommandIDNeedsADoor(t *testing.T) {
+	st := apptest.Start(t)
+	p := app.Principal{UserID: "root", EntityID: "global"}
+	_, err := st.Service.Execute(t.Context(), p, app.CommandID{Key: "k"}, domain.RequestConnection{Target: "eu"})
+	if err == nil {
+		t.Fatal("Execute(key without a door) = nil, want an error")
+	}
+}
