@@ -46,6 +46,9 @@ var (
 	// lock, such as the same command id still in flight (status 409). Retrying later with the
 	// same command id is safe.
 	ErrConflict = errors.New("natsclient: conflict")
+	// ErrOverLimit is matched by an error of Zuora category 70: a limit was exceeded (status
+	// 413 or 429).
+	ErrOverLimit = errors.New("natsclient: over a limit")
 	// ErrUnavailable is matched by an error with status 503 (the service is not ready, or a
 	// read with a minimum sequence timed out waiting for its views), by the client's own
 	// error when no service instance listens (status 503, which also matches
@@ -124,6 +127,8 @@ func (e *Error) Is(target error) bool {
 		category = 40
 	case ErrConflict:
 		category = 50
+	case ErrOverLimit:
+		category = 70
 	default:
 		return false
 	}
@@ -138,6 +143,8 @@ func (e *Error) Is(target error) bool {
 		return category == 10
 	case http.StatusNotFound:
 		return category == 40
+	case http.StatusRequestEntityTooLarge, http.StatusTooManyRequests:
+		return category == 70
 	}
 	return false
 }

@@ -42,6 +42,10 @@ var (
 	// a lock, such as the same idempotency key still in flight (HTTP 409). Retrying later with
 	// the same key is safe.
 	ErrConflict = errors.New("restclient: conflict")
+	// ErrOverLimit is matched by an API error of Zuora category 70: a limit was exceeded, a
+	// body over 64 KiB (HTTP 413) or too many requests (HTTP 429, whose Retry-After header
+	// says when to try again).
+	ErrOverLimit = errors.New("restclient: over a limit")
 	// ErrUnavailable is matched by an API error with HTTP status 503, whatever its code: the
 	// service is not ready, or a read with a minimum sequence timed out waiting for the views.
 	// Retrying is safe.
@@ -108,6 +112,8 @@ func (e *APIError) Is(target error) bool {
 		category = 40
 	case ErrConflict:
 		category = 50
+	case ErrOverLimit:
+		category = 70
 	default:
 		return false
 	}
@@ -123,6 +129,8 @@ func (e *APIError) Is(target error) bool {
 		return category == 10
 	case http.StatusNotFound:
 		return category == 40
+	case http.StatusRequestEntityTooLarge, http.StatusTooManyRequests:
+		return category == 70
 	}
 	return false
 }

@@ -372,7 +372,7 @@ func TestEmptyIDsAreRefusedWithoutACall(t *testing.T) {
 func TestErrorResponses(t *testing.T) {
 	sentinels := []error{
 		restclient.ErrPermission, restclient.ErrUnauthenticated, restclient.ErrInvalid, restclient.ErrMissing,
-		restclient.ErrRuleViolation, restclient.ErrNotFound, restclient.ErrConflict, restclient.ErrUnavailable,
+		restclient.ErrRuleViolation, restclient.ErrNotFound, restclient.ErrConflict, restclient.ErrOverLimit, restclient.ErrUnavailable,
 	}
 	long := strings.Repeat("x", 150) + strings.Repeat("é", 100)
 	tests := []struct {
@@ -413,6 +413,12 @@ func TestErrorResponses(t *testing.T) {
 			want:  restclient.APIError{Status: 400, Code: 53000020, Message: "bad target; bad page", ProcessID: "proc-1", TrackID: "t-1"},
 			is:    []error{restclient.ErrInvalid},
 			text:  "bad target; bad page (HTTP 400, code 53000020)",
+		},
+		{
+			name:  "over a limit",
+			reply: func(w http.ResponseWriter) { zuoraError(w, 429, 53000070, "too many token requests") },
+			want:  restclient.APIError{Status: 429, Code: 53000070, Message: "too many token requests", ProcessID: "proc-1", TrackID: "t-1"},
+			is:    []error{restclient.ErrOverLimit},
 		},
 		{
 			name:  "missing value",
