@@ -191,43 +191,42 @@ func truncate(s string) string {
 	return s
 }
 
-// Kicker closes every NATS connection signed in as a user, so that the user's clients sign in
-// again and get the permissions the directory gives now (or are refused).
-type Kicker interface {
-	Kick(ctx context.Context, user string) (int, error)
-}
-
 // Follow watches the directory and, when it changes, closes the connections of every user
-// whose permissions or secret changed, or who is gone, through kick. It checks every
-// interval (at most a second apart, so that a revoked grant takes effect within 5 s) until
-// ctx ends, and returns ctx's error.
+// whose permissions or secret changed, or who is gone, through kick. It looks when the
+// directory says it changed (a Directory with a Changed() <-chan struct{} method, such as
+// natsjs.DirectoryStore) and every interval besides (at most a second apart, so that a
+// revoked grant takes effect within 5 s), until ctx ends, and returns ctx's error.
 func (a *Authorizer) Follow(ctx context.Context, kick Kicker, interval time.Duration) error {
 	if interval <= 0 || interval > time.Second {
 		interval = time.Second
 	}
+	changer, _ := a.dir.(interface{ Changed() <-chan struct{} })
 	last := a.dir.Current()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
+		var changed <-chan struct{}
+		if changer != nil {
+			changed = changer.Changed()
+		}
+		if cur := a.dir.Current(); cur != last && cur != nil {
+			for _, user := range Changed(last, cur) {
+				n, err := kick.Kick(ctx, user)
+				switch {
+				case err != nil:
+					a.log.Warn("natsauth: connections of a user whose rights changed not closed", "user", user, "err", err)
+				case n > 0:
+					a.log.Info("natsauth: NATS connections closed: the user's rights changed", "user", user, "connections", n)
+				}
+			}
+			last = cur
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-changed:
 		case <-t.C:
 		}
-		cur := a.dir.Current()
-		if cur == last || cur == nil {
-			continue
-		}
-		for _, user := range Changed(last, cur) {
-			n, err := kick.Kick(ctx, user)
-			switch {
-			case err != nil:
-				a.log.Warn("natsauth: connections of a user whose rights changed not closed", "user", user, "err", err)
-			case n > 0:
-				a.log.Info("natsauth: NATS connections closed: the user's rights changed", "user", user, "connections", n)
-			}
-		}
-		last = cur
 	}
 }
 
@@ -251,22 +250,4 @@ func Changed(before, after *domain.Directory) []string {
 		}
 	}
 	return out
-}
-
-// ServerKicker closes connections on an embedded server.
-type ServerKicker struct{ Server *server.Server }
-
-// Kick closes the connections of user on the server and returns how many it closed.
-func (k ServerKicker) Kick(_ context.Context, user string) (int, error) {
-	cz, err := k.Server.Connz(&server.ConnzOptions{User: user, Limit: 1 << 20})
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, c := range cz.Conns {
-		if err := k.Server.DisconnectClientByID(c.Cid); err == nil {
-			n++
-		}
-	}
-	return n, nil
 }

@@ -75,6 +75,20 @@ func (id Identity) valid() error {
 	return err
 }
 
+// ErrNoIdentity is returned by [ReadIdentity] when dir holds no identity.
+var ErrNoIdentity = errors.New("natsauth: no service identity")
+
+// ReadIdentity reads the identity kept in dir, without creating one: it returns an error
+// wrapping [ErrNoIdentity] when there is none, and otherwise fails as [LoadIdentity] does.
+func ReadIdentity(dir string) (Identity, error) {
+	path := filepath.Join(dir, IdentityFile)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return Identity{}, fmt.Errorf("%w in %s (entityconn serve creates it at its first start there)", ErrNoIdentity, dir)
+	}
+	id, _, err := LoadIdentity(dir)
+	return id, err
+}
+
 // LoadIdentity reads the identity kept in dir, creating it (mode 0600) when there is none.
 // created says whether it was made now. It fails when the file exists but cannot be read or
 // is not a valid identity, or when it is readable by others than its owner (the file holds

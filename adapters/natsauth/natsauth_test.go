@@ -139,7 +139,8 @@ func violations() (nats.Option, <-chan error) {
 }
 
 func TestRevokedGrantClosesConnectionsAndNewOnesGetTheNewRights(t *testing.T) {
-	a := startAuthServer(t, apptest.Directory())
+	directory := apptest.Directory() // its hashes are salted anew on every call
+	a := startAuthServer(t, directory)
 	ctx := t.Context()
 	go func() { _ = a.au.Follow(ctx, natsauth.ServerKicker{Server: a.srv}, 100*time.Millisecond) }()
 
@@ -157,7 +158,7 @@ func TestRevokedGrantClosesConnectionsAndNewOnesGetTheNewRights(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	revoked := strings.Replace(apptest.Directory(), "access: [{entity: eu, role: admin}]", "access: [{entity: global, role: user}]", 1)
+	revoked := strings.Replace(directory, "access: [{entity: eu, role: admin}]", "access: [{entity: global, role: user}]", 1)
 	at := time.Now()
 	a.dir.p.Store(parse(t, revoked))
 	select {

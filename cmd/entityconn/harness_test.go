@@ -77,6 +77,12 @@ func writeDirectory(t testing.TB, content string) string {
 // the test directory, waits until it listens and stops it when the test ends.
 func startService(t testing.TB, args ...string) *service {
 	t.Helper()
+	return startServiceEnv(t, func(string) string { return "" }, args...)
+}
+
+// startServiceEnv is startService with the environment getenv.
+func startServiceEnv(t testing.TB, getenv func(string) string, args ...string) *service {
+	t.Helper()
 	s := &service{t: t, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	full := []string{"serve", "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--log-level", "warn"}
 	if !hasFlag(args, "--data") {
@@ -89,7 +95,7 @@ func startService(t testing.TB, args ...string) *service {
 	full = append(full, args...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, full, func(string) string { return "" }, s.stdout, s.stderr) }()
+	go func() { done <- run(ctx, full, getenv, s.stdout, s.stderr) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if m := httpLine.FindStringSubmatch(s.stdout.String()); m != nil {
@@ -144,7 +150,13 @@ func hasFlag(args []string, name string) bool {
 // token gets an access token for a client of the test directory (secret = id + "-secret").
 func (s *service) token(client string, scope ...string) string {
 	s.t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {client}, "client_secret": {client + "-secret"}}
+	return s.tokenWith(client, client+"-secret", scope...)
+}
+
+// tokenWith gets a token for client with its secret.
+func (s *service) tokenWith(client, secret string, scope ...string) string {
+	s.t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {client}, "client_secret": {secret}}
 	if len(scope) > 0 {
 		form.Set("scope", strings.Join(scope, " "))
 	}

@@ -31,7 +31,7 @@ Service:
 
   bench        measure commands/s against raw JetStream in the same run
                (run "entityconn bench -h" for its flags)
-` + rebuildUsage + watchUsage + `
+` + rebuildUsage + watchUsage + natsAuthUsage + `
 Clients of the REST API (ENTITYCONN_URL, ENTITYCONN_CLIENT_ID, ENTITYCONN_CLIENT_SECRET):
 `
 
@@ -51,6 +51,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runWatch(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":
 		return runBench(ctx, args[1:], getenv, stdout, stderr)
+	case "nats-context":
+		return runNATSContext(ctx, args[1:], getenv, stdout, stderr)
+	case "nats-permissions":
+		return runNATSPermissions(ctx, args[1:], getenv, stdout, stderr)
+	case "nats-server-config":
+		return runNATSServerConfig(ctx, args[1:], getenv, stdout, stderr)
 	case "request", "accept", "deny", "cancel", "disconnect", "list", "get":
 		return runClient(ctx, sub, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":

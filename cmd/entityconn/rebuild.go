@@ -19,7 +19,8 @@ import (
 
 const rebuildUsage = `  rebuild      throw the Outbound and Inbound views away and project every event again,
                with a progress bar; stop entityconn serve first
-               (--data DIR for the embedded server's store, or --nats-url URL)
+               (--data DIR for the embedded server's store, or --nats-url URL with
+               the service's identity: --nats-user/--nats-password or --nats-creds)
 `
 
 // runRebuild is "entityconn rebuild": it rebuilds the views from the event stream.
@@ -34,6 +35,8 @@ func runRebuild(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	data := fs.String("data", env("ENTITYCONN_DATA", "./data"), "store dir of the embedded NATS server (env ENTITYCONN_DATA)")
 	url := fs.String("nats-url", env("NATS_URL", ""), "rebuild on this external NATS instead (env NATS_URL)")
+	var ext externalNATS
+	ext.register(fs, env, false)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -44,7 +47,7 @@ func runRebuild(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintf(stderr, "entityconn rebuild: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	n, elapsed, err := rebuild(ctx, *data, *url, stderr)
+	n, elapsed, err := rebuild(ctx, *data, *url, ext, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "entityconn rebuild: %v\n", err)
 		return 1
@@ -59,8 +62,8 @@ func runRebuild(ctx context.Context, args []string, getenv func(string) string, 
 
 // rebuild connects to NATS (starting the embedded server on data unless url is given) and
 // rebuilds the views, drawing a progress bar on progress.
-func rebuild(ctx context.Context, data, url string, progress io.Writer) (uint64, time.Duration, error) {
-	opts := []nats.Option{nats.Name("entityconn rebuild")}
+func rebuild(ctx context.Context, data, url string, ext externalNATS, progress io.Writer) (uint64, time.Duration, error) {
+	opts := append([]nats.Option{nats.Name("entityconn rebuild")}, ext.options()...)
 	if url == "" {
 		if _, err := os.Stat(data); err != nil {
 			return 0, 0, fmt.Errorf("data dir: %w", err)

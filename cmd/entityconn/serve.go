@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -50,6 +51,7 @@ type serveConfig struct {
 	Fsync      bool
 	LogLevel   slog.Level
 	BaseURL    string
+	ExtNATS    externalNATS
 }
 
 // serveFlags declares serve's flags, each defaulting to its environment variable.
@@ -89,6 +91,7 @@ func serveFlags(getenv func(string) string, stderr io.Writer) (*flag.FlagSet, *s
 	}
 	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (env ENTITYCONN_LOG_LEVEL)")
 	fs.StringVar(&cfg.BaseURL, "base-url", env("ENTITYCONN_BASE_URL", ""), "public URL of the REST API, e.g. https://api.example.com, for absolute nextPage links; empty: relative links (env ENTITYCONN_BASE_URL)")
+	cfg.ExtNATS.register(fs, env, true)
 	return fs, cfg, &errs
 }
 
@@ -106,6 +109,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			*envErrs = append(*envErrs, fmt.Errorf("--base-url (ENTITYCONN_BASE_URL): %w", err))
 		}
 		cfg.BaseURL = base
+	}
+	if cfg.NATSURL == "" && cfg.ExtNATS.set() {
+		*envErrs = append(*envErrs, errors.New("--nats-creds, --nats-user, --nats-password, --nats-tls-*, the auth callout seed and --nats-system-* are for an external NATS: give --nats-url too (the embedded server's identity is kept in --data)"))
+	}
+	if err := cfg.ExtNATS.check(); err != nil {
+		*envErrs = append(*envErrs, err)
 	}
 	if len(*envErrs) > 0 || fs.NArg() > 0 || cfg.Replicas < 1 || cfg.PendingTTL < 0 {
 		for _, err := range *envErrs {
@@ -179,6 +188,8 @@ type stack struct {
 	embedded   *server.Server
 	identity   natsauth.Identity
 	authorizer *natsauth.Authorizer
+	kicker     natsauth.Kicker // closes the connections of users whose rights change
+	external   externalNATS    // how the service signs in to an external NATS
 	nc         *nats.Conn
 	res        *natsjs.Resources
 	dirs       *natsjs.DirectoryStore
@@ -207,7 +218,8 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 			st.Close()
 		}
 	}()
-	natsOpts := []nats.Option{nats.Name("entityconn"), nats.MaxReconnects(-1)}
+	st.external = cfg.ExtNATS
+	natsOpts := append([]nats.Option{nats.Name("entityconn"), nats.MaxReconnects(-1)}, cfg.ExtNATS.options()...)
 	st.url = cfg.NATSURL
 	if st.url == "" {
 		if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
@@ -243,17 +255,8 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 	if err := natsjs.AttemptsWithin(dirCtx, 5*time.Minute, func(ctx context.Context) error { return loadDir(ctx, st.dirs) }); err != nil {
 		return st, err
 	}
-	if st.embedded != nil {
-		// Directory users sign in to NATS from now on: the service answers the embedded
-		// server's auth callout, and closes the connections of users whose rights change.
-		auth, err := natsauth.NewAuthorizer(st.dirs, st.identity, "", log)
-		if err != nil {
-			return st, err
-		}
-		if _, err := auth.Serve(st.nc); err != nil {
-			return st, err
-		}
-		st.authorizer = auth
+	if err := st.authorize(cfg, natsOpts, log); err != nil {
+		return st, err
 	}
 	var key []byte
 	err = natsjs.Attempts(setupCtx, func(ctx context.Context) (err error) {
@@ -325,9 +328,9 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 		return st.index.Run(ctx)
 	})
 	st.background("directory", st.dirs.Run)
-	if st.authorizer != nil {
+	if st.authorizer != nil && st.kicker != nil {
 		st.background("NATS rights", func(ctx context.Context) error {
-			return st.authorizer.Follow(ctx, natsauth.ServerKicker{Server: st.embedded}, time.Second)
+			return st.authorizer.Follow(ctx, st.kicker, time.Second)
 		})
 	}
 	holder := instanceID(cfg)
@@ -370,11 +373,50 @@ func startEmbedded(data string, o natsjs.EmbeddedOptions) (*server.Server, natsa
 	return ns, id, err
 }
 
-// serviceOptions are the options of a connection of the service's own identity to st's
-// embedded server (none with --nats-url).
+// authorize makes the service sign directory users in to NATS from now on: it answers the
+// auth callout of the embedded server, or of an external NATS configured to trust the key of
+// --auth-callout-key, and closes the connections of users whose rights change (on an
+// external NATS, through the system account user of --nats-system-user).
+func (st *stack) authorize(cfg *serveConfig, natsOpts []nats.Option, log *slog.Logger) error {
+	id := st.identity
+	switch {
+	case st.embedded != nil:
+		st.kicker = natsauth.ServerKicker{Server: st.embedded}
+	case cfg.ExtNATS.CalloutSeedFile != "" || cfg.ExtNATS.CalloutSeed != "":
+		seed, err := cfg.ExtNATS.calloutSeed()
+		if err != nil {
+			return err
+		}
+		id.CalloutSeed = seed
+		if x := cfg.ExtNATS; x.SystemUser != "" {
+			opts := append(slices.Clone(natsOpts), nats.Name("entityconn-system"), nats.UserInfo(x.SystemUser, x.SystemPassword))
+			sys, err := nats.Connect(st.url, opts...)
+			if err != nil {
+				return fmt.Errorf("connect to NATS at %s as the system user %s: %w", st.url, x.SystemUser, err)
+			}
+			st.closers = append(st.closers, sys.Close)
+			st.kicker = natsauth.SystemKicker{NC: sys, Wait: 500 * time.Millisecond}
+		} else {
+			log.Warn("no --nats-system-user: a revoked grant applies to NATS connections made after it, not to those open")
+		}
+	default:
+		return nil // the operator authorises NATS users (entityconn nats-permissions)
+	}
+	auth, err := natsauth.NewAuthorizer(st.dirs, id, "", log)
+	if err != nil {
+		return err
+	}
+	if _, err := auth.Serve(st.nc); err != nil {
+		return err
+	}
+	st.authorizer = auth
+	return nil
+}
+
+// serviceOptions are the options of a connection of the service's own identity to st's NATS.
 func (st *stack) serviceOptions() []nats.Option {
 	if st.embedded == nil {
-		return nil
+		return st.external.options()
 	}
 	return []nats.Option{nats.UserInfo(st.identity.User, st.identity.Password)}
 }

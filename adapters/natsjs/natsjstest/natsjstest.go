@@ -6,6 +6,7 @@ package natsjstest
 import (
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -34,6 +35,36 @@ func Single(t testing.TB) (*server.Server, string) {
 // of them.
 func Cluster(t testing.TB, n int) ([]*server.Server, string) {
 	t.Helper()
+	opts := make([]*server.Options, n)
+	for i := range opts {
+		opts[i] = &server.Options{ServerName: fmt.Sprintf("n%d", i+1), JetStream: true}
+	}
+	return cluster(t, opts)
+}
+
+// ClusterFromFiles starts one embedded server per nats-server configuration file (such as
+// deploy/nats/n1.conf, includes followed), routed into one cluster on loopback: everything
+// the files say holds (authorization, accounts, JetStream settings) but the addresses, which
+// become random loopback ports (monitoring off), the store directories (test temp dirs) and
+// the routes (to each other). It waits for a JetStream meta leader and returns the servers
+// with a client URL listing all of them.
+func ClusterFromFiles(t testing.TB, files ...string) ([]*server.Server, string) {
+	t.Helper()
+	opts := make([]*server.Options, len(files))
+	for i, f := range files {
+		o, err := server.ProcessConfigFile(f)
+		if err != nil {
+			t.Fatalf("natsjstest: %s: %v", f, err)
+		}
+		opts[i] = o
+	}
+	return cluster(t, opts)
+}
+
+// cluster starts the servers of opts as one cluster on loopback (see ClusterFromFiles).
+func cluster(t testing.TB, opts []*server.Options) ([]*server.Server, string) {
+	t.Helper()
+	n := len(opts)
 	ports := freePorts(t, n)
 	routes := make([]string, n)
 	for i, p := range ports {
@@ -41,18 +72,16 @@ func Cluster(t testing.TB, n int) ([]*server.Server, string) {
 	}
 	var servers []*server.Server
 	url := ""
-	for i := range n {
-		o := &server.Options{
-			ServerName: fmt.Sprintf("n%d", i+1),
-			Host:       "127.0.0.1",
-			Port:       -1,
-			JetStream:  true,
-			StoreDir:   t.TempDir(),
-			NoSigs:     true,
-			NoLog:      true,
-			Cluster:    server.ClusterOpts{Name: "test", Host: "127.0.0.1", Port: ports[i]},
-			Routes:     server.RoutesFromStr(joinRoutes(routes)),
+	for i, o := range opts {
+		o.Host, o.Port, o.HTTPPort, o.HTTPHost = "127.0.0.1", -1, 0, ""
+		o.StoreDir = t.TempDir()
+		o.NoSigs, o.NoLog = true, os.Getenv("NATSJSTEST_LOG") == ""
+		name := o.Cluster.Name
+		if name == "" {
+			name = "test"
 		}
+		o.Cluster = server.ClusterOpts{Name: name, Host: "127.0.0.1", Port: ports[i]}
+		o.Routes = server.RoutesFromStr(joinRoutes(routes))
 		s := start(t, o)
 		servers = append(servers, s)
 		if url != "" {
@@ -104,6 +133,9 @@ func start(t testing.TB, o *server.Options) *server.Server {
 	s, err := server.NewServer(o)
 	if err != nil {
 		t.Fatalf("natsjstest: %v", err)
+	}
+	if !o.NoLog {
+		s.ConfigureLogger()
 	}
 	go s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
