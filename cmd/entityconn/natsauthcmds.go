@@ -133,8 +133,10 @@ func runNATSPermissions(ctx context.Context, args []string, getenv func(string) 
 		fmt.Fprintf(stderr, "entityconn nats-permissions: %v\n", err)
 		return 1
 	}
-	out, _ := json.MarshalIndent(p, "", "  ")
-	fmt.Fprintf(stdout, "%s\n", out)
+	enc := json.NewEncoder(stdout)
+	enc.SetEscapeHTML(false) // the subjects hold ">": keep them readable
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(p)
 	return 0
 }
 
@@ -190,8 +192,13 @@ func writeUsersConfig(w io.Writer, dir *domain.Directory) error {
 		if err != nil {
 			return err
 		}
-		perms, _ := json.Marshal(p)
-		fmt.Fprintf(w, "{user: %q, password: %q, permissions: %s}\n", u.ClientID, u.SecretHash, perms)
+		var perms strings.Builder
+		enc := json.NewEncoder(&perms)
+		enc.SetEscapeHTML(false) // nats-server's parser knows no \u escape
+		if err := enc.Encode(p); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "{user: %q, password: %q, permissions: %s}\n", u.ClientID, u.SecretHash, strings.TrimSpace(perms.String()))
 	}
 	return nil
 }
