@@ -44,6 +44,8 @@ type Authorizer struct {
 	// of CPU, and a flood of wrong passwords must not starve the service.
 	slots chan struct{}
 
+	maxPayload int64 // of the connection Serve answers on
+
 	mu       sync.Mutex
 	verified map[[32]byte]struct{} // sha256(client id, secret, hash) of recent good sign-ins
 }
@@ -75,6 +77,7 @@ func NewAuthorizer(dir Directory, id Identity, account string, log *slog.Logger)
 // Serve answers auth callout requests on nc, the service's own connection, until the returned
 // subscription is unsubscribed or nc closes. Requests are answered concurrently.
 func (a *Authorizer) Serve(nc *nats.Conn) (*nats.Subscription, error) {
+	a.maxPayload = nc.MaxPayload()
 	sub, err := nc.QueueSubscribe(CalloutSubject, calloutQueue, func(m *nats.Msg) {
 		go a.answer(m)
 	})
@@ -115,6 +118,13 @@ func (a *Authorizer) answer(m *nats.Msg) {
 		a.log.Debug("natsauth: NATS sign-in", "user", user, "client", req.ClientInformation.Host)
 	}
 	token, err := resp.Encode(a.issuer)
+	if err == nil && a.maxPayload > 0 && int64(len(token)) > a.maxPayload {
+		// The server would never get the answer: say why instead.
+		a.log.Warn("natsauth: NATS sign-in refused: the user's permissions are too large", "user", user, "bytes", len(token), "max", a.maxPayload)
+		resp.Jwt = ""
+		resp.Error = fmt.Sprintf("the permissions of user %s (one set per entity it has a grant on) exceed the server's maximum payload", user)
+		token, err = resp.Encode(a.issuer)
+	}
 	if err != nil {
 		a.log.Error("natsauth: sign auth callout answer", "err", err)
 		return

@@ -1,10 +1,14 @@
 package natsauth_test
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +23,24 @@ import (
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/domain"
 )
+
+// lockedBuffer is a buffer safe for concurrent writes and reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
 
 // dirHolder is a directory that tests can swap.
 type dirHolder struct {
@@ -39,11 +61,12 @@ func parse(t *testing.T, file string) *domain.Directory {
 // authServer is an embedded server closed to anonymous clients, its auth callout answered
 // from dir.
 type authServer struct {
-	srv *server.Server
-	id  natsauth.Identity
-	dir *dirHolder
-	au  *natsauth.Authorizer
-	svc *nats.Conn
+	logs *lockedBuffer // the authorizer's log
+	srv  *server.Server
+	id   natsauth.Identity
+	dir  *dirHolder
+	au   *natsauth.Authorizer
+	svc  *nats.Conn
 }
 
 func startAuthServer(t *testing.T, directory string) *authServer {
@@ -63,13 +86,13 @@ func startAuthServer(t *testing.T, directory string) *authServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	a := &authServer{srv: srv, id: id, dir: &dirHolder{}}
+	a := &authServer{logs: &lockedBuffer{}, srv: srv, id: id, dir: &dirHolder{}}
 	a.dir.p.Store(parse(t, directory))
 	if a.svc, err = nats.Connect(srv.ClientURL(), nats.UserInfo(id.User, id.Password)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(a.svc.Close)
-	if a.au, err = natsauth.NewAuthorizer(a.dir, id, "", nil); err != nil {
+	if a.au, err = natsauth.NewAuthorizer(a.dir, id, "", slog.New(slog.NewTextHandler(a.logs, nil))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.au.Serve(a.svc); err != nil {
@@ -187,5 +210,30 @@ func TestRevokedGrantClosesConnectionsAndNewOnesGetTheNewRights(t *testing.T) {
 		}
 	case <-time.After(2 * time.Second):
 		t.Error("eve could subscribe to eu's events after her grant was revoked")
+	}
+}
+
+// A user whose permissions would not fit the server's maximum payload is refused, not left
+// waiting; the others sign in.
+func TestTooManyGrantsToSignIn(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("tenant: big\nentities:\n  - {id: e0, name: E0}\n")
+	for i := 1; i < 1000; i++ {
+		fmt.Fprintf(&b, "  - {id: e%d, name: E%d, parent: e0}\n", i, i)
+	}
+	b.WriteString("users:\n  - {id: small, clientId: small, clientSecret: small-secret, access: [{entity: e1, role: admin}]}\n")
+	b.WriteString("  - id: big\n    clientId: big\n    clientSecret: big-secret\n    access:\n")
+	for i := range 1000 {
+		fmt.Fprintf(&b, "      - {entity: e%d, role: user}\n", i)
+	}
+	a := startAuthServer(t, b.String())
+	if _, err := a.connect(t, nats.UserInfo("big", "big-secret")); err == nil {
+		t.Error("a user with 1000 grants signed in; its permissions exceed the maximum payload")
+	}
+	if logs := a.logs.String(); !strings.Contains(logs, "permissions are too large") {
+		t.Errorf("the authorizer's log does not say why big was refused:\n%s", logs)
+	}
+	if _, err := a.connect(t, nats.UserInfo("small", "small-secret")); err != nil {
+		t.Errorf("small: Connect() = %v", err)
 	}
 }
