@@ -4,20 +4,24 @@
 //
 // # Streams and subjects
 //
-//   - ENTITYCONN_COMMANDS, subjects entityconn.commands.<CommandName> (RequestConnection,
-//     AcceptConnection, DenyConnection, CancelConnection, DisconnectConnection). The body is
-//     the plain JSON request of natsapi.Request; no Watermill header is needed. Nats-Msg-Id =
+//   - ENTITYCONN_COMMANDS, subjects entityconn.commands.<userId>.<CommandName>
+//     (RequestConnection, AcceptConnection, DenyConnection, CancelConnection,
+//     DisconnectConnection): the user token is who acts. The body is the plain JSON request
+//     of natsapi.Request; no Watermill header is needed. Nats-Msg-Id =
 //     commandId is recommended: the stream de-duplicates re-publications within 2 minutes.
 //     Work-queue retention: an acknowledged command is removed, so the stream is exactly the
 //     backlog, and the server refuses any second consumer overlapping the door's (which
 //     would handle commands twice). Commands wait at most 24 h, the time a command id's
 //     first outcome is replayed. File storage, the configured replicas.
-//   - ENTITYCONN_OUTCOMES, subjects entityconn.outcomes.<entityId> (the request's entityId;
+//   - ENTITYCONN_OUTCOMES, stored under entityconn.outcomes.<entityId> (the request's entityId;
 //     entityconn.outcomes.~invalid when the body has no valid one), body
 //     {"commandId","ok","connectionId","sequence","error":{"code","message"}} ([Outcome]),
 //     Nats-Msg-Id outcome-<commandId>, the correlation id in Entityconn-Correlation-Id and
-//     correlation_id. Limits retention, 7 days.
-//   - ENTITYCONN_POISON, subjects entityconn.poison.commands.<CommandName>: commands that can
+//     correlation_id. Limits retention, 7 days. The door appends on
+//     entityconn.store.outcomes.<entityId>, which the stream stores under
+//     entityconn.outcomes.<entityId> and republishes there for live subscribers: nothing but
+//     the door reaches the stream (docs/decisions.md, decision 17).
+//   - ENTITYCONN_POISON, subjects entityconn.poison.commands.<userId>.<CommandName>: commands that can
 //     never succeed, with their body, the original headers, the reason in
 //     Entityconn-Poison-Reason and the original subject in Entityconn-Original-Subject.
 //     Limits retention, 14 days. A stream of its own because the door's consumer takes every
@@ -90,6 +94,8 @@
 // service appends with (natsjs.WithCorrelationID: events carry it in
 // Entityconn-Correlation-Id), and on the outcome and poison messages.
 //
-// Trust: as for natsapi, the command names its actor and entity, and who may publish on
-// entityconn.commands.> is decided by the NATS server's permissions.
+// Trust: as for natsapi, the subject's user token is the actor (NATS permissions let a user
+// publish only on its own entityconn.commands.<self>.>, a service user on anyone's); a body
+// whose actorUserId names someone else is refused (403 outcome), and the directory's rules
+// are applied to that user in the body's entityId.
 package natscmd
