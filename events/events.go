@@ -128,7 +128,8 @@ func ParseSubject(subject string) (source, target string, t Type, ok bool) {
 }
 
 // Validate returns an error wrapping [ErrInvalid] when e could not have been produced by
-// entityconn: an unknown type, a missing id, ids that are not subject-safe, or no time.
+// entityconn: an unknown type, a missing id, ids that are not subject-safe, no time, or a
+// time whose year in UTC is outside 0..9999 (which [Encode] cannot write).
 func (e Event) Validate() error {
 	switch {
 	case !e.Type.Known():
@@ -141,6 +142,8 @@ func (e Event) Validate() error {
 		return fmt.Errorf("%w: entity ids %q, %q", ErrInvalid, e.SourceEntityID, e.TargetEntityID)
 	case e.OccurredAt.IsZero():
 		return fmt.Errorf("%w: occurredAt is missing", ErrInvalid)
+	case e.OccurredAt.UTC().Year() < 0 || e.OccurredAt.UTC().Year() > 9999:
+		return fmt.Errorf("%w: occurredAt %s is out of range: its year in UTC must be 0 to 9999", ErrInvalid, e.OccurredAt.Format(time.RFC3339Nano))
 	}
 	return nil
 }

@@ -100,6 +100,7 @@ func TestDecodeRefusesBrokenEvents(t *testing.T) {
 		"no connection":  {`{"eventId":"x","type":"ConnectionAccepted","sourceEntityId":"a","targetEntityId":"b","occurredAt":"2026-11-27T10:00:00Z"}`, events.ErrInvalid},
 		"subject unsafe": {`{"eventId":"x","type":"ConnectionAccepted","connectionId":"c","sourceEntityId":"a.b","targetEntityId":"b","occurredAt":"2026-11-27T10:00:00Z"}`, events.ErrInvalid},
 		"no time":        {`{"eventId":"x","type":"ConnectionAccepted","connectionId":"c","sourceEntityId":"a","targetEntityId":"b"}`, events.ErrInvalid},
+		"year -1 in UTC": {`{"eventId":"x","type":"ConnectionAccepted","connectionId":"c","sourceEntityId":"a","targetEntityId":"b","occurredAt":"0000-01-01T00:00:00+01:00"}`, events.ErrInvalid},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -3,13 +3,14 @@ package events
 import (
 	"bytes"
 	"time"
+	"unicode/utf8"
 )
 
 // canonicalFields are the keys of an encoded event, in the order [Encode] writes them.
 var canonicalFields = [...]string{"eventId", "type", "connectionId", "sourceEntityId", "targetEntityId", "actorUserId", "actorEntityId", "occurredAt", "reason"}
 
 // decodeCanonical decodes data if it is exactly what [Encode] writes: the nine fields in
-// order, strings without escapes. It reports false for anything else, which the general
+// order, strings without escapes and in valid UTF-8. It reports false for anything else, which the general
 // decoder then reads; it exists because the projector decodes every event, and reflection
 // costs ten times as much.
 func decodeCanonical(data []byte) (Event, bool) {
@@ -39,10 +40,15 @@ func decodeCanonical(data []byte) (Event, bool) {
 		if bytes.IndexByte(v, '\\') >= 0 {
 			return Event{}, false // escapes: leave them to the general decoder
 		}
+		ascii := true
 		for _, c := range v {
 			if c < 0x20 {
 				return Event{}, false
 			}
+			ascii = ascii && c < utf8.RuneSelf
+		}
+		if !ascii && !utf8.Valid(v) {
+			return Event{}, false // encoding/json replaces invalid UTF-8 with U+FFFD
 		}
 		vals[i] = v
 		rest = rest[end+1:]

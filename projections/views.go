@@ -129,12 +129,15 @@ func SortNewestFirst(vs []View) {
 }
 
 // Page returns page number page (1-based) of size items and whether a further page exists.
+// Any page and size are safe: a page before the first or past the last, or a size below 1,
+// gives no items. The offset of the page is never computed when it lies past the end, so
+// that no page number, however large, overflows it.
 func Page(vs []View, page, size int) (items []View, more bool) {
-	start := (page - 1) * size
-	if page < 1 || size < 1 || start >= len(vs) {
+	if page < 1 || size < 1 || len(vs) == 0 || page-1 > (len(vs)-1)/size {
 		return nil, false
 	}
-	end := min(start+size, len(vs))
+	start := (page - 1) * size // at most len(vs)-1: page-1 ≤ (len(vs)-1)/size
+	end := start + min(size, len(vs)-start)
 	return vs[start:end], end < len(vs)
 }
 

@@ -1,8 +1,12 @@
 package projections_test
 
 import (
+	"math"
+	"math/big"
 	"testing"
 	"time"
+
+	"pgregory.net/rapid"
 
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/events"
@@ -127,6 +131,76 @@ func TestFilterSortPage(t *testing.T) {
 	if len(p1) != 2 || !more || len(p3) != 1 || more3 || p4 != nil {
 		t.Errorf("Page = %d/%v, %d/%v, %v; want 2/true, 1/false, nil", len(p1), more, len(p3), more3, p4)
 	}
+}
+
+// Page is called with numbers straight from requests: none of them may overflow the offset
+// (page-1)*size or panic. A page past the end is empty.
+func TestPageIsSafeForAnyNumbers(t *testing.T) {
+	vs := make([]projections.View, 5)
+	for i := range vs {
+		vs[i].ID = string(rune('a' + i))
+	}
+	cases := []struct {
+		name       string
+		page, size int
+		want       int
+		more       bool
+	}{
+		{"first page", 1, 2, 2, true},
+		{"last page", 3, 2, 1, false},
+		{"just past the end", 4, 2, 0, false},
+		{"one page holds all", 1, 5, 5, false},
+		{"size beyond the length", 1, math.MaxInt, 5, false},
+		{"offset overflows to the minimum int", 4611686018427387905, 2, 0, false},
+		{"offset overflows to zero", 1 << 62, 4, 0, false},
+		{"largest page", math.MaxInt, 2, 0, false},
+		{"largest page and size", math.MaxInt, math.MaxInt, 0, false},
+		{"page 0", 0, 2, 0, false},
+		{"smallest page", math.MinInt, 2, 0, false},
+		{"size 0", 1, 0, 0, false},
+		{"negative size", 2, -3, 0, false},
+		{"smallest size", 2, math.MinInt, 0, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			items, more := projections.Page(vs, c.page, c.size)
+			if len(items) != c.want || more != c.more {
+				t.Errorf("Page(5 views, %d, %d) = %d views, more %v; want %d, %v", c.page, c.size, len(items), more, c.want, c.more)
+			}
+		})
+	}
+	if items, more := projections.Page(nil, 1, 30); items != nil || more {
+		t.Errorf("Page(nil, 1, 30) = %v, %v; want nil, false", items, more)
+	}
+}
+
+// TestPageAgreesWithExactArithmetic checks Page against the offset computed without
+// overflow, for any int page and size.
+func TestPageAgreesWithExactArithmetic(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(0, 40).Draw(t, "len")
+		anyInt := rapid.OneOf(rapid.Int(), rapid.IntRange(-3, 45), rapid.SampledFrom([]int{math.MinInt, math.MaxInt, 1 << 62, 1<<62 + 1}))
+		page, size := anyInt.Draw(t, "page"), anyInt.Draw(t, "size")
+		vs := make([]projections.View, n)
+		for i := range vs {
+			vs[i].Sequence = uint64(i)
+		}
+		items, more := projections.Page(vs, page, size)
+
+		var want []projections.View
+		wantMore := false
+		if page >= 1 && size >= 1 {
+			start := new(big.Int).Mul(big.NewInt(int64(page-1)), big.NewInt(int64(size)))
+			if start.Cmp(big.NewInt(int64(n))) < 0 {
+				s := int(start.Int64())
+				e := s + min(size, n-s)
+				want, wantMore = vs[s:e], e < n
+			}
+		}
+		if len(items) != len(want) || more != wantMore || (len(items) > 0 && items[0].Sequence != want[0].Sequence) {
+			t.Fatalf("Page(%d views, %d, %d) = %d views from %v, more %v; want %d views, more %v", n, page, size, len(items), items, more, len(want), wantMore)
+		}
+	})
 }
 
 func TestHistory(t *testing.T) {

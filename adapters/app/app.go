@@ -43,6 +43,12 @@ const MaxReasonLength = 2000
 // MaxPageSize is the largest page a list returns (contract §4).
 const MaxPageSize = 300
 
+// MaxPage is the largest page number a list accepts. Pages up to it that lie past the last
+// connection are empty; a larger number is refused as an invalid value. With at most
+// [MaxPageSize] items a page, it leaves room for 300 million connections per entity and keeps
+// the offset of a page far from overflowing.
+const MaxPage = 1_000_000
+
 const maxAttempts = 8
 
 // Config holds what a [Service] works with.

@@ -42,7 +42,7 @@ type ListQuery struct {
 	Direction projections.Direction
 	// Status keeps only connections in that state; StatusNone keeps all.
 	Status domain.Status
-	// Page is 1-based; PageSize is 1..MaxPageSize.
+	// Page is 1..MaxPage; PageSize is 1..MaxPageSize.
 	Page, PageSize int
 	// MinSequence, when not 0, makes the query wait (up to MinSequenceWait) until the views
 	// include that stream sequence.
@@ -55,18 +55,37 @@ type ListResult struct {
 	More  bool
 }
 
+// Validate returns an error wrapping domain.ErrInvalidValue, naming the parameter, when q's
+// page is not within 1..MaxPage, its page size not within 1..MaxPageSize, or its direction
+// or status is not one of the known ones.
+func (q ListQuery) Validate() error {
+	if q.Page < 1 || q.Page > MaxPage {
+		return fmt.Errorf("%w: page %d is out of range: it must be between 1 and %d", domain.ErrInvalidValue, q.Page, MaxPage)
+	}
+	if q.PageSize < 1 || q.PageSize > MaxPageSize {
+		return fmt.Errorf("%w: pageSize %d is out of range: it must be between 1 and %d", domain.ErrInvalidValue, q.PageSize, MaxPageSize)
+	}
+	if q.Direction != "" && q.Direction != projections.Outbound && q.Direction != projections.Inbound {
+		return fmt.Errorf("%w: type %q must be outbound or inbound", domain.ErrInvalidValue, truncate(string(q.Direction)))
+	}
+	if q.Status != domain.StatusNone {
+		if _, err := domain.ParseStatus(truncate(string(q.Status))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // List returns a page of p's entity's connections. It returns errors wrapping
-// domain.ErrInvalidValue for a bad page or size, domain.ErrPermission when the user may not
-// act in the entity, and ErrNotYetVisible when MinSequence is not reached in time.
+// domain.ErrInvalidValue for a query that fails [ListQuery.Validate], domain.ErrPermission
+// when the user may not act in the entity, and ErrNotYetVisible when MinSequence is not
+// reached in time.
 func (s *Service) List(ctx context.Context, p Principal, q ListQuery) (ListResult, error) {
 	if _, err := s.actor(p); err != nil {
 		return ListResult{}, err
 	}
-	if q.Page < 1 {
-		return ListResult{}, fmt.Errorf("%w: page must be 1 or more", domain.ErrInvalidValue)
-	}
-	if q.PageSize < 1 || q.PageSize > MaxPageSize {
-		return ListResult{}, fmt.Errorf("%w: pageSize must be between 1 and %d", domain.ErrInvalidValue, MaxPageSize)
+	if err := q.Validate(); err != nil {
+		return ListResult{}, err
 	}
 	ds := []projections.Direction{projections.Outbound, projections.Inbound}
 	if q.Direction != "" {

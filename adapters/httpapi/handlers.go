@@ -278,35 +278,8 @@ func (s *Server) list(c *call) error {
 		return err
 	}
 	q := c.r.URL.Query()
-	lq := app.ListQuery{Page: 1, PageSize: defaultPageSize}
-	switch t := q.Get("type"); strings.ToLower(t) {
-	case "":
-	case "outbound":
-		lq.Direction = projections.Outbound
-	case "inbound":
-		lq.Direction = projections.Inbound
-	default:
-		return errorf(domain.ErrInvalidValue, "type %q must be outbound or inbound", trunc(t))
-	}
-	if st := q.Get("status"); st != "" {
-		for _, known := range domain.Statuses {
-			if strings.EqualFold(st, string(known)) {
-				lq.Status = known
-			}
-		}
-		if lq.Status == domain.StatusNone {
-			if _, err := domain.ParseStatus(trunc(st)); err != nil {
-				return err
-			}
-		}
-	}
-	if lq.Page, err = intParam(q, "page", 1); err != nil {
-		return err
-	}
-	if lq.PageSize, err = intParam(q, "pageSize", defaultPageSize); err != nil {
-		return err
-	}
-	if lq.MinSequence, err = minSequence(q); err != nil {
+	lq, err := parseListQuery(q)
+	if err != nil {
 		return err
 	}
 	res, err := s.cfg.Service.List(c.r.Context(), p, lq)
@@ -333,6 +306,45 @@ func nextPage(lq app.ListQuery) string {
 	next.Set("pageSize", strconv.Itoa(lq.PageSize))
 	next.Set("page", strconv.Itoa(lq.Page+1))
 	return "/v1/entity-connections?" + next.Encode()
+}
+
+// parseListQuery reads the list parameters of contract §4 from q, with their defaults (page 1,
+// 30 a page). Errors wrap domain.ErrInvalidValue and name the parameter. The ranges of page
+// and pageSize are left to app.ListQuery.Validate, which every door's list goes through.
+func parseListQuery(q url.Values) (app.ListQuery, error) {
+	lq := app.ListQuery{Page: 1, PageSize: defaultPageSize}
+	switch t := q.Get("type"); strings.ToLower(t) {
+	case "":
+	case "outbound":
+		lq.Direction = projections.Outbound
+	case "inbound":
+		lq.Direction = projections.Inbound
+	default:
+		return lq, errorf(domain.ErrInvalidValue, "type %q must be outbound or inbound", trunc(t))
+	}
+	if st := q.Get("status"); st != "" {
+		for _, known := range domain.Statuses {
+			if strings.EqualFold(st, string(known)) {
+				lq.Status = known
+			}
+		}
+		if lq.Status == domain.StatusNone {
+			if _, err := domain.ParseStatus(trunc(st)); err != nil {
+				return lq, err
+			}
+		}
+	}
+	var err error
+	if lq.Page, err = intParam(q, "page", 1); err != nil {
+		return lq, err
+	}
+	if lq.PageSize, err = intParam(q, "pageSize", defaultPageSize); err != nil {
+		return lq, err
+	}
+	if lq.MinSequence, err = minSequence(q); err != nil {
+		return lq, err
+	}
+	return lq, nil
 }
 
 func (s *Server) get(c *call) error {

@@ -469,8 +469,8 @@ func TestOpenAPIParametersMatchCode(t *testing.T) {
 		}
 	})
 	each("query:page", func(s map[string]any) {
-		if num(s["minimum"]) != 1 {
-			t.Errorf("query page minimum %v, want 1", s["minimum"])
+		if num(s["minimum"]) != 1 || num(s["maximum"]) != app.MaxPage {
+			t.Errorf("query page: minimum %v maximum %v, want 1, app.MaxPage %d", s["minimum"], s["maximum"], app.MaxPage)
 		}
 	})
 	each("query:minSequence", func(s map[string]any) {

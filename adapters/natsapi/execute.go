@@ -68,6 +68,16 @@ func (x *Executor) Execute(ctx context.Context, name, user string, r Request, pr
 			return o
 		}
 	}
+	defer func() {
+		// A panic is a bug, not an outcome: give the key up, so that a retry is not told
+		// "in flight" until the claim goes stale, and let the door report the panic.
+		if p := recover(); p != nil {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = claim.Release(rctx)
+			cancel()
+			panic(p)
+		}
+	}()
 	o := x.run(ctx, p, id, cmd, processID)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()

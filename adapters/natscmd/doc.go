@@ -82,10 +82,17 @@
 //     acknowledged with a delay (1 s, 2 s, 4 s, ... up to AckWait) and delivered again. On
 //     the last delivery (MaxDeliver) the error outcome is published and the command goes to
 //     the poison stream ("gave up after N deliveries").
+//   - panicked (a bug: handling it raised a panic, which Recoverer catches): logged at error
+//     level with the stack, an internal error outcome (500, 53000099, a message naming only
+//     the process id) is published, and the command goes to the poison stream at once
+//     ("panic while handling the command"): another attempt would not cure it, so it is
+//     neither retried nor delivered again. The process goes on.
 //
 // Not guaranteed: a command whose last delivery dies with its door (or cannot reach NATS)
-// gets no outcome and stays unacknowledged on the stream until it ages out; commands are
-// handled concurrently and in no particular order; the time from publication to outcome.
+// gets no outcome and stays unacknowledged on the stream until it ages out; a command whose
+// taking panics in the door's subscriber, before the router has it, is logged and
+// terminated without an outcome; commands are handled concurrently and in no particular
+// order; the time from publication to outcome.
 //
 // # Correlation
 //

@@ -158,8 +158,10 @@ func Start(ctx context.Context, nc *nats.Conn, x *natsapi.Executor, cfg Config) 
 		return nil, fmt.Errorf("natscmd: poison queue: %w", err)
 	}
 	// Outermost first. Retry gives a transient failure a few quick attempts within one
-	// delivery; lastDelivery turns a failure on the last delivery into an error outcome and
-	// poison; the poison queue moves poisoned commands away and lets them be acked.
+	// delivery; lastDelivery turns a failure on the last delivery, or a panic on any, into an
+	// error outcome and poison; the poison queue moves poisoned commands away and lets them
+	// be acked. Recoverer turns a panic while handling into an error; the router recovers
+	// from a panic in the middleware outside it (and nacks the message).
 	d.router.AddMiddleware(
 		middleware.CorrelationID,
 		poison,
@@ -171,7 +173,7 @@ func Start(ctx context.Context, nc *nats.Conn, x *natsapi.Executor, cfg Config) 
 			Multiplier:          2,
 			MaxElapsedTime:      cfg.AckWait / 4,
 			RandomizationFactor: 0.25,
-			ShouldRetry:         func(p middleware.RetryParams) bool { return !isPoison(p.Err) },
+			ShouldRetry:         func(p middleware.RetryParams) bool { return !isPoison(p.Err) && !isPanic(p.Err) },
 		}.Middleware,
 		middleware.Recoverer,
 	)
@@ -281,7 +283,8 @@ func (d *Door) settle(ctx context.Context, in inbound, o natsapi.Outcome, pid st
 // lastDelivery is a middleware: when handling fails (other than poison) on the last
 // delivery the server will make, it publishes the error outcome and poisons the command, so
 // that every command gets its outcome. Earlier failures are returned: the message is nacked
-// and delivered again later.
+// and delivered again later. A panic is not a failure that another delivery can cure: on
+// any delivery it gets an internal error outcome (500) and the command is poisoned.
 func (d *Door) lastDelivery(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		out, err := h(msg)
@@ -289,6 +292,9 @@ func (d *Door) lastDelivery(h message.HandlerFunc) message.HandlerFunc {
 			return out, err
 		}
 		in := inboundOf(msg)
+		if p, ok := panicOf(err); ok {
+			return out, d.panicked(msg, in, p)
+		}
 		var re *retryError
 		var o natsapi.Outcome
 		if errors.As(err, &re) {
@@ -315,6 +321,28 @@ func (d *Door) lastDelivery(h message.HandlerFunc) message.HandlerFunc {
 		d.log.Warn("natscmd: command moved to the poison stream", "command", in.name, "commandId", in.commandID, "reason", reason)
 		return nil, &poisonError{reason: reason}
 	}
+}
+
+// errPanicked is the error of a command whose handling panicked: it belongs to no family,
+// so its outcome is an internal error (500) whose message names only the process id.
+var errPanicked = errors.New("natscmd: panic while handling the command")
+
+// panicked logs a panic that handling the command in msg raised (with its stack), publishes
+// the command's internal error outcome and returns the poison error that moves the command
+// to the poison stream and lets it be acknowledged. If the outcome cannot be published, it
+// returns that failure: the command is delivered again.
+func (d *Door) panicked(msg *message.Message, in inbound, p middleware.RecoveredPanicError) error {
+	pid := processID()
+	value := headerValue(fmt.Sprint(p.V))
+	if len(value) > 200 {
+		value = value[:200] + "…"
+	}
+	d.log.Error("natscmd: panic while handling a command; it gets an internal error outcome and goes to the poison stream",
+		"processId", pid, "command", in.name, "commandId", in.commandID, "delivery", in.delivered, "panic", value, "stack", p.Stacktrace)
+	if err := d.publishOutcome(msg.Context(), in, natsapi.Failure(pid, errPanicked)); err != nil {
+		return err
+	}
+	return &poisonError{reason: fmt.Sprintf("panic while handling the command (processId %s): %s", pid, value)}
 }
 
 // publishOutcome publishes the one outcome of a command, de-duplicated by its command id:
@@ -395,6 +423,18 @@ func (e *poisonError) Error() string { return e.reason }
 func isPoison(err error) bool {
 	var pe *poisonError
 	return errors.As(err, &pe)
+}
+
+// panicOf returns the panic that middleware.Recoverer turned into err, if it did.
+func panicOf(err error) (middleware.RecoveredPanicError, bool) {
+	var p middleware.RecoveredPanicError
+	ok := errors.As(err, &p)
+	return p, ok
+}
+
+func isPanic(err error) bool {
+	_, ok := panicOf(err)
+	return ok
 }
 
 // poisonPublisher is the Watermill publisher of the poison queue: it publishes a poisoned

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -263,8 +264,22 @@ func (s *subscriber) pull(it jetstream.MessagesContext) error {
 	}
 }
 
-// deliver hands m to the router and acknowledges it as the router says.
+// deliver hands m to the router and acknowledges it as the router says. It runs outside
+// the router, so it recovers from a panic itself (the process must not exit for one message):
+// it logs it and, if the router never got the message, terminates it so that it is not
+// delivered again only to panic again. Such a command gets no outcome.
 func (s *subscriber) deliver(m jetstream.Msg) {
+	routed := false
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("natscmd: panic while taking a command", "routed", routed, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			if !routed {
+				if err := m.TermWithReason("entityconn: panic while taking the command"); err != nil {
+					s.log.Warn("natscmd: terminate", "err", err)
+				}
+			}
+		}
+	}()
 	wm := unmarshal(m)
 	// Not derived from the door's lifetime: Stop lets handlers finish. Each attempt and
 	// publication bounds itself.
@@ -280,6 +295,7 @@ func (s *subscriber) deliver(m jetstream.Msg) {
 		_ = m.Nak()
 		return
 	}
+	routed = true
 	select {
 	case <-wm.Acked():
 		actx, acancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -1,8 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/entityconn/entityconn/adapters/natsapi"
 )
 
 // TestBadInputChangesNothing sends malformed, oversized, unauthenticated and unauthorised
@@ -58,6 +64,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"reason too long", "PUT", "/v1/entity-connections/" + pending + "/deny", eve, "eu", `{"reason":"` + strings.Repeat("r", 2001) + `"}`, nil, 400, 53000020},
 		{"page size over 300", "GET", "/v1/entity-connections?pageSize=301", root, "global", ``, nil, 400, 53000020},
 		{"page 0", "GET", "/v1/entity-connections?page=0", root, "global", ``, nil, 400, 53000020},
+		{"page whose offset overflows", "GET", "/v1/entity-connections?page=4611686018427387905&pageSize=2", root, "global", ``, nil, 400, 53000020},
+		{"page over the largest", "GET", "/v1/entity-connections?page=1000001", root, "global", ``, nil, 400, 53000020},
 		{"bad type", "GET", "/v1/entity-connections?type=sideways", root, "global", ``, nil, 400, 53000020},
 		{"bad status", "GET", "/v1/entity-connections?status=Sleeping", root, "global", ``, nil, 400, 53000020},
 		{"bad minSequence", "GET", "/v1/entity-connections?minSequence=-1", root, "global", ``, nil, 400, 53000020},
@@ -75,6 +83,30 @@ func TestBadInputChangesNothing(t *testing.T) {
 			}
 		})
 	}
+	t.Run("NATS list with a page whose offset overflows", func(t *testing.T) {
+		nc := s.connect("root")
+		list := func(body string) *nats.Msg {
+			t.Helper()
+			msg, err := nc.Request(natsapi.Subject("root", "list"), []byte(body), 10*time.Second)
+			if err != nil {
+				t.Fatalf("list %s: %v", body, err)
+			}
+			return msg
+		}
+		msg := list(`{"actorUserId":"root","entityId":"global","page":4611686018427387905,"pageSize":2}`)
+		var body struct {
+			Reasons []struct {
+				Code int `json:"code"`
+			} `json:"reasons"`
+		}
+		_ = json.Unmarshal(msg.Data, &body)
+		if got := msg.Header.Get("Nats-Service-Error-Code"); got != "400" || len(body.Reasons) != 1 || body.Reasons[0].Code != 53000020 {
+			t.Errorf("list with page 4611686018427387905 = error code %q, body %s; want 400 with code 53000020", got, msg.Data)
+		}
+		if msg := list(`{"actorUserId":"root","entityId":"global"}`); msg.Header.Get("Nats-Service-Error-Code") != "" {
+			t.Errorf("list after the probe = %q %s, want an answer", msg.Header, msg.Data)
+		}
+	})
 	if after := eventCount(t, js, ""); after != before {
 		t.Errorf("bad input appended %d events", after-before)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -149,7 +150,7 @@ func TestDeployment(t *testing.T) {
 		t.Error("eu-finance subscribed to us's events")
 	}
 	treasury := a.tokenWith("treasury-admin", d.secrets["treasury-admin"])
-	must(t, a.call("POST", "/v1/entity-connections", treasury, "global", `{"targetEntityId":"eu"}`), 200)
+	requested := must(t, a.call("POST", "/v1/entity-connections", treasury, "global", `{"targetEntityId":"eu"}`), 200)
 	m, err := live.NextMsg(10 * time.Second)
 	if err != nil || !strings.HasPrefix(m.Subject, "entityconn.events.global.eu.ConnectionRequested") {
 		t.Fatalf("eu-finance's live subscription: %v, %v; want global→eu's request", m, err)
@@ -160,7 +161,8 @@ func TestDeployment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	list, err := c.List(t.Context(), natsclient.ListOptions{Type: "inbound"})
+	seq, _ := strconv.ParseUint(seqOf(t, requested), 10, 64)
+	list, err := c.List(t.Context(), natsclient.ListOptions{Type: "inbound", MinSequence: seq})
 	if err != nil || len(list) != 1 {
 		t.Errorf("eu-finance lists eu's inbound connections over NATS: %v, %v; want the request", list, err)
 	}
