@@ -391,7 +391,7 @@ func benchHTTP(ctx context.Context, st *stack, cfg benchConfig, progress io.Writ
 	return l, l.err
 }
 
-// benchNATS measures entityconn.api.request through the NATS micro service, from a client
+// benchNATS measures entityconn.api.bench.request through the NATS micro service, from a client
 // connected over TCP like another service.
 func benchNATS(ctx context.Context, st *stack, cfg benchConfig, progress io.Writer, next func() (string, string)) (load, error) {
 	var opts []nats.Option
