@@ -45,6 +45,7 @@ const maxInFlight = 512
 
 // Server is the micro service. Stop it with Stop.
 type Server struct {
+	nc    *nats.Conn
 	svc   micro.Service
 	x     *Executor
 	log   *slog.Logger
@@ -62,7 +63,7 @@ func Start(nc *nats.Conn, x *Executor, log *slog.Logger) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{x: x, log: log, ctx: ctx, stop: cancel, slots: make(chan struct{}, maxInFlight)}
+	s := &Server{nc: nc, x: x, log: log, ctx: ctx, stop: cancel, slots: make(chan struct{}, maxInFlight)}
 	svc, err := micro.AddService(nc, micro.Config{
 		Name:        ServiceName,
 		Version:     ServiceVersion,
@@ -161,10 +162,7 @@ func (s *Server) command(req micro.Request, name, user string) {
 		s.fail(req, o)
 		return
 	}
-	h := micro.Headers{HeaderSequence: {strconv.FormatUint(o.Sequence, 10)}, HeaderConnectionID: {o.ConnectionID}}
-	if err := req.Respond(o.Body, micro.WithHeaders(h)); err != nil {
-		s.log.Warn("natsapi: respond", "err", err)
-	}
+	s.respond(req, nats.Header{HeaderSequence: {strconv.FormatUint(o.Sequence, 10)}, HeaderConnectionID: {o.ConnectionID}}, o.Body)
 }
 
 func (s *Server) list(req micro.Request, user string) {
@@ -213,7 +211,14 @@ func (s *Server) get(req micro.Request, user string) {
 
 func (s *Server) respondJSON(req micro.Request, v any) {
 	data, _ := json.Marshal(v)
-	if err := req.Respond(data); err != nil {
+	s.respond(req, nil, data)
+}
+
+// respond publishes the reply to req itself rather than through req's Respond and Error: the
+// micro package reads what those record once the handler returns, which with the work handed
+// to a goroutine would race with them. So micro's statistics count requests, not errors.
+func (s *Server) respond(req micro.Request, h nats.Header, data []byte) {
+	if err := s.nc.PublishMsg(&nats.Msg{Subject: req.Reply(), Header: h, Data: data}); err != nil {
 		s.log.Warn("natsapi: respond", "err", err)
 	}
 }
@@ -224,9 +229,7 @@ func (s *Server) fail(req micro.Request, o Outcome) {
 	if o.Status >= 500 {
 		s.log.Warn("natsapi: request failed", "subject", req.Subject(), "status", o.Status, "message", o.Message)
 	}
-	if err := req.Error(strconv.Itoa(o.Status), o.Message, o.Body); err != nil {
-		s.log.Warn("natsapi: respond", "err", err)
-	}
+	s.respond(req, nats.Header{micro.ErrorCodeHeader: {strconv.Itoa(o.Status)}, micro.ErrorHeader: {o.Message}}, o.Body)
 }
 
 func processID() string {
