@@ -69,9 +69,9 @@ func CheapHash(secret string) string {
 	return string(h)
 }
 
-// Stack is a running entityconn without doors, on an embedded NATS server closed to anonymous
-// clients (contract §5a): NC is signed in as the service itself, and directory users sign in
-// with [Stack.ConnectAs].
+// Stack is a running entityconn without doors, on a NATS closed to anonymous clients
+// (contract §5a): NC is signed in as the service itself, and directory users sign in with
+// [Stack.ConnectAs]. Server is the embedded server of [Start] (nil with [StartOn]).
 type Stack struct {
 	URL       string
 	Server    *server.Server
@@ -105,7 +105,17 @@ func Start(t testing.TB) *Stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	url := srv.ClientURL()
+	st := StartOn(t, srv.ClientURL(), id, 1, natsauth.ServerKicker{Server: srv})
+	st.Server = srv
+	return st
+}
+
+// StartOn starts a stack with Directory() on the NATS at url (a cluster, say), which
+// authorises users through the auth callout that id's seed signs: the stack signs in as id,
+// creates its streams and buckets with replicas, answers the callout, and closes the
+// connections of users whose rights change with kick. Everything stops when the test ends.
+func StartOn(t testing.TB, url string, id natsauth.Identity, replicas int, kick natsauth.Kicker) *Stack {
+	t.Helper()
 	nc := natsjstest.Connect(t, url, nats.UserInfo(id.User, id.Password))
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -113,7 +123,7 @@ func Start(t testing.TB) *Stack {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := natsjs.Setup(ctx, js, 1)
+	res, err := natsjs.Setup(ctx, js, replicas)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,12 +140,11 @@ func Start(t testing.TB) *Stack {
 	}
 	views := natsjs.NewViews(res, nil)
 	index := natsjs.NewListIndex(res, nil)
-	follow := func(ctx context.Context) error {
-		return auth.Follow(ctx, natsauth.ServerKicker{Server: srv}, 100*time.Millisecond)
-	}
-	Background(t, views.Run, index.Run, dirs.Run, follow, natsjs.NewProjector(res, "test", nil, nil).Run)
+	follow := func(ctx context.Context) error { return auth.Follow(ctx, kick, 100*time.Millisecond) }
+	guard := func(ctx context.Context) error { return natsauth.NewConsumerGuard(dirs, js, nil).Run(ctx, nc) }
+	Background(t, views.Run, index.Run, dirs.Run, follow, guard, natsjs.NewProjector(res, "test", nil, nil).Run)
 	svc := app.New(app.Config{Store: natsjs.NewStore(res), Views: views, Index: index, Directory: dirs})
-	return &Stack{URL: url, Server: srv, Identity: id, NC: nc, JS: js, Res: res, Directory: dirs, Views: views, Index: index, Service: svc,
+	return &Stack{URL: url, Identity: id, NC: nc, JS: js, Res: res, Directory: dirs, Views: views, Index: index, Service: svc,
 		Executor: &natsapi.Executor{Service: svc, Outcomes: natsjs.NewOutcomes(res)}}
 }
 

@@ -62,10 +62,12 @@ var viewKeyPrefixes = []string{"outbound", "inbound", "sharedby", "sharedwith"}
 // and idempotency buckets, stream and consumer listings, the event stream's info, and any
 // other JetStream API call.
 //
-// Not guaranteed by these subjects (docs/decisions.md): a consumer is addressed by its name
-// alone once it exists, so a user who knows the name of another's consumer can fetch from
-// it or delete it; and the views stream's info, which nats.go's KV needs, can list the
-// bucket's keys (connection ids, no content).
+// Not guaranteed by these subjects (docs/decisions.md, decision 18): a consumer is addressed
+// by its name alone once it exists, so a user who knows the name of another's consumer can
+// fetch from it or delete it; a durable's name and a push consumer's deliver subject are not
+// checked ([ConsumerGuard] deletes, after the fact, those against the rules); and the views
+// stream's info, which nats.go's KV needs, can list the bucket's keys (connection ids, no
+// content).
 //
 // It returns [ErrUnknownUser] when user is not in dir. The result is sorted, so that two
 // sets compare equal when they allow the same.

@@ -328,6 +328,10 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 		return st.index.Run(ctx)
 	})
 	st.background("directory", st.dirs.Run)
+	if st.authorizer != nil {
+		guard := natsauth.NewConsumerGuard(st.dirs, st.res.JS, log)
+		st.background("consumer guard", func(ctx context.Context) error { return guard.Run(ctx, st.nc) })
+	}
 	if st.authorizer != nil && st.kicker != nil {
 		st.background("NATS rights", func(ctx context.Context) error {
 			return st.authorizer.Follow(ctx, st.kicker, time.Second)
