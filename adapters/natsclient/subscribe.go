@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,8 +45,9 @@ func FromStart() SubscribeOption {
 // Durable makes the subscription read through the durable JetStream consumers <name>-out and
 // <name>-in, one per direction, created on first use and kept by the server until they are
 // deleted, so that a subscription made again with the same name resumes after the last
-// event acknowledged, even across restarts. name matches ^[A-Za-z0-9_-]{1,64}$; start it
-// with your user id (<userId>-<anything>, contract §5a), and keep it to yourself: a consumer
+// event acknowledged, even across restarts. name matches ^[A-Za-z0-9_-]{1,64}$ and, on a
+// connection of [SignIn], starts with the user id (<userId>-<anything>, contract §5a: the
+// service deletes a user's durables named otherwise); keep it to yourself, since a consumer
 // is reached by its name. An event is acknowledged when the handler returns nil; when it
 // returns an error the event is delivered again after a delay (1 s, doubling up to 30 s),
 // before any later event of its direction: delivery is at least once, in stream order per
@@ -122,6 +124,10 @@ func (c *Client) Subscribe(ctx context.Context, entity string, handler func(even
 	if so.durable != "" && !events.ValidID(so.durable) {
 		return nil, fmt.Errorf("%w: durable name %q does not match ^[A-Za-z0-9_-]{1,64}$", ErrInvalid, so.durable)
 	}
+	if user := c.inboxUser(); so.durable != "" && user != "" && !strings.HasPrefix(so.durable, user+"-") {
+		// The service deletes a user's durable consumers named otherwise (contract §5a).
+		return nil, fmt.Errorf("%w: durable name %q: a durable consumer of user %s is named %s-<anything>", ErrInvalid, so.durable, user, user)
+	}
 	types := map[events.Type]bool{}
 	for _, t := range so.types {
 		if !t.Known() {
@@ -171,6 +177,16 @@ func (c *Client) Subscribe(ctx context.Context, entity string, handler func(even
 		}
 	}()
 	return s, nil
+}
+
+// inboxUser returns the user id of the connection's inbox prefix (_INBOX_<userId>, what
+// [SignIn] sets), or "" for another prefix, such as the service's own.
+func (c *Client) inboxUser() string {
+	user, _, _ := strings.Cut(strings.TrimPrefix(c.nc.NewInbox(), "_INBOX_"), ".")
+	if strings.HasPrefix(c.nc.NewInbox(), "_INBOX_") && events.ValidID(user) {
+		return user
+	}
+	return ""
 }
 
 // direction is one direction of an entity's events: the consumer filter, and the suffix of a

@@ -190,6 +190,7 @@ func TestSubscribeFromStartAndTypes(t *testing.T) {
 		{"", nil},
 		{"eu", []natsclient.SubscribeOption{natsclient.Types("ConnectionFrozen")}},
 		{"eu", []natsclient.SubscribeOption{natsclient.Durable("a.b")}},
+		{"eu", []natsclient.SubscribeOption{natsclient.Durable("eve-audit")}}, // svc's durables are svc-…
 	} {
 		if _, err := c.Subscribe(ctx, bad.entity, func(events.Event) error { return nil }, bad.opts...); !errors.Is(err, natsclient.ErrInvalid) {
 			t.Errorf("Subscribe(%q, %d options) = %v, want ErrInvalid", bad.entity, len(bad.opts), err)
@@ -225,7 +226,7 @@ func TestDurableSubscriptionResumes(t *testing.T) {
 	ctx := t.Context()
 
 	var first recorder
-	sub := subscribe(t, c, "eu", &first, natsclient.Durable("eu-audit"))
+	sub := subscribe(t, c, "eu", &first, natsclient.Durable("svc-eu-audit"))
 	r1 := request(t, c, "eu")
 	if got, w := first.wait(t, 1), want(events.TypeConnectionRequested, "global", "eu", r1); !slices.Equal(got, []string{w}) {
 		t.Fatalf("durable subscription got %q, want %q", got, w)
@@ -251,7 +252,7 @@ func TestDurableSubscriptionResumes(t *testing.T) {
 		}
 		return nil
 	}}
-	subscribe(t, s.client(t, natsclient.WithActor("root", "global")), "eu", &second, natsclient.Durable("eu-audit"))
+	subscribe(t, s.client(t, natsclient.WithActor("root", "global")), "eu", &second, natsclient.Durable("svc-eu-audit"))
 	accepted := want(events.TypeConnectionAccepted, "global", "eu", r1)
 	wantCalls := []string{
 		accepted,
@@ -265,7 +266,7 @@ func TestDurableSubscriptionResumes(t *testing.T) {
 	if errs := second.errors(); len(errs) != 1 || !strings.Contains(errs[0].Error(), "database down") {
 		t.Errorf("OnError got %v; want the handler's error once", errs)
 	}
-	for name, filter := range map[string]string{"eu-audit-out": "entityconn.events.eu.>", "eu-audit-in": "entityconn.events.*.eu.*"} {
+	for name, filter := range map[string]string{"svc-eu-audit-out": "entityconn.events.eu.>", "svc-eu-audit-in": "entityconn.events.*.eu.*"} {
 		cons, err := s.js.Consumer(ctx, events.Stream, name)
 		if err != nil {
 			t.Fatalf("durable consumer %s: %v", name, err)

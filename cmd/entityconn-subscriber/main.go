@@ -48,7 +48,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.SetOutput(stderr)
 	url := fs.String("nats-url", "", "NATS server of entityconn (env NATS_URL, default "+nats.DefaultURL+")")
 	entity := fs.String("entity", "", "the entity whose accepted connections to print (required)")
-	durable := fs.String("durable", "", "name of the durable consumers (<name>-out, <name>-in), to resume where the last run stopped")
+	durable := fs.String("durable", "", "name of the durable consumers (<name>-out, <name>-in), to resume where the last run stopped; it starts with the user id, e.g. eu-admin-sharing")
 	user := fs.String("user", "", "the directory user id of ENTITYCONN_CLIENT_ID (env ENTITYCONN_USER, default: the client id)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -167,7 +167,7 @@ func TestPrintsAcceptedConnectionsOfItsEntityOnce(t *testing.T) {
 func TestDurableResumes(t *testing.T) {
 	w := newWorld(t)
 	first := w.connect(t, "c1", "global", "eu")
-	s := start(t, "--nats-url", w.url, "--entity", "eu", "--durable", "sharing-eu")
+	s := start(t, "--nats-url", w.url, "--entity", "eu", "--durable", "eu-admin-sharing")
 	s.waitFor(t, line(first))
 	if code := s.stop(t); code != 0 {
 		t.Fatalf("run = %d, want 0; stderr:\n%s", code, s.errs)
@@ -175,7 +175,7 @@ func TestDurableResumes(t *testing.T) {
 	// Acknowledgements are asynchronous: wait until the server has the first one.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		c, err := w.res.JS.Consumer(t.Context(), events.Stream, "sharing-eu-in")
+		c, err := w.res.JS.Consumer(t.Context(), events.Stream, "eu-admin-sharing-in")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,7 +193,7 @@ func TestDurableResumes(t *testing.T) {
 	}
 
 	second := w.connect(t, "c2", "apac", "eu")
-	s = start(t, "--nats-url", w.url, "--entity", "eu", "--durable", "sharing-eu")
+	s = start(t, "--nats-url", w.url, "--entity", "eu", "--durable", "eu-admin-sharing")
 	s.waitFor(t, line(second))
 	s.stop(t)
 	if got := s.out.String(); got != line(second) {
