@@ -48,6 +48,7 @@ type Authorizer struct {
 
 	mu       sync.Mutex
 	verified map[[32]byte]struct{} // sha256(client id, secret, hash) of recent good sign-ins
+	dummies  map[int][]byte        // by bcrypt cost: see dummyHash
 }
 
 // maxVerified bounds the cache of good sign-ins; it starts afresh when full.
@@ -71,6 +72,7 @@ func NewAuthorizer(dir Directory, id Identity, account string, log *slog.Logger)
 		dir: dir, issuer: kp, account: account, log: log,
 		slots:    make(chan struct{}, max(runtime.GOMAXPROCS(0), 2)),
 		verified: map[[32]byte]struct{}{},
+		dummies:  map[int][]byte{},
 	}, nil
 }
 
@@ -165,9 +167,11 @@ func (a *Authorizer) authorize(req *jwt.AuthorizationRequestClaims) (string, str
 // costs a bcrypt comparison too, so that timing does not tell which client ids exist.
 func (a *Authorizer) authenticate(dir *domain.Directory, clientID, secret string) (domain.User, error) {
 	u, found := dir.UserByClientID(clientID)
-	hash := dummyHash
+	var hash []byte
 	if found {
 		hash = []byte(u.SecretHash)
+	} else {
+		hash = a.dummyHash(dir)
 	}
 	key := sha256.Sum256([]byte(clientID + "\x00" + secret + "\x00" + string(hash)))
 	a.mu.Lock()
@@ -191,8 +195,27 @@ func (a *Authorizer) authenticate(dir *domain.Directory, clientID, secret string
 	return u, nil
 }
 
-// dummyHash is compared against for unknown client ids.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("entityconn-no-such-client"), bcrypt.DefaultCost)
+// dummyHash returns a hash to compare an unknown client id's secret against, made at the cost
+// of the directory's own hashes, so that the answer takes as long as for a known one.
+func (a *Authorizer) dummyHash(dir *domain.Directory) []byte {
+	cost := bcrypt.DefaultCost
+	if users := dir.Users(); len(users) > 0 {
+		if c, err := bcrypt.Cost([]byte(users[0].SecretHash)); err == nil {
+			cost = c
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if h, ok := a.dummies[cost]; ok {
+		return h
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte("entityconn-no-such-client"), cost)
+	if err != nil {
+		h = []byte("$2a$04$invalid") // bcrypt fails to compare: refused all the same
+	}
+	a.dummies[cost] = h
+	return h
+}
 
 func truncate(s string) string {
 	if len(s) > 64 {

@@ -1,9 +1,6 @@
 package natsauth_test
 
 import (
-	"bufio"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,7 +22,7 @@ func TestPermissionMatrixOnTheDeployCluster(t *testing.T) {
 		t.Skip("starts a cluster")
 	}
 	_, url := natsjstest.ClusterFromFiles(t, "../../deploy/nats/n1.conf", "../../deploy/nats/n2.conf", "../../deploy/nats/n3.conf")
-	env := readEnvFile(t, "../../deploy/entityconn.env")
+	env := natsjstest.EnvFile(t, "../../deploy/entityconn.env")
 	id := natsauth.Identity{User: env["NATS_USER"], Password: env["NATS_PASSWORD"], CalloutSeed: env["ENTITYCONN_AUTH_CALLOUT_SEED"]}
 	sys := natsjstest.Connect(t, url, nats.UserInfo(env["NATS_SYSTEM_USER"], env["NATS_SYSTEM_PASSWORD"]))
 	st := apptest.StartOn(t, url, id, 3, natsauth.SystemKicker{NC: sys, Wait: 500 * time.Millisecond})
@@ -52,23 +49,4 @@ func TestPermissionMatrixOnTheDeployCluster(t *testing.T) {
 	if counts.Unchanged == 0 {
 		t.Error("no refused write was checked for its absence of effect")
 	}
-}
-
-// readEnvFile reads NAME=value lines, skipping comments and blank lines.
-func readEnvFile(t *testing.T, path string) map[string]string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	env := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
-			env[k] = v
-		}
-	}
-	return env
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"os"
@@ -31,7 +30,7 @@ type deployment struct {
 func startDeployment(t *testing.T) *deployment {
 	t.Helper()
 	_, url := natsjstest.ClusterFromFiles(t, "../../deploy/nats/n1.conf", "../../deploy/nats/n2.conf", "../../deploy/nats/n3.conf")
-	d := &deployment{url: url, env: readEnvFile(t, "../../deploy/entityconn.env"), secrets: map[string]string{}}
+	d := &deployment{url: url, env: natsjstest.EnvFile(t, "../../deploy/entityconn.env"), secrets: map[string]string{}}
 	b, err := os.ReadFile("../../deploy/directory.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -77,25 +76,6 @@ func (d *deployment) service(t *testing.T) *nats.Conn {
 	}
 	t.Cleanup(nc.Close)
 	return nc
-}
-
-// readEnvFile reads NAME=value lines, skipping comments and blank lines.
-func readEnvFile(t *testing.T, path string) map[string]string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	env := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
-			env[k] = v
-		}
-	}
-	return env
 }
 
 // TestDeployment runs the deployment of docker-compose.yml on loopback and checks its trust

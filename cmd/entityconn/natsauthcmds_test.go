@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/entityconn/entityconn/adapters/natsauth"
+	"github.com/entityconn/entityconn/adapters/natsjs/natsjstest"
 	"github.com/entityconn/entityconn/events"
 )
 
@@ -135,7 +136,7 @@ func TestNATSServerConfig(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("env file: %v, mode %v; want 0600", err, fi.Mode().Perm())
 	}
-	env := readEnvFile(t, envFile)
+	env := natsjstest.EnvFile(t, envFile)
 	for _, k := range []string{"NATS_USER", "NATS_PASSWORD", "NATS_SYSTEM_USER", "NATS_SYSTEM_PASSWORD", "ENTITYCONN_AUTH_CALLOUT_SEED"} {
 		if env[k] == "" {
 			t.Errorf("env file has no %s", k)
