@@ -1127,6 +1127,18 @@ func (m *matrix) writes(c *userConn, own string) {
 	m.write(c, "stream purge of an own view key ($JS.API.STREAM.PURGE)", refused, "", func() outcome {
 		return c.apiRequest("$JS.API.STREAM.PURGE."+viewsStream, `{"filter":"$KV.`+natsjs.BucketViews+`.`+viewKey+`"}`)
 	})
+	// The directory (whose rewrite would make anyone an admin) and the idempotency records,
+	// written as a KV put is: a publish on the key's subject.
+	for _, subject := range []string{"$KV." + natsjs.BucketDirectory + ".directory", "$KV." + natsjs.BucketDirectory + ".token-signing-key",
+		"$KV." + natsjs.BucketIdempotency + "." + m.idempotencyKey()} {
+		m.write(c, "js publish "+subject, refused, "", func() outcome {
+			refusedSubject, err := c.call(anySubject, func(ctx context.Context) error {
+				_, err := c.js.Publish(ctx, subject, []byte(`{"forged":true}`))
+				return err
+			})
+			return jsOutcome(refusedSubject, err, func() outcome { return allow("written") })
+		})
+	}
 }
 
 // requests checks requests and durable commands as oneself and as others, a body that
