@@ -90,17 +90,7 @@ type Stack struct {
 // when the test ends.
 func Start(t testing.TB) *Stack {
 	t.Helper()
-	data := t.TempDir()
-	id, _, err := natsauth.LoadIdentity(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, issuer, err := id.Issuer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := natsjs.StartEmbedded(natsjs.EmbeddedOptions{StoreDir: data, Listen: "127.0.0.1:0",
-		Auth: &natsjs.EmbeddedAuth{User: id.User, Password: id.Password, CalloutIssuer: issuer}})
+	srv, id, err := natsauth.StartEmbedded(t.TempDir(), natsjs.EmbeddedOptions{Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}

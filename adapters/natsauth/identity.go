@@ -10,7 +10,10 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
+
+	"github.com/entityconn/entityconn/adapters/natsjs"
 )
 
 // IdentityFile is the name of the file, in the data directory, that holds the service's own
@@ -134,4 +137,23 @@ func LoadIdentity(dir string) (id Identity, created bool, err error) {
 		return Identity{}, false, fmt.Errorf("natsauth: %s: %w", path, err)
 	}
 	return id, false, nil
+}
+
+// StartEmbedded starts natsjs's embedded server on the store directory data, closed to
+// anonymous clients: it reads (or, on first start, creates) the service's identity kept in
+// data, lets it sign in and trusts its callout key (natsjs.EmbeddedAuth), and returns it. o's
+// StoreDir and Auth are set here. It fails as [LoadIdentity] and natsjs.StartEmbedded do.
+func StartEmbedded(data string, o natsjs.EmbeddedOptions) (*server.Server, Identity, error) {
+	id, _, err := LoadIdentity(data)
+	if err != nil {
+		return nil, id, err
+	}
+	_, issuer, err := id.Issuer()
+	if err != nil {
+		return nil, id, err
+	}
+	o.StoreDir = data
+	o.Auth = &natsjs.EmbeddedAuth{User: id.User, Password: id.Password, CalloutIssuer: issuer}
+	ns, err := natsjs.StartEmbedded(o)
+	return ns, id, err
 }

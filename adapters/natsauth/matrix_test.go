@@ -1532,6 +1532,11 @@ func (m *matrix) deliveries(c *userConn, own string) {
 			select {
 			case msg := <-ch:
 				o = allow("%s, subscribed to %s, received %s (a copy of an event of %s, reply %s)", listener, t.sub, msg.Subject, own, msg.Reply)
+				// What the README tells live subscribers to check: only the stream's own
+				// republication carries the stream's name.
+				if got := msg.Header.Get("Nats-Stream"); got == natscmd.StreamOutcomes || got == events.Stream {
+					m.t.Errorf("permission matrix: user %s, %s: the copy carries Nats-Stream %q, as if the stream had published it", u, t.path, got)
+				}
 			case <-time.After(wait):
 				o = refuse("consumer created; %s, subscribed to %s, received nothing", listener, t.sub)
 			}

@@ -71,17 +71,7 @@ type authServer struct {
 
 func startAuthServer(t *testing.T, directory string) *authServer {
 	t.Helper()
-	data := t.TempDir()
-	id, created, err := natsauth.LoadIdentity(data)
-	if err != nil || !created {
-		t.Fatalf("LoadIdentity() = created %v, %v", created, err)
-	}
-	_, issuer, err := id.Issuer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := natsjs.StartEmbedded(natsjs.EmbeddedOptions{StoreDir: data, Listen: "127.0.0.1:0",
-		Auth: &natsjs.EmbeddedAuth{User: id.User, Password: id.Password, CalloutIssuer: issuer}})
+	srv, id, err := natsauth.StartEmbedded(t.TempDir(), natsjs.EmbeddedOptions{Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}

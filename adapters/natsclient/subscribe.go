@@ -182,8 +182,8 @@ func (c *Client) Subscribe(ctx context.Context, entity string, handler func(even
 // inboxUser returns the user id of the connection's inbox prefix (_INBOX_<userId>, what
 // [SignIn] sets), or "" for another prefix, such as the service's own.
 func (c *Client) inboxUser() string {
-	user, _, _ := strings.Cut(strings.TrimPrefix(c.nc.NewInbox(), "_INBOX_"), ".")
-	if strings.HasPrefix(c.nc.NewInbox(), "_INBOX_") && events.ValidID(user) {
+	rest, ok := strings.CutPrefix(c.nc.NewInbox(), "_INBOX_")
+	if user, _, _ := strings.Cut(rest, "."); ok && events.ValidID(user) {
 		return user
 	}
 	return ""

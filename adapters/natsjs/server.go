@@ -78,7 +78,7 @@ func StartEmbedded(o EmbeddedOptions) (*server.Server, error) {
 			return nil, errors.New("natsjs: embedded server auth needs a user, a password and a callout issuer")
 		}
 		opts.Users = []*server.User{{Username: a.User, Password: a.Password}}
-		opts.AuthCallout = &server.AuthCallout{Issuer: a.CalloutIssuer, AuthUsers: []string{a.User}}
+		opts.AuthCallout = &server.AuthCallout{Issuer: a.CalloutIssuer, Account: server.DEFAULT_GLOBAL_ACCOUNT, AuthUsers: []string{a.User}}
 		// A callout answer costs a bcrypt comparison; leave room for a few in a row.
 		opts.AuthTimeout = 5
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/entityconn/entityconn/adapters/natsauth"
 	"github.com/entityconn/entityconn/adapters/natsjs"
 )
 
@@ -27,12 +28,7 @@ const rebuildUsage = `  rebuild      throw the Outbound and Inbound views away a
 func runRebuild(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("rebuild", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	env := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
+	env := envOr(getenv)
 	data := fs.String("data", env("ENTITYCONN_DATA", "./data"), "store dir of the embedded NATS server (env ENTITYCONN_DATA)")
 	url := fs.String("nats-url", env("NATS_URL", ""), "rebuild on this external NATS instead (env NATS_URL)")
 	var ext externalNATS
@@ -68,7 +64,7 @@ func rebuild(ctx context.Context, data, url string, ext externalNATS, progress i
 		if _, err := os.Stat(data); err != nil {
 			return 0, 0, fmt.Errorf("data dir: %w", err)
 		}
-		ns, id, err := startEmbedded(data, natsjs.EmbeddedOptions{InProcessOnly: true, SyncAlways: true, ServerName: "entityconn-rebuild"})
+		ns, id, err := natsauth.StartEmbedded(data, natsjs.EmbeddedOptions{InProcessOnly: true, SyncAlways: true, ServerName: "entityconn-rebuild"})
 		if err != nil {
 			return 0, 0, fmt.Errorf("%w (is entityconn serve running on %s? stop it first)", err, data)
 		}

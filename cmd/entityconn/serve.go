@@ -60,12 +60,7 @@ func serveFlags(getenv func(string) string, stderr io.Writer) (*flag.FlagSet, *s
 	fs.SetOutput(stderr)
 	cfg := &serveConfig{}
 	var errs []error
-	env := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
+	env := envOr(getenv)
 	fs.StringVar(&cfg.Data, "data", env("ENTITYCONN_DATA", "./data"), "store dir of the embedded NATS server (env ENTITYCONN_DATA)")
 	fs.StringVar(&cfg.HTTP, "http", env("ENTITYCONN_HTTP_ADDR", "127.0.0.1:8080"), "address of the REST API, web page, /metrics, /healthz, /readyz (env ENTITYCONN_HTTP_ADDR)")
 	fs.StringVar(&cfg.NATSListen, "nats-listen", env("ENTITYCONN_NATS_LISTEN", "127.0.0.1:4222"), "client address of the embedded NATS server, for other services (env ENTITYCONN_NATS_LISTEN)")
@@ -225,7 +220,7 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 		if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 			return st, fmt.Errorf("data dir: %w", err)
 		}
-		ns, id, err := startEmbedded(cfg.Data, natsjs.EmbeddedOptions{Listen: cfg.NATSListen, SyncAlways: cfg.Fsync, ServerName: "entityconn"})
+		ns, id, err := natsauth.StartEmbedded(cfg.Data, natsjs.EmbeddedOptions{Listen: cfg.NATSListen, SyncAlways: cfg.Fsync, ServerName: "entityconn"})
 		if err != nil {
 			return st, err
 		}
@@ -357,24 +352,6 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 		},
 	})
 	return st, nil
-}
-
-// startEmbedded starts the embedded NATS server on the data directory data, closed to
-// anonymous clients: it reads (or, on first start, creates) the service's identity kept
-// there, and returns it.
-func startEmbedded(data string, o natsjs.EmbeddedOptions) (*server.Server, natsauth.Identity, error) {
-	id, _, err := natsauth.LoadIdentity(data)
-	if err != nil {
-		return nil, id, err
-	}
-	_, issuer, err := id.Issuer()
-	if err != nil {
-		return nil, id, err
-	}
-	o.StoreDir = data
-	o.Auth = &natsjs.EmbeddedAuth{User: id.User, Password: id.Password, CalloutIssuer: issuer}
-	ns, err := natsjs.StartEmbedded(o)
-	return ns, id, err
 }
 
 // authorize makes the service sign directory users in to NATS from now on: it answers the
