@@ -106,6 +106,10 @@ const (
 type CommandID struct {
 	Door Door
 	Key  string
+	// Retry says that an earlier attempt of this command may have stored its event and
+	// ended without an answer (its process died, or it was unavailable): the command looks
+	// for that event in the connection's history before it decides again.
+	Retry bool
 }
 
 // Scope returns the scope of the key's idempotency record ([natsjs.Outcomes.Begin]) for
@@ -198,15 +202,24 @@ func (s *Service) execute(ctx context.Context, p Principal, id CommandID, cmd do
 			return Result{}, err
 		}
 	}
-	return s.decideAndAppend(ctx, actor, cmd, eventID, source, target, explicit)
+	return s.decideAndAppend(ctx, actor, cmd, eventID, source, target, explicit, explicit && id.Retry)
 }
 
-// decideAndAppend is the load–decide–append loop on one pair.
-func (s *Service) decideAndAppend(ctx context.Context, actor domain.Actor, cmd domain.Command, eventID, source, target string, retried bool) (Result, error) {
-	if res, ok := s.fromIndex(ctx, actor, cmd, source, target); ok {
-		return res, nil
+// decideAndAppend is the load–decide–append loop on one pair. explicit says that the
+// command's id came from its caller, who may retry it; retry that an earlier attempt may
+// have stored the event.
+func (s *Service) decideAndAppend(ctx context.Context, actor domain.Actor, cmd domain.Command, eventID, source, target string, explicit, retry bool) (Result, error) {
+	if retry {
+		// Before deciding afresh, look for the earlier attempt's event: once another event
+		// follows it on the pair, the command may be allowed again (a request after a
+		// cancel) and would be stored twice.
+		if res, ok, err := s.earlier(ctx, cmd, eventID, source, target); err != nil || ok {
+			return res, err
+		}
+	} else if res, ok, err := s.fromIndex(ctx, actor, cmd, source, target); err != nil || ok {
+		return res, err
 	}
-	for range maxAttempts {
+	for attempt := range maxAttempts {
 		last, found, err := s.cfg.Store.LastOfPair(ctx, source, target)
 		if err != nil {
 			return Result{}, unavailable(err)
@@ -223,8 +236,8 @@ func (s *Service) decideAndAppend(ctx context.Context, actor domain.Actor, cmd d
 		}
 		e, err := domain.Decide(state, cmd, actor, s.cfg.Now().UTC())
 		if err != nil {
-			if retried {
-				if res, ok := s.earlier(ctx, cmd, eventID, source, target); ok {
+			if explicit && attempt == 0 && !retry {
+				if res, ok, _ := s.earlier(ctx, cmd, eventID, source, target); ok {
 					return res, nil
 				}
 			}
@@ -248,32 +261,37 @@ func (s *Service) decideAndAppend(ctx context.Context, actor domain.Actor, cmd d
 // to disk). The append is conditional on the sequence the index has for the pair, so a state
 // the index has not caught up with cannot be acted on: the append is refused. Only a stored
 // event is taken from here; a refusal, or a decision against the command (which may be due
-// to a stale state), is left to the loop, which reads the pair afresh. ok is false then.
-func (s *Service) fromIndex(ctx context.Context, actor domain.Actor, cmd domain.Command, source, target string) (Result, bool) {
+// to a stale state), is left to the loop, which reads the pair afresh: ok is false then. An
+// append that failed otherwise may have been stored: that is an error (the service is
+// unavailable), never a reason to decide again.
+func (s *Service) fromIndex(ctx context.Context, actor domain.Actor, cmd domain.Command, source, target string) (Result, bool, error) {
 	ix := s.cfg.Index
 	if _, expiry := cmd.(domain.ExpireConnection); ix == nil || !ix.Ready() || expiry {
 		// Expiry runs on every replica at once: it takes the loop, which tells a replayed
 		// expiry from a new one.
-		return Result{}, false
+		return Result{}, false, nil
 	}
 	var state domain.Connection
 	var seq uint64
 	if v, ok := ix.Pair(source, target); ok {
 		if id := domain.TargetConnection(cmd); id != "" && id != v.ID {
-			return Result{}, false // an older connection of the pair: its history is in the store
+			return Result{}, false, nil // an older connection of the pair: its history is in the store
 		}
 		state, seq = v.Connection(), v.Sequence
 	}
 	e, err := domain.Decide(state, cmd, actor, s.cfg.Now().UTC())
 	if err != nil {
-		return Result{}, false
+		return Result{}, false, nil
 	}
 	stored, err := s.cfg.Store.Append(ctx, e, seq)
+	if errors.Is(err, natsjs.ErrConcurrentChange) {
+		return Result{}, false, nil
+	}
 	if err != nil {
-		return Result{}, false
+		return Result{}, false, unavailable(err)
 	}
 	s.pairs.put(e.ConnectionID, pair{e.SourceEntityID, e.TargetEntityID})
-	return Result{ConnectionID: e.ConnectionID, Sequence: stored}, true
+	return Result{ConnectionID: e.ConnectionID, Sequence: stored}, true, nil
 }
 
 // stateFor returns the state Decide needs: the pair's latest connection for a request, the
@@ -297,23 +315,27 @@ func (s *Service) stateFor(ctx context.Context, cmd domain.Command, last natsjs.
 	return domain.FromLast(hist[len(hist)-1].Event)
 }
 
-// earlier finds the event of an earlier attempt of this command that is no longer the pair's
-// last (someone acted after it), so that the retry replays its outcome (rule 5).
-func (s *Service) earlier(ctx context.Context, cmd domain.Command, eventID, source, target string) (Result, bool) {
+// earlier finds the event of an earlier attempt of this command, wherever it is in the
+// connection's history (someone may have acted after it), so that the retry replays its
+// outcome (rule 5). An error means the history could not be read.
+func (s *Service) earlier(ctx context.Context, cmd domain.Command, eventID, source, target string) (Result, bool, error) {
 	id := domain.TargetConnection(cmd)
 	if r, ok := cmd.(domain.RequestConnection); ok {
 		id = r.ConnectionID
 	}
 	hist, err := s.cfg.Store.Connection(ctx, source, target, id)
 	if err != nil {
-		return Result{}, false
+		return Result{}, false, unavailable(err)
 	}
 	for _, st := range hist {
-		if st.Event.EventID == eventID && ours(cmd, source, target, st.Event) {
-			return Result{ConnectionID: st.Event.ConnectionID, Sequence: st.Sequence, Replayed: true}, true
+		if st.Event.EventID == eventID {
+			if !ours(cmd, source, target, st.Event) {
+				return Result{}, false, fmt.Errorf("%w: %s at sequence %d", natsjs.ErrEventIDTaken, st.Event.Type, st.Sequence)
+			}
+			return Result{ConnectionID: st.Event.ConnectionID, Sequence: st.Sequence, Replayed: true}, true, nil
 		}
 	}
-	return Result{}, false
+	return Result{}, false, nil
 }
 
 // ours reports whether e, stored with cmd's event id, is cmd's event: on the pair (source,

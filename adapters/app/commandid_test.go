@@ -7,6 +7,7 @@ import (
 
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/apptest"
+	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/domain"
 )
 
@@ -69,5 +70,42 @@ func TestCommandIDNeedsADoor(t *testing.T) {
 	_, err := st.Service.Execute(t.Context(), p, app.CommandID{Key: "k"}, domain.RequestConnection{Target: "eu"})
 	if err == nil {
 		t.Fatal("Execute(key without a door) = nil, want an error")
+	}
+}
+
+// A retry of a command whose first attempt stored its event but died before answering
+// (CommandID.Retry: its key was released, or its lease ran out) replays that event, even
+// when another event has followed it and the command would be allowed again: a request
+// after the connection was cancelled would otherwise be stored a second time. The first
+// attempt is more than the stream's de-duplication window old, so only the service's own
+// check can tell.
+func TestRetryAfterLaterEventsReplaysTheStoredEvent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out the stream's de-duplication window")
+	}
+	t.Parallel()
+	st := apptest.Start(t)
+	ctx := t.Context()
+	root := app.Principal{UserID: "root", EntityID: "global"}
+	first, err := st.Service.Execute(ctx, root, rest("lost-answer"), domain.RequestConnection{Target: "eu"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Service.Execute(ctx, root, app.CommandID{Door: app.DoorREST}, domain.CancelConnection{ConnectionID: first.ConnectionID}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(natsjs.EventsDuplicateWindow + time.Second)
+	retry := rest("lost-answer")
+	retry.Retry = true
+	again, err := st.Service.Execute(ctx, root, retry, domain.RequestConnection{Target: "eu"})
+	if err != nil || !again.Replayed || again.Sequence != first.Sequence || again.ConnectionID != first.ConnectionID {
+		t.Errorf("retry = %+v, %v; want the first attempt's event (sequence %d) replayed", again, err, first.Sequence)
+	}
+	info, err := st.Res.Events.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 2 {
+		t.Errorf("%d events stored, want 2 (the request once, the cancel)", info.State.Msgs)
 	}
 }

@@ -232,6 +232,7 @@ func (s *Server) command(c *call, cmd domain.Command, body func(app.Result) any)
 		s.write(c, sr.Status, sr.Body)
 		return nil
 	}
+	id.Retry = claim.Retry()
 	res, err := s.cfg.Service.Execute(ctx, p, id, cmd)
 	var sr storedResponse
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -313,6 +314,9 @@ func (s *Server) ok(c *call, status int, body any) error {
 
 func (s *Server) write(c *call, status int, data []byte) {
 	c.w.Header().Set("Content-Type", contentTypeJSON)
+	if status == http.StatusServiceUnavailable && c.w.Header().Get("Retry-After") == "" {
+		c.w.Header().Set("Retry-After", strconv.Itoa(zuora.RetryAfter))
+	}
 	c.w.WriteHeader(status)
 	c.wrote, c.status = true, status
 	_, _ = c.w.Write(append(data, '\n'))

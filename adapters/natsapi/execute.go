@@ -78,6 +78,7 @@ func (x *Executor) Execute(ctx context.Context, name, user string, r Request, pr
 			panic(p)
 		}
 	}()
+	id.Retry = claim.Retry()
 	o := x.run(ctx, p, id, cmd, processID)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()

@@ -17,7 +17,9 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/entityconn/entityconn/adapters/app"
+	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/wire"
+	"github.com/entityconn/entityconn/events"
 )
 
 // The micro service's name and subject prefix (contract §5), and the prefixes of the durable
@@ -147,6 +149,19 @@ func (s *Server) async(h func(micro.Request, string)) micro.HandlerFunc {
 
 const requestTimeout = 30 * time.Second
 
+// HeaderCorrelationID is the request header whose value the command's event carries as its
+// correlation id (as the durable door's commands do); without it, the command id.
+const HeaderCorrelationID = events.HeaderCorrelationID
+
+// correlationID returns the correlation id a request's event carries: the header's, if it
+// is a valid command id, else the command id.
+func correlationID(h micro.Headers, commandID string) string {
+	if v := nats.Header(h).Get(HeaderCorrelationID); v != "" && len(v) <= MaxCommandIDLength {
+		return v
+	}
+	return commandID
+}
+
 func (s *Server) command(req micro.Request, name, user string) {
 	pid := processID()
 	r, err := Decode(req.Data())
@@ -155,6 +170,9 @@ func (s *Server) command(req micro.Request, name, user string) {
 		o = Failure(pid, err)
 	} else {
 		ctx, cancel := context.WithTimeout(s.ctx, requestTimeout)
+		if corr := correlationID(req.Headers(), r.CommandID); corr != "" {
+			ctx = natsjs.WithCorrelationID(ctx, corr)
+		}
 		o = s.x.Execute(ctx, name, user, r, pid)
 		cancel()
 	}

@@ -425,8 +425,8 @@ func TestTransientFailureGivesUpOnLastDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := s.waitOutcome(t, "t-1")
-	if o.OK || o.Error == nil || o.Error.Code != 53000050 {
-		t.Fatalf("outcome = %+v, want ok=false with code 53000050 (unavailable)", o.Outcome)
+	if o.OK || o.Error == nil || o.Error.Code != 53000061 {
+		t.Fatalf("outcome = %+v, want ok=false with code 53000061 (unavailable)", o.Outcome)
 	}
 	info := s.waitSettled(t)
 	if info.Delivered.Consumer != 2 {
@@ -597,7 +597,7 @@ func TestClassify(t *testing.T) {
 		{401, 53000011, settled},
 		{404, 53000040, settled},
 		{409, 53000050, transient},
-		{503, 53000050, transient},
+		{503, 53000061, transient},
 		{500, 53000099, transient},
 		{400, 53000020, malformed},
 		{400, 53000021, malformed},

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,71 +26,104 @@ var ErrKeyReused = fmt.Errorf("%w: the idempotency key was already used for a di
 // for [IdempotencyWindow], so that a retry is answered with it instead of being applied
 // again (rule 5). Records live in the KV bucket ENTITYCONN_IDEMPOTENCY and are shared by all
 // replicas. Safe for concurrent use.
+//
+// An attempt holds its key under a lease ([Outcomes.Lease]) that it renews while it runs.
+// A retry that arrives while the attempt runs waits for its outcome and replays it; a retry
+// that finds the lease expired (the attempt's process died, or lost NATS) or the key
+// released (the attempt ended with "unavailable") runs the command afresh, and its claim
+// says so ([Claim.Retry]) so that the command looks for an event the earlier attempt may
+// have stored before it decides again. What keeps one command from being stored twice is
+// the conditional append and that check, never the lease: the lease only decides who
+// answers (docs/decisions.md).
 type Outcomes struct {
 	kv jetstream.KeyValue
-	// StaleAfter is how long an in-flight record blocks its key. A record older than this is
-	// left over from a process that died mid-request, and a retry takes it over.
-	StaleAfter time.Duration
-	now        func() time.Time
+	// Lease is how long an attempt holds its key without renewing it: the longest a retry
+	// waits for an attempt whose process died. Attempts renew it every Lease/3.
+	Lease time.Duration
+	// Poll is how often a waiting retry looks at the key again.
+	Poll time.Duration
+	now  func() time.Time
 }
+
+// DefaultLease is the lease of an attempt on its key ([Outcomes.Lease]).
+const DefaultLease = 5 * time.Second
 
 // NewOutcomes returns the outcome records of r.
 func NewOutcomes(r *Resources) *Outcomes {
-	return &Outcomes{kv: r.Idempotency, StaleAfter: 30 * time.Second, now: time.Now}
+	return &Outcomes{kv: r.Idempotency, Lease: DefaultLease, Poll: 100 * time.Millisecond, now: time.Now}
 }
 
 type outcomeRecord struct {
-	Fingerprint string          `json:"fingerprint"`
-	Done        bool            `json:"done"`
-	Started     time.Time       `json:"started"`
-	Outcome     json.RawMessage `json:"outcome,omitempty"`
+	Fingerprint string    `json:"fingerprint"`
+	Done        bool      `json:"done"`
+	Started     time.Time `json:"started"`
+	// Until is the end of the lease of the attempt in flight; zero when the key was
+	// released (no attempt holds it).
+	Until time.Time `json:"until,omitzero"`
+	// Attempts counts the attempts that claimed the key.
+	Attempts int             `json:"attempts,omitempty"`
+	Outcome  json.RawMessage `json:"outcome,omitempty"`
 }
 
 // Claim is the right to handle a key, returned by [Outcomes.Begin]. Exactly one of Complete
-// or Release should be called.
+// or Release should be called; until then the claim renews its lease.
 type Claim struct {
-	o           *Outcomes
-	key         string
-	rev         uint64
-	fingerprint string
-	started     time.Time
+	o    *Outcomes
+	key  string
+	rec  outcomeRecord
+	mu   sync.Mutex
+	rev  uint64
+	stop chan struct{}
+	done chan struct{}
 }
+
+// Retry reports whether an earlier attempt claimed the key and ended without an outcome
+// (released, or its lease ran out): its event may be stored.
+func (c *Claim) Retry() bool { return c.rec.Attempts > 1 }
 
 // Begin looks up key within scope (e.g. the user). If a first outcome is recorded for the
 // same fingerprint it returns it (replay); the caller answers with it. Otherwise it records
 // that the key is in flight and returns a claim; the caller handles the request and records
-// its outcome with Complete. It returns [ErrInFlight] while another request holds the key
-// (whatever its fingerprint: its outcome is not known yet) and [ErrKeyReused] when the key's
-// recorded outcome is for another fingerprint. An outcome is any JSON value.
+// its outcome with Complete. While another attempt holds the key, Begin waits for its
+// outcome (or for its lease to run out, then claims the key); it returns [ErrInFlight] if
+// ctx ends first. It returns [ErrKeyReused] when the key was first used for another
+// fingerprint. An outcome is any JSON value.
 func (o *Outcomes) Begin(ctx context.Context, scope, key, fingerprint string) (replay json.RawMessage, claim *Claim, err error) {
 	k := outcomeKey(scope, key)
 	for {
 		now := o.now()
-		fresh, _ := json.Marshal(outcomeRecord{Fingerprint: fingerprint, Started: now})
+		rec := outcomeRecord{Fingerprint: fingerprint, Started: now, Until: now.Add(o.Lease), Attempts: 1}
 		e, err := o.kv.Get(ctx, k)
 		var rev uint64
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
-			rev, err = o.kv.Create(ctx, k, fresh)
+			rev, err = o.kv.Create(ctx, k, mustJSON(rec))
 		case err != nil:
 			return nil, nil, fmt.Errorf("natsjs: idempotency record: %w", err)
 		default:
-			var rec outcomeRecord
-			if uerr := json.Unmarshal(e.Value(), &rec); uerr != nil {
+			var cur outcomeRecord
+			if uerr := json.Unmarshal(e.Value(), &cur); uerr != nil {
 				return nil, nil, fmt.Errorf("natsjs: idempotency record %s: %w", k, uerr)
 			}
 			switch {
-			case !rec.Done && now.Sub(rec.Started) < o.StaleAfter:
-				return nil, nil, ErrInFlight
-			case rec.Fingerprint != fingerprint:
+			case cur.Fingerprint != fingerprint:
 				return nil, nil, ErrKeyReused
-			case rec.Done:
-				return rec.Outcome, nil, nil
+			case cur.Done:
+				return cur.Outcome, nil, nil
+			case now.Before(cur.Until):
+				// Another attempt runs: wait for its outcome, or for its lease to run out.
+				if err := o.wait(ctx, min(cur.Until.Sub(now), o.Poll)); err != nil {
+					return nil, nil, err
+				}
+				continue
 			}
-			rev, err = o.kv.Update(ctx, k, fresh, e.Revision())
+			rec.Attempts = cur.Attempts + 1
+			rev, err = o.kv.Update(ctx, k, mustJSON(rec), e.Revision())
 		}
 		if err == nil {
-			return nil, &Claim{o: o, key: k, rev: rev, fingerprint: fingerprint, started: now}, nil
+			c := &Claim{o: o, key: k, rec: rec, rev: rev, stop: make(chan struct{}), done: make(chan struct{})}
+			go c.renew()
+			return nil, c, nil
 		}
 		if !isRevisionConflict(err) {
 			return nil, nil, fmt.Errorf("natsjs: idempotency record: %w", err)
@@ -98,30 +132,95 @@ func (o *Outcomes) Begin(ctx context.Context, scope, key, fingerprint string) (r
 	}
 }
 
-// Complete records outcome as the key's first outcome. It fails if the claim was taken over
-// in the meantime (the request took longer than StaleAfter).
-func (c *Claim) Complete(ctx context.Context, outcome json.RawMessage) error {
-	data, err := json.Marshal(outcomeRecord{Fingerprint: c.fingerprint, Done: true, Started: c.started, Outcome: outcome})
-	if err != nil {
-		return err
+// wait sleeps d, or returns ErrInFlight when ctx ends first.
+func (o *Outcomes) wait(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ErrInFlight
+	case <-time.After(d):
+		return nil
 	}
-	if _, err := c.o.kv.Update(ctx, c.key, data, c.rev); err != nil {
+}
+
+// renew extends the claim's lease every Lease/3 until the claim ends.
+func (c *Claim) renew() {
+	defer close(c.done)
+	t := time.NewTicker(c.o.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), c.o.Lease/3)
+		c.mu.Lock()
+		rec := c.rec
+		rec.Until = c.o.now().Add(c.o.Lease)
+		rev, err := c.o.kv.Update(ctx, c.key, mustJSON(rec), c.rev)
+		if err == nil {
+			c.rev, c.rec = rev, rec
+		}
+		c.mu.Unlock()
+		cancel()
+		if err != nil && isRevisionConflict(err) {
+			return // taken over: the record is no longer ours
+		}
+	}
+}
+
+// end stops renewing the lease and returns the record's revision.
+func (c *Claim) end() uint64 {
+	select {
+	case <-c.stop:
+	default:
+		close(c.stop)
+	}
+	<-c.done
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rev
+}
+
+// Complete records outcome as the key's first outcome. It fails if the claim was taken over
+// in the meantime (the attempt could not renew its lease).
+func (c *Claim) Complete(ctx context.Context, outcome json.RawMessage) error {
+	rev := c.end()
+	rec := c.rec
+	rec.Done, rec.Until, rec.Outcome = true, time.Time{}, outcome
+	if _, err := c.o.kv.Update(ctx, c.key, mustJSON(rec), rev); err != nil {
 		return fmt.Errorf("natsjs: record outcome: %w", err)
 	}
 	return nil
 }
 
-// Release gives the key up without an outcome, so that a retry is handled afresh: for
-// outcomes that must not be replayed, such as "service unavailable".
+// Release gives the key up without an outcome, so that a retry is handled afresh at once:
+// for outcomes that must not be replayed, such as "service unavailable". The record keeps
+// the count of attempts, so that the retry knows an earlier attempt's event may be stored.
 func (c *Claim) Release(ctx context.Context) error {
-	err := c.o.kv.Delete(ctx, c.key, jetstream.LastRevision(c.rev))
+	rev := c.end()
+	rec := c.rec
+	rec.Until = time.Time{}
+	_, err := c.o.kv.Update(ctx, c.key, mustJSON(rec), rev)
 	if err != nil && !isRevisionConflict(err) {
 		return fmt.Errorf("natsjs: release idempotency key: %w", err)
 	}
 	return nil
 }
 
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 func outcomeKey(scope, key string) string {
 	h := sha256.Sum256([]byte(scope + "\x00" + key))
 	return "k." + hex.EncodeToString(h[:])
 }
+
+// Abandon stops renewing the lease without giving the key up, as a process that dies
+// would: for tests of what a retry does then.
+func (c *Claim) Abandon() { c.end() }

@@ -19,11 +19,13 @@ func TestOutcomes(t *testing.T) {
 	ctx := t.Context()
 
 	replay, claim, err := o.Begin(ctx, "alice", "k1", "POST /x body1")
-	if err != nil || replay != nil || claim == nil {
-		t.Fatalf("Begin(new key) = %s, %v, %v; want a claim", replay, claim, err)
+	if err != nil || replay != nil || claim == nil || claim.Retry() {
+		t.Fatalf("Begin(new key) = %s, %v, %v; want a first claim", replay, claim, err)
 	}
-	if _, _, err := o.Begin(ctx, "alice", "k1", "POST /x body1"); !errors.Is(err, natsjs.ErrInFlight) {
-		t.Errorf("Begin(key in flight) = %v, want ErrInFlight", err)
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, _, err := o.Begin(short, "alice", "k1", "POST /x body1"); !errors.Is(err, natsjs.ErrInFlight) {
+		t.Errorf("Begin(key in flight, caller gives up) = %v, want ErrInFlight", err)
 	}
 	if err := claim.Complete(ctx, []byte(`{"status":201}`)); err != nil {
 		t.Fatal(err)
@@ -37,24 +39,87 @@ func TestOutcomes(t *testing.T) {
 	}
 	if _, c, err := o.Begin(ctx, "bob", "k1", "POST /x body2"); err != nil || c == nil {
 		t.Errorf("Begin(another user's scope) = %v, %v; want a claim of its own", c, err)
+	} else {
+		_ = c.Release(ctx)
 	}
 
-	// Released keys are handled afresh.
+	// Released keys are handled afresh at once, and the new claim knows it is a retry.
 	_, claim, _ = o.Begin(ctx, "alice", "k2", "f")
 	if err := claim.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, c, err := o.Begin(ctx, "alice", "k2", "f"); err != nil || c == nil {
-		t.Errorf("Begin(released key) = %v, %v; want a new claim", c, err)
+	if _, c, err := o.Begin(ctx, "alice", "k2", "f"); err != nil || c == nil || !c.Retry() {
+		t.Errorf("Begin(released key) = %v, %v; want a new claim marked as a retry", c, err)
+	} else {
+		_ = c.Release(ctx)
+	}
+}
+
+// A retry that arrives while the first attempt runs waits for its outcome and replays it.
+func TestOutcomesRetryWaitsForTheFirstAttempt(t *testing.T) {
+	_, url := natsjstest.Single(t)
+	o := natsjs.NewOutcomes(setup(t, url, 1))
+	ctx := t.Context()
+	_, first, err := o.Begin(ctx, "alice", "k", "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_ = first.Complete(context.Background(), []byte(`"first"`))
+	}()
+	start := time.Now()
+	replay, c, err := o.Begin(ctx, "alice", "k", "f")
+	if err != nil || c != nil || string(replay) != `"first"` {
+		t.Fatalf("Begin(retry while in flight) = %s, %v, %v; want the first outcome", replay, c, err)
+	}
+	if waited := time.Since(start); waited < 250*time.Millisecond {
+		t.Errorf("the retry answered after %v, before the first attempt ended", waited)
+	}
+}
+
+// An attempt renews its lease while it runs, so a slow attempt is not taken over; an attempt
+// whose process died (no renewal) is taken over once its lease runs out.
+func TestOutcomesLease(t *testing.T) {
+	_, url := natsjstest.Single(t)
+	o := natsjs.NewOutcomes(setup(t, url, 1))
+	o.Lease = 300 * time.Millisecond
+	ctx := t.Context()
+
+	_, slow, err := o.Begin(ctx, "alice", "slow", "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if _, _, err := o.Begin(short, "alice", "slow", "f"); !errors.Is(err, natsjs.ErrInFlight) {
+		t.Errorf("Begin(attempt renewing its lease for 1s) = %v, want ErrInFlight", err)
+	}
+	if err := slow.Complete(ctx, []byte(`1`)); err != nil {
+		t.Errorf("Complete after renewals: %v", err)
 	}
 
-	// A record left in flight by a process that died is taken over once stale.
-	o.StaleAfter = 50 * time.Millisecond
-	_, _, _ = o.Begin(ctx, "alice", "k3", "f")
-	time.Sleep(60 * time.Millisecond)
-	if _, c, err := o.Begin(ctx, "alice", "k3", "f"); err != nil || c == nil {
-		t.Errorf("Begin(stale in-flight key) = %v, %v; want it taken over", c, err)
+	// A process that dies stops renewing: simulate it with a second Outcomes whose lease
+	// is never renewed (its claim is abandoned, and a long renewal period keeps it still).
+	dead := natsjs.NewOutcomes(setup(t, url, 1))
+	dead.Lease = 300 * time.Millisecond
+	_, abandoned, err := dead.Begin(ctx, "alice", "dead", "f")
+	if err != nil {
+		t.Fatal(err)
 	}
+	abandoned.Abandon()
+	start := time.Now()
+	_, c, err := o.Begin(ctx, "alice", "dead", "f")
+	if err != nil || c == nil || !c.Retry() {
+		t.Fatalf("Begin(key of a dead attempt) = %v, %v; want it taken over as a retry", c, err)
+	}
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Errorf("taking over a dead attempt's key took %v, want about its lease", waited)
+	}
+	if err := abandoned.Complete(ctx, []byte(`"late"`)); err == nil {
+		t.Error("the dead attempt recorded its outcome after its key was taken over")
+	}
+	_ = c.Complete(ctx, []byte(`"retry"`))
 }
 
 func TestDirectoryStore(t *testing.T) {

@@ -23,6 +23,7 @@ const (
 	CategoryRuleViolation  = 30
 	CategoryNotFound       = 40
 	CategoryConflict       = 50
+	CategoryUnavailable    = 61
 	CategoryOverLimit      = 70
 	CategoryInternal       = 99
 )
@@ -57,7 +58,7 @@ func Table() []Mapping {
 		{ErrTooManyRequests, http.StatusTooManyRequests, CategoryOverLimit},
 		{natsjs.ErrKeyReused, http.StatusUnprocessableEntity, CategoryInvalidValue},
 		{natsjs.ErrInFlight, http.StatusConflict, CategoryConflict},
-		{app.ErrUnavailable, http.StatusServiceUnavailable, CategoryConflict},
+		{app.ErrUnavailable, http.StatusServiceUnavailable, CategoryUnavailable},
 		{domain.ErrUnauthenticated, http.StatusUnauthorized, CategoryAuthentication},
 		{domain.ErrPermission, http.StatusForbidden, CategoryPermission},
 		{domain.ErrMissingValue, http.StatusBadRequest, CategoryMissingValue},
@@ -68,16 +69,25 @@ func Table() []Mapping {
 	}
 }
 
-// Classify returns the status and the Zuora code of err: 500 and category 99 for an error of
-// no known family.
+// Classify returns the status and the Zuora code of err. An error of no family in the table
+// that NATS or JetStream raised because it could not serve the request now
+// ([natsjs.Unavailable]) is 503, category 61, as [app.ErrUnavailable] is; any other is 500
+// and category 99: a bug.
 func Classify(err error) (status, code int) {
 	for _, row := range Table() {
 		if errors.Is(err, row.Err) {
 			return row.Status, CodeBase + row.Category
 		}
 	}
+	if natsjs.Unavailable(err) {
+		return http.StatusServiceUnavailable, CodeBase + CategoryUnavailable
+	}
 	return http.StatusInternalServerError, CodeBase + CategoryInternal
 }
+
+// RetryAfter is what a 503 answer's Retry-After header says, in seconds: about the time a
+// JetStream stream takes to elect a new leader after a node fails.
+const RetryAfter = 1
 
 // Reason is one entry of an error body.
 type Reason struct {

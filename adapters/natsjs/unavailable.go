@@ -1,0 +1,35 @@
+package natsjs
+
+import (
+	"context"
+	"errors"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Unavailable reports whether err says that NATS or JetStream could not serve a request
+// now (a timeout, no responders, a stream or bucket without a leader, a lost connection, a
+// request cut short by shutdown), rather than anything about the request: a retry may
+// succeed. The doors answer such errors 503, category 61, with Retry-After.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && (apiErr.Code == 503 || apiErr.Code == 408 || apiErr.Code == 500 && apiErr.ErrorCode == jetstream.JSErrCodeJetStreamNotEnabled) {
+		return true
+	}
+	for _, target := range []error{
+		context.DeadlineExceeded, context.Canceled,
+		nats.ErrTimeout, nats.ErrNoResponders, nats.ErrConnectionClosed, nats.ErrDisconnected,
+		nats.ErrNoServers, nats.ErrConnectionDraining, nats.ErrConnectionReconnecting, nats.ErrStaleConnection,
+		jetstream.ErrNoStreamResponse, jetstream.ErrNoHeartbeat, jetstream.ErrJetStreamNotEnabled,
+		jetstream.ErrJetStreamNotEnabledForAccount,
+	} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
