@@ -61,7 +61,7 @@ func (x *ExpiryFeed) feed(ctx context.Context, settle func(context.Context, Stor
 	if err != nil {
 		return fmt.Errorf("natsjs: expiry consumer: %w", err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(256))
+	it, err := cons.Messages(jetstream.PullMaxMessages(256), jetstream.PullExpiry(followExpiry), jetstream.PullHeartbeat(followHeartbeat))
 	if err != nil {
 		return err
 	}

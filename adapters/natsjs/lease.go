@@ -12,7 +12,7 @@ import (
 
 // LeaseTTL is how long a lease lasts unless renewed: the longest a replica that dies without
 // handing over keeps its work (projection, expiry) from the others.
-const LeaseTTL = 5 * time.Second
+const LeaseTTL = 3 * time.Second
 
 // lease is a key of the views bucket that one process at a time holds: {holder, until}.
 // Taking it is a conditional write; a lease not renewed within LeaseTTL is free. It is an

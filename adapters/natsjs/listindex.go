@@ -96,7 +96,7 @@ func (l *ListIndex) follow(ctx context.Context, target uint64, began time.Time) 
 	if err != nil {
 		return err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * signalEvery))
+	it, err := cons.Messages(jetstream.PullMaxMessages(2*signalEvery), jetstream.PullExpiry(followExpiry), jetstream.PullHeartbeat(followHeartbeat))
 	if err != nil {
 		return err
 	}

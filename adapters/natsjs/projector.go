@@ -174,7 +174,7 @@ func (p *Projector) project(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ordered consumer: %w", err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * p.batch))
+	it, err := cons.Messages(jetstream.PullMaxMessages(2*p.batch), jetstream.PullExpiry(followExpiry), jetstream.PullHeartbeat(followHeartbeat))
 	if err != nil {
 		return fmt.Errorf("messages: %w", err)
 	}
