@@ -231,6 +231,9 @@ func (s *Service) decideAndAppend(ctx context.Context, actor domain.Actor, cmd d
 			return Result{ConnectionID: last.Event.ConnectionID, Sequence: last.Sequence, Replayed: true}, nil
 		}
 		state, err := s.stateFor(ctx, cmd, last, found, source, target)
+		if errors.Is(err, errStaleRead) {
+			continue
+		}
 		if err != nil {
 			return Result{}, err
 		}
@@ -294,6 +297,9 @@ func (s *Service) fromIndex(ctx context.Context, actor domain.Actor, cmd domain.
 	return Result{ConnectionID: e.ConnectionID, Sequence: stored}, true, nil
 }
 
+// errStaleRead says that two reads of a pair disagree: one of them lags.
+var errStaleRead = errors.New("app: a read of the pair lags behind another")
+
 // stateFor returns the state Decide needs: the pair's latest connection for a request, the
 // named connection otherwise.
 func (s *Service) stateFor(ctx context.Context, cmd domain.Command, last natsjs.Stored, found bool, source, target string) (domain.Connection, error) {
@@ -312,7 +318,16 @@ func (s *Service) stateFor(ctx context.Context, cmd domain.Command, last natsjs.
 	if len(hist) == 0 {
 		return domain.Connection{}, nil
 	}
-	return domain.FromLast(hist[len(hist)-1].Event)
+	state, err := domain.FromLast(hist[len(hist)-1].Event)
+	if err == nil && state.Status.Live() {
+		// Rule 2: a connection older than the pair's latest has ended. A history that says
+		// otherwise is behind the pair's last event (the append, conditional on that event
+		// alone, would not notice): never decide on it.
+		// Or the pair's last event was read from a replica that lags and the connection
+		// is the latest: read both again.
+		return domain.Connection{}, errStaleRead
+	}
+	return state, err
 }
 
 // earlier finds the event of an earlier attempt of this command, wherever it is in the

@@ -18,6 +18,7 @@ import (
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/wire"
+	"github.com/entityconn/entityconn/adapters/zuora"
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/projections"
 )
@@ -246,7 +247,7 @@ func (s *Server) command(c *call, cmd domain.Command, body func(app.Result) any)
 	// Record the outcome even if the client went away: its retry must see it.
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer rcancel()
-	if sr.Status >= 500 {
+	if sr.Status >= 500 || zuora.Transient(err) {
 		err = claim.Release(rctx)
 	} else {
 		data, _ := json.Marshal(sr)

@@ -55,7 +55,8 @@ func (x *Executor) Execute(ctx context.Context, name, user string, r Request, pr
 	}
 	id := app.CommandID{Door: app.DoorNATS, Key: r.CommandID}
 	if id.Key == "" {
-		return x.run(ctx, p, id, cmd, processID)
+		o, _ := x.run(ctx, p, id, cmd, processID)
+		return o
 	}
 	replay, claim, err := x.Outcomes.Begin(ctx, id.Scope(p.UserID), id.Key, fingerprint(name, p, cmd))
 	if err != nil {
@@ -79,10 +80,10 @@ func (x *Executor) Execute(ctx context.Context, name, user string, r Request, pr
 		}
 	}()
 	id.Retry = claim.Retry()
-	o := x.run(ctx, p, id, cmd, processID)
+	o, err := x.run(ctx, p, id, cmd, processID)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if o.Status >= 500 {
+	if o.Status >= 500 || zuora.Transient(err) {
 		_ = claim.Release(rctx) // "not now" is not an outcome to replay
 	} else if data, err := json.Marshal(o); err == nil {
 		_ = claim.Complete(rctx, data)
@@ -90,17 +91,17 @@ func (x *Executor) Execute(ctx context.Context, name, user string, r Request, pr
 	return o
 }
 
-func (x *Executor) run(ctx context.Context, p app.Principal, id app.CommandID, cmd domain.Command, processID string) Outcome {
+func (x *Executor) run(ctx context.Context, p app.Principal, id app.CommandID, cmd domain.Command, processID string) (Outcome, error) {
 	res, err := x.Service.Execute(ctx, p, id, cmd)
 	if err != nil {
-		return Failure(processID, err)
+		return Failure(processID, err), err
 	}
 	var body any = wire.Done{Success: true}
 	if _, ok := cmd.(domain.RequestConnection); ok {
 		body = wire.Requested{ID: res.ConnectionID, Success: true}
 	}
 	data, _ := json.Marshal(body)
-	return Outcome{Status: http.StatusOK, Body: data, ConnectionID: res.ConnectionID, Sequence: res.Sequence}
+	return Outcome{Status: http.StatusOK, Body: data, ConnectionID: res.ConnectionID, Sequence: res.Sequence}, nil
 }
 
 // Failure returns the outcome of err: its status and Zuora error body.

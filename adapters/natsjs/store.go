@@ -2,9 +2,11 @@ package natsjs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -154,12 +156,13 @@ func isWrongLastSequence(err error) bool {
 }
 
 // PairEvents yields the events of the pair (source, target) from stream sequence from on, in
-// order, one direct get each. It stops at the first error, which it yields.
+// order, one read from the stream's leader each ([Store.leaderGet]). It stops at the first
+// error, which it yields.
 func (s *Store) PairEvents(ctx context.Context, source, target string, from uint64) iter.Seq2[Stored, error] {
 	pair := events.PairSubject(source, target)
 	return func(yield func(Stored, error) bool) {
 		for seq := max(from, 1); ; {
-			m, err := s.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(pair))
+			st, err := s.leaderGet(ctx, msgGetRequest{Seq: seq, NextBySubject: pair})
 			if errors.Is(err, jetstream.ErrMsgNotFound) {
 				return
 			}
@@ -167,11 +170,10 @@ func (s *Store) PairEvents(ctx context.Context, source, target string, from uint
 				yield(Stored{}, fmt.Errorf("natsjs: events of %s→%s: %w", source, target, err))
 				return
 			}
-			st, err := decodeRaw(m)
-			if !yield(st, err) || err != nil {
+			if !yield(st, nil) {
 				return
 			}
-			seq = m.Sequence + 1
+			seq = st.Sequence + 1
 		}
 	}
 }
@@ -180,12 +182,19 @@ func (s *Store) PairEvents(ctx context.Context, source, target string, from uint
 // or none if the pair has no such connection. A connection's events are contiguous among the
 // pair's (rule 2), so the walk starts at the pair's latest request when that is the
 // connection's, and at the pair's first event otherwise.
+//
+// It reads from the stream's leader, not with direct gets, which any replica may answer from
+// a state that lags: commands decide on this history (a command on an older connection of
+// the pair, a retry looking for its earlier attempt's event), and their appends are
+// conditional on the pair's last event only, which a lagging history would not contradict.
+// Under faults a follower's answer had missed a deny, and an accept of the denied connection
+// was stored.
 func (s *Store) Connection(ctx context.Context, source, target, id string) ([]Stored, error) {
 	from := uint64(1)
-	m, err := s.stream.GetLastMsgForSubject(ctx, events.Subject(source, target, events.TypeConnectionRequested))
+	last, err := s.leaderGet(ctx, msgGetRequest{LastBySubject: events.Subject(source, target, events.TypeConnectionRequested)})
 	switch {
-	case err == nil && m.Header.Get(events.HeaderConnectionID) == id:
-		from = m.Sequence
+	case err == nil && last.Event.ConnectionID == id:
+		from = last.Sequence
 	case err != nil && !errors.Is(err, jetstream.ErrMsgNotFound):
 		return nil, fmt.Errorf("natsjs: history of %s: %w", id, err)
 	}
@@ -201,6 +210,54 @@ func (s *Store) Connection(ctx context.Context, source, target, id string) ([]St
 		}
 	}
 	return out, nil
+}
+
+// msgGetRequest is the body of a JetStream message get ($JS.API.STREAM.MSG.GET.<stream>).
+type msgGetRequest struct {
+	Seq           uint64 `json:"seq,omitempty"`
+	NextBySubject string `json:"next_by_subj,omitempty"`
+	LastBySubject string `json:"last_by_subj,omitempty"`
+}
+
+type msgGetResponse struct {
+	Message *struct {
+		Sequence uint64 `json:"seq"`
+		Data     []byte `json:"data"`
+	} `json:"message"`
+	Error *jetstream.APIError `json:"error"`
+}
+
+// leaderGet reads one event with a (non-direct) message get, which only the stream's leader
+// answers: it sees every event the stream has acknowledged. nats.go's Stream.GetMsg uses
+// direct gets on a stream that allows them, as the event stream does.
+func (s *Store) leaderGet(ctx context.Context, req msgGetRequest) (Stored, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return Stored{}, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+	}
+	msg, err := s.js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+events.Stream, body)
+	if err != nil {
+		return Stored{}, err
+	}
+	var resp msgGetResponse
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return Stored{}, fmt.Errorf("natsjs: message get: %w", err)
+	}
+	if resp.Error != nil {
+		if resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound {
+			return Stored{}, jetstream.ErrMsgNotFound
+		}
+		return Stored{}, resp.Error
+	}
+	if resp.Message == nil {
+		return Stored{}, errors.New("natsjs: message get: empty answer")
+	}
+	return decodeRaw(&jetstream.RawStreamMsg{Sequence: resp.Message.Sequence, Data: resp.Message.Data})
 }
 
 func decodeRaw(m *jetstream.RawStreamMsg) (Stored, error) {

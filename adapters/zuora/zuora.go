@@ -85,6 +85,15 @@ func Classify(err error) (status, code int) {
 	return http.StatusInternalServerError, CodeBase + CategoryInternal
 }
 
+// Transient reports whether err is an answer that a retry of the same command may change:
+// the service was unavailable, the key was in flight, or the pair kept changing under the
+// command (contention). Such an outcome is never recorded as a command's first outcome, and
+// the durable door retries the command.
+func Transient(err error) bool {
+	return errors.Is(err, app.ErrUnavailable) || errors.Is(err, app.ErrContended) ||
+		errors.Is(err, natsjs.ErrInFlight) || natsjs.Unavailable(err)
+}
+
 // RetryAfter is what a 503 answer's Retry-After header says, in seconds: about the time a
 // JetStream stream takes to elect a new leader after a node fails.
 const RetryAfter = 1

@@ -38,3 +38,17 @@ func TestFaultsAreUnavailableNotInternal(t *testing.T) {
 		t.Errorf("Classify(ErrInFlight) = %d, want 409", status)
 	}
 }
+
+// Answers a retry may change are never recorded as a command's first outcome.
+func TestTransientAnswersAreNotOutcomes(t *testing.T) {
+	for _, err := range []error{app.ErrContended, natsjs.ErrInFlight, fmt.Errorf("%w: x", app.ErrUnavailable), fmt.Errorf("x: %w", nats.ErrTimeout)} {
+		if !zuora.Transient(err) {
+			t.Errorf("Transient(%v) = false, want true", err)
+		}
+	}
+	for _, err := range []error{natsjs.ErrKeyReused, natsjs.ErrConcurrentChange, errors.New("a bug")} {
+		if zuora.Transient(err) {
+			t.Errorf("Transient(%v) = true, want false", err)
+		}
+	}
+}
