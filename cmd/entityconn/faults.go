@@ -50,6 +50,7 @@ type faultsConfig struct {
 	Keep       bool
 	NATSServer string
 	Verbose    bool
+	LogLevel   string
 }
 
 func runFaults(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) int {
@@ -69,6 +70,7 @@ func runFaults(ctx context.Context, args []string, _ func(string) string, stdout
 	fs.StringVar(&cfg.Work, "work", "", "work directory (configs, stores, logs, the command log); default: a new temporary directory, removed after a passing run")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the work directory after a passing run")
 	fs.StringVar(&cfg.NATSServer, "nats-server", "", "run the NATS nodes with this nats-server binary instead of this program's internal node mode")
+	fs.StringVar(&cfg.LogLevel, "log-level", "warn", "--log-level of the replicas (their logs are in the work directory)")
 	fs.BoolVar(&cfg.Verbose, "verbose", false, "log every fault step, the routes of a partitioned node and the processes' restarts")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -174,7 +176,7 @@ func faultRun(ctx context.Context, cfg faultsConfig, stdout io.Writer) (bool, er
 	if err := os.WriteFile(dirFile, []byte(dir.yaml()), 0o600); err != nil {
 		return false, err
 	}
-	cl, err := newCluster(clusterOptions{work: cfg.Work, natsServer: cfg.NATSServer, replicas: 2, dirFile: dirFile, verbose: cfg.Verbose, out: out})
+	cl, err := newCluster(clusterOptions{work: cfg.Work, natsServer: cfg.NATSServer, replicas: 2, dirFile: dirFile, verbose: cfg.Verbose, out: out, logLevel: cfg.LogLevel})
 	if err != nil {
 		return false, err
 	}

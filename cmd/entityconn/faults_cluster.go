@@ -183,6 +183,7 @@ type clusterOptions struct {
 	dirFile    string
 	verbose    bool
 	out        io.Writer
+	logLevel   string
 }
 
 // freePorts returns n distinct free loopback ports.
@@ -295,7 +296,7 @@ cluster {
 		c.httpURLs = append(c.httpURLs, "http://"+addr)
 		r := &child{name: name, env: env, logPath: filepath.Join(o.work, name+".log"), argv: []string{exe, "serve",
 			"--nats-url", c.natsURL(), "--replicas", "3", "--directory", o.dirFile, "--pending-ttl", "0",
-			"--http", addr, "--data", filepath.Join(o.work, name), "--log-level", "warn"}}
+			"--http", addr, "--data", filepath.Join(o.work, name), "--log-level", o.logLevel}}
 		r.onExit = c.replicaExited
 		c.replicas = append(c.replicas, r)
 		c.ready = append(c.ready, false)

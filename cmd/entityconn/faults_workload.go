@@ -47,6 +47,9 @@ type attemptRec struct {
 	Status int       `json:"status,omitempty"` // HTTP-like status; 0 when nothing answered
 	Code   int       `json:"code,omitempty"`   // Zuora code
 	Err    string    `json:"err,omitempty"`
+	// Replayed: the answer carried Idempotent-Replayed: true (REST), the first outcome of
+	// the key.
+	Replayed bool `json:"replayed,omitempty"`
 }
 
 // cmdRec is one command of the workload, as the JSONL log keeps it.
@@ -86,6 +89,7 @@ type attemptResult struct {
 	inProgress bool // 409 with a conflict code: the same command is still being handled
 	internal   bool // 500 or an internal error code: a service bug
 	body       string
+	replayed   bool
 }
 
 // pairState is what the workers know of a pair's latest connection.
@@ -417,17 +421,20 @@ func (w *workload) execute(ctx context.Context, rec *cmdRec, worker int) {
 		rec.End = time.Now()
 		w.record(rec)
 	}()
+	// No attempt runs past the deadline: a command is indeterminate after maxRetry.
+	actx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	for n := 0; ; n++ {
 		var res attemptResult
 		switch rec.Door {
 		case doorREST:
-			res = w.restAttempt(ctx, rec, (worker+n)%len(w.cl.httpURLs))
+			res = w.restAttempt(actx, rec, (worker+n)%len(w.cl.httpURLs))
 		case doorNATS:
-			res = w.natsAttempt(ctx, rec)
+			res = w.natsAttempt(actx, rec)
 		default:
-			res = w.durableAttempt(ctx, rec, n)
+			res = w.durableAttempt(actx, rec)
 		}
-		rec.Attempts = append(rec.Attempts, attemptRec{At: time.Now(), Status: res.status, Code: res.code, Err: res.msg})
+		rec.Attempts = append(rec.Attempts, attemptRec{At: time.Now(), Status: res.status, Code: res.code, Err: res.msg, Replayed: res.replayed})
 		if res.internal {
 			w.errs500.Add(1)
 			w.errMu.Lock()
@@ -459,7 +466,7 @@ func (w *workload) execute(ctx context.Context, rec *cmdRec, worker int) {
 			retrying = true
 			w.inRetry.Add(1)
 		}
-		if time.Now().Add(backoff).After(deadline) || ctx.Err() != nil {
+		if time.Now().Add(backoff).After(deadline) || actx.Err() != nil {
 			rec.Answer, rec.Status, rec.Code, rec.Message = answerIndeterminate, res.status, res.code, res.msg
 			w.indet.Add(1)
 			return
@@ -561,6 +568,7 @@ func (w *workload) restAttempt(ctx context.Context, rec *cmdRec, r int) attemptR
 	code, msg := zuoraError(data)
 	res := classify(resp.StatusCode, code)
 	res.msg, res.body = msg, string(data)
+	res.replayed = resp.Header.Get("Idempotent-Replayed") == "true"
 	if resp.StatusCode == http.StatusUnauthorized {
 		_, _ = w.token(ctx, r, rec.Actor, true)
 	}
@@ -636,7 +644,7 @@ func statusOfCategory(code int) int {
 // timed out it is published again with another message id (the stream would drop the same
 // one within its de-duplication window), the same command id: the service replays its first
 // outcome.
-func (w *workload) durableAttempt(ctx context.Context, rec *cmdRec, n int) attemptResult {
+func (w *workload) durableAttempt(ctx context.Context, rec *cmdRec) attemptResult {
 	w.outMu.Lock()
 	o, have := w.outcomes[rec.ID]
 	ch := w.waiters[rec.ID]
