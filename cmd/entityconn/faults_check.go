@@ -2,8 +2,8 @@ package main
 
 import (
 	"cmp"
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -169,7 +169,7 @@ func checkHistory(recs []*cmdRec, evs []storedEvent) checkReport {
 // sequence of the connection's last event.
 type viewKey struct {
 	Source, Target, Status string
-	Sequence           uint64
+	Sequence               uint64
 }
 
 // compareKV compares the expected views with the KV bucket's (key → view); it returns one

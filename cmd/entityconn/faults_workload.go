@@ -156,8 +156,8 @@ func newWorkload(dir *faultsDirectory, cl *cluster, logPath string) (*workload, 
 	}
 	w := &workload{
 		dir: dir, cl: cl, maxRetry: 30 * time.Second,
-		http:  &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
-		logF:  f, logW: bufio.NewWriter(f),
+		http: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+		logF: f, logW: bufio.NewWriter(f),
 		conns: map[string]*nats.Conn{}, clients: map[string]*natsclient.Client{}, jss: map[string]jetstream.JetStream{},
 		outcomes: map[string]durableOutcome{}, waiters: map[string]chan struct{}{},
 		know: map[[2]string]pairState{},
