@@ -109,6 +109,7 @@ func (f *forwarder) SetBlocked(b bool) {
 	if b {
 		for c := range f.conns {
 			cut = append(cut, c)
+			delete(f.conns, c)
 		}
 	}
 	f.mu.Unlock()
