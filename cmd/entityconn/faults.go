@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -339,6 +340,8 @@ func faultRun(ctx context.Context, cfg faultsConfig, stdout io.Writer) (bool, er
 		fmt.Fprintf(&report, "  note: %s\n", n)
 	}
 	details := append(slices.Clone(rep.Details), mismatches...)
+	// The worst first: the terminal shows the first few, report.txt has them all.
+	slices.SortStableFunc(details, func(a, b string) int { return cmp.Compare(severity(a), severity(b)) })
 	const shown = 25
 	for i, d := range details {
 		if i == shown {
@@ -529,4 +532,23 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// severity orders findings for the terminal: duplicates and notes first, then lost,
+// unexpected and indeterminate commands, view mismatches, and last the findings that only
+// say an event carries no correlation id (one per event when a door does not set it).
+func severity(finding string) int {
+	switch {
+	case strings.Contains(finding, "without a correlation id") || strings.Contains(finding, "has no correlation id"):
+		return 9
+	case strings.HasPrefix(finding, "duplicate"), strings.HasPrefix(finding, "note"):
+		return 0
+	case strings.HasPrefix(finding, "lost"):
+		return 1
+	case strings.HasPrefix(finding, "unexpected"):
+		return 2
+	case strings.HasPrefix(finding, "indeterminate"):
+		return 3
+	}
+	return 4
 }

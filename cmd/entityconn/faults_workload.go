@@ -439,7 +439,11 @@ func (w *workload) execute(ctx context.Context, rec *cmdRec, worker int) {
 			w.errs500.Add(1)
 			w.errMu.Lock()
 			if len(w.bodies500) < 20 {
-				w.bodies500 = append(w.bodies500, fmt.Sprintf("%s %s %s (command %s): %d %s", rec.Door, rec.Command, rec.Entity, rec.ID, res.status, strings.TrimSpace(res.body+" "+res.msg)))
+				what := strings.TrimSpace(res.body)
+				if what == "" {
+					what = res.msg
+				}
+				w.bodies500 = append(w.bodies500, fmt.Sprintf("%s %s %s (command %s): %d %s", rec.Door, rec.Command, rec.Entity, rec.ID, res.status, what))
 			}
 			w.errMu.Unlock()
 		}
