@@ -461,7 +461,8 @@ func (s *scheduler) apply(ctx context.Context, kind string) {
 		if err := cl.startReplica(i); err != nil {
 			s.say("restarting r%d: %v", i+1, err)
 		}
-		if err := cl.waitReady(ctx, i, 60*time.Second); err != nil {
+		// Bounded, so that the fault phase keeps its length; the healing waits longer.
+		if err := cl.waitReady(ctx, i, 30*time.Second); err != nil {
 			cl.note("after replica-kill: %v", err)
 		}
 	case faultPartition:
@@ -500,7 +501,7 @@ func (s *scheduler) apply(ctx context.Context, kind string) {
 			if err := cl.startReplica(i); err != nil {
 				s.say("restarting r%d: %v", i+1, err)
 			}
-			if err := cl.waitReady(ctx, i, 60*time.Second); err != nil {
+			if err := cl.waitReady(ctx, i, 30*time.Second); err != nil {
 				cl.note("rolling restart: %v", err)
 			}
 			cl.logf("rolling restart: r%d ready again after %v", i+1, time.Since(at).Round(time.Millisecond))
