@@ -540,10 +540,10 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 // say an event carries no correlation id (one per event when a door does not set it).
 func severity(finding string) int {
 	switch {
-	case strings.Contains(finding, "without a correlation id") || strings.Contains(finding, "has no correlation id"):
-		return 9
 	case strings.HasPrefix(finding, "duplicate"), strings.HasPrefix(finding, "note"):
 		return 0
+	case strings.Contains(finding, "without a correlation id") || strings.Contains(finding, "has no correlation id"):
+		return 9
 	case strings.HasPrefix(finding, "lost"):
 		return 1
 	case strings.HasPrefix(finding, "unexpected"):
