@@ -31,7 +31,7 @@ Service:
 
   bench        measure commands/s against raw JetStream in the same run
                (run "entityconn bench -h" for its flags)
-` + rebuildUsage + watchUsage + natsAuthUsage + `
+` + faultsUsage + rebuildUsage + watchUsage + natsAuthUsage + `
 Clients of the REST API (ENTITYCONN_URL, ENTITYCONN_CLIENT_ID, ENTITYCONN_CLIENT_SECRET):
 `
 
@@ -51,6 +51,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runWatch(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":
 		return runBench(ctx, args[1:], getenv, stdout, stderr)
+	case "faults":
+		return runFaults(ctx, args[1:], getenv, stdout, stderr)
+	case "faults-node": // internal: a NATS node of "entityconn faults", not in the usage
+		return runFaultsNode(ctx, args[1:], stderr)
 	case "nats-context":
 		return runNATSContext(ctx, args[1:], getenv, stdout, stderr)
 	case "nats-permissions":

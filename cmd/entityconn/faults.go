@@ -1,0 +1,555 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/entityconn/entityconn/projections"
+)
+
+const faultsUsage = `
+  faults       Jepsen-style test: a 3-node NATS cluster and 2 replicas as child processes,
+               commands on every door while nodes are killed, paused and partitioned and
+               replicas killed; then checks that nothing acknowledged was lost, nothing
+               was applied twice and the views converged (run "entityconn faults -h")
+`
+
+// The fault kinds of "entityconn faults".
+const (
+	faultNodeKill       = "node-kill"
+	faultNodeStop       = "node-stop"
+	faultReplicaKill    = "replica-kill"
+	faultPartition      = "partition"
+	faultRollingRestart = "rolling-restart"
+)
+
+var faultKinds = []string{faultNodeKill, faultNodeStop, faultReplicaKill, faultPartition, faultRollingRestart}
+
+// faultsConfig is the configuration of "entityconn faults".
+type faultsConfig struct {
+	Duration   time.Duration
+	Warmup     time.Duration
+	Every      time.Duration
+	Faults     []string
+	Workers    int
+	Entities   int
+	Seed       uint64
+	Work       string
+	Keep       bool
+	NATSServer string
+	Verbose    bool
+	LogLevel   string
+}
+
+func runFaults(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("faults", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := faultsConfig{}
+	var kinds string
+	var rolling bool
+	fs.DurationVar(&cfg.Duration, "duration", 45*time.Second, "how long faults are applied (after a healthy warm-up)")
+	fs.DurationVar(&cfg.Warmup, "warmup", 5*time.Second, "healthy load before the first fault, to measure healthy throughput")
+	fs.DurationVar(&cfg.Every, "every", 5*time.Second, "a fault starts this often (one at a time: each is healed before the next)")
+	fs.StringVar(&kinds, "faults", strings.Join(faultKinds[:4], ","), "comma-separated fault kinds: "+strings.Join(faultKinds, ", "))
+	fs.BoolVar(&rolling, "rolling-restart", false, "add rolling-restart to the fault kinds: the replicas restarted one at a time with SIGTERM, each ready before the next")
+	fs.IntVar(&cfg.Workers, "workers", 24, "concurrent clients, spread round-robin over REST, NATS request/reply and durable commands")
+	fs.IntVar(&cfg.Entities, "entities", 12, "entities of the generated directory (besides the root)")
+	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the fault schedule and the workload; 0: a random one (printed)")
+	fs.StringVar(&cfg.Work, "work", "", "work directory (configs, stores, logs, the command log); default: a new temporary directory, removed after a passing run")
+	fs.BoolVar(&cfg.Keep, "keep", false, "keep the work directory after a passing run")
+	fs.StringVar(&cfg.NATSServer, "nats-server", "", "run the NATS nodes with this nats-server binary instead of this program's internal node mode")
+	fs.StringVar(&cfg.LogLevel, "log-level", "warn", "--log-level of the replicas (their logs are in the work directory)")
+	fs.BoolVar(&cfg.Verbose, "verbose", false, "log every fault step, the routes of a partitioned node and the processes' restarts")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	for _, k := range strings.Split(kinds, ",") {
+		if k = strings.TrimSpace(k); k == "" {
+			continue
+		}
+		if !slices.Contains(faultKinds, k) {
+			fmt.Fprintf(stderr, "entityconn faults: unknown fault kind %q (known: %s)\n", k, strings.Join(faultKinds, ", "))
+			return 2
+		}
+		if !slices.Contains(cfg.Faults, k) {
+			cfg.Faults = append(cfg.Faults, k)
+		}
+	}
+	if rolling && !slices.Contains(cfg.Faults, faultRollingRestart) {
+		cfg.Faults = append(cfg.Faults, faultRollingRestart)
+	}
+	switch {
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "entityconn faults: unexpected arguments %q\n", fs.Args())
+		return 2
+	case cfg.Workers < 1 || cfg.Entities < 2 || cfg.Duration <= 0 || cfg.Every <= 0:
+		fmt.Fprintln(stderr, "entityconn faults: --workers ≥ 1, --entities ≥ 2, --duration and --every > 0")
+		return 2
+	}
+	if cfg.Seed == 0 {
+		cfg.Seed = rand.Uint64()%1_000_000_000 + 1
+	}
+	temp := cfg.Work == ""
+	if temp {
+		dir, err := os.MkdirTemp("", "entityconn-faults-")
+		if err != nil {
+			fmt.Fprintf(stderr, "entityconn faults: %v\n", err)
+			return 1
+		}
+		cfg.Work = dir
+	} else if err := os.MkdirAll(cfg.Work, 0o700); err != nil {
+		fmt.Fprintf(stderr, "entityconn faults: %v\n", err)
+		return 1
+	}
+	cfg.Work, _ = filepath.Abs(cfg.Work)
+	fmt.Fprintf(stdout, "entityconn faults: seed %d, %v of faults (%s) every %v, %d workers, %d entities\nwork directory %s\n",
+		cfg.Seed, cfg.Duration, strings.Join(cfg.Faults, ","), cfg.Every, cfg.Workers, cfg.Entities, cfg.Work)
+	ok, err := faultRun(ctx, cfg, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "entityconn faults: %v\n", err)
+	}
+	if ok && temp && !cfg.Keep {
+		_ = os.RemoveAll(cfg.Work)
+	} else {
+		fmt.Fprintf(stdout, "kept: %s (logs n1..n3.log, r1..r2.log, commands.jsonl, report.txt)\n", cfg.Work)
+	}
+	if !ok || err != nil {
+		return 1
+	}
+	return 0
+}
+
+// faultStats counts what the scheduler did.
+type faultStats struct {
+	mu      sync.Mutex
+	applied map[string]int
+	leaks   int // partitions during which the isolated node still had routes
+}
+
+func (s *faultStats) inc(kind string) {
+	s.mu.Lock()
+	s.applied[kind]++
+	s.mu.Unlock()
+}
+
+func (s *faultStats) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var parts []string
+	total := 0
+	for _, k := range faultKinds {
+		if n := s.applied[k]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, n))
+			total += n
+		}
+	}
+	if total == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%d (%s)", total, strings.Join(parts, ", "))
+}
+
+// faultRun runs the whole test and reports whether every check passed.
+func faultRun(ctx context.Context, cfg faultsConfig, stdout io.Writer) (bool, error) {
+	begin := time.Now()
+	out := &syncWriter{w: stdout}
+	say := func(format string, args ...any) {
+		fmt.Fprintf(out, "%6.1fs  "+format+"\n", append([]any{time.Since(begin).Seconds()}, args...)...)
+	}
+	dir := newFaultsDirectory(cfg.Entities)
+	dirFile := filepath.Join(cfg.Work, "directory.yaml")
+	if err := os.WriteFile(dirFile, []byte(dir.yaml()), 0o600); err != nil {
+		return false, err
+	}
+	cl, err := newCluster(clusterOptions{work: cfg.Work, natsServer: cfg.NATSServer, replicas: 2, dirFile: dirFile, verbose: cfg.Verbose, out: out, logLevel: cfg.LogLevel})
+	if err != nil {
+		return false, err
+	}
+	defer cl.stopAll()
+	if err := cl.startNodes(ctx); err != nil {
+		return false, err
+	}
+	say("NATS cluster up (%s)", cl.natsURL())
+	for i := range cl.replicas {
+		if err := cl.startReplica(i); err != nil {
+			return false, err
+		}
+	}
+	for i := range cl.replicas {
+		if err := cl.waitReady(ctx, i, 120*time.Second); err != nil {
+			return false, err
+		}
+	}
+	say("replicas ready (%s)", strings.Join(cl.httpURLs, ", "))
+
+	w, err := newWorkload(dir, cl, filepath.Join(cfg.Work, "commands.jsonl"))
+	if err != nil {
+		return false, err
+	}
+	defer w.close()
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	if err := w.connect(loadCtx); err != nil {
+		return false, err
+	}
+	var workers sync.WaitGroup
+	for i := range cfg.Workers {
+		workers.Go(func() { w.run(loadCtx, i, cfg.Seed) })
+	}
+	stats := &faultStats{applied: map[string]int{}}
+	phase := "warm-up"
+	var phaseMu sync.Mutex
+	progressDone := make(chan struct{})
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-progressDone:
+				return
+			case <-t.C:
+				phaseMu.Lock()
+				p := phase
+				phaseMu.Unlock()
+				say("%-8s acked %d, refused %d, in retry %d, indeterminate %d, 500s %d, faults %s",
+					p, w.acked.Load(), w.refused.Load(), w.inRetry.Load(), w.indet.Load(), w.errs500.Load(), stats)
+			}
+		}
+	}()
+	setPhase := func(p string) { phaseMu.Lock(); phase = p; phaseMu.Unlock() }
+
+	warmStart := time.Now()
+	sleepCtx(ctx, cfg.Warmup)
+	faultStart := time.Now()
+	setPhase("faults")
+	sched := &scheduler{cl: cl, rng: rand.New(rand.NewPCG(cfg.Seed, 0xfa175)), stats: stats, say: say, verbose: cfg.Verbose}
+	next := faultStart
+	for ctx.Err() == nil && time.Since(faultStart) < cfg.Duration {
+		sleepCtx(ctx, time.Until(next))
+		if time.Since(faultStart) >= cfg.Duration {
+			break
+		}
+		kind := cfg.Faults[sched.rng.IntN(len(cfg.Faults))]
+		sched.apply(ctx, kind)
+		next = next.Add(cfg.Every)
+		if now := time.Now(); next.Before(now.Add(time.Second)) {
+			next = now.Add(time.Second)
+		}
+	}
+	faultEnd := time.Now()
+	setPhase("healing")
+	if err := cl.healAll(ctx); err != nil {
+		say("healing: %v", err)
+	}
+	healedAt := time.Now()
+	say("healed: all nodes up, no partition, replicas ready")
+	setPhase("draining")
+	w.stopNew.Store(true)
+	workers.Wait()
+	close(progressDone)
+	say("load stopped: %d commands", len(w.records()))
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+
+	// Checks.
+	js, err := jetstream.New(w.svc)
+	if err != nil {
+		return false, err
+	}
+	log := &eventLog{js: js}
+	var rep checkReport
+	var mismatches []string
+	converged := time.Duration(-1)
+	checkDeadline := time.Now().Add(60 * time.Second)
+	for {
+		mismatches = nil
+		if err := log.catchUp(ctx); err != nil {
+			mismatches = append(mismatches, err.Error())
+		}
+		rep = checkHistory(w.records(), log.evs)
+		kv, err := readKV(ctx, js)
+		if err != nil {
+			mismatches = append(mismatches, "reading ENTITYCONN_VIEWS: "+err.Error())
+		} else {
+			mismatches = append(mismatches, compareKV(rep.Expected, kv)...)
+		}
+		for r := range cl.httpURLs {
+			for _, e := range dir.entities {
+				for _, d := range []projections.Direction{projections.Outbound, projections.Inbound} {
+					items, err := w.listAll(ctx, r, e, string(d))
+					if err != nil {
+						mismatches = append(mismatches, err.Error())
+						continue
+					}
+					mismatches = append(mismatches, compareList(fmt.Sprintf("r%d", r+1), e, d, rep.Expected, items)...)
+				}
+			}
+		}
+		if len(mismatches) == 0 {
+			converged = time.Since(healedAt)
+			break
+		}
+		if time.Now().After(checkDeadline) || ctx.Err() != nil {
+			break
+		}
+		sleepCtx(ctx, time.Second)
+	}
+
+	// Report.
+	var report strings.Builder
+	healthy := rate(w.ackedBetween(warmStart, faultStart), faultStart.Sub(warmStart))
+	during := rate(w.ackedBetween(faultStart, faultEnd), faultEnd.Sub(faultStart))
+	conv := "-"
+	if converged >= 0 {
+		conv = fmt.Sprintf("%.1f", converged.Seconds())
+	}
+	fmt.Fprintf(&report, "acked %d, lost %d, unexpected %d, duplicate %d, indeterminate %d, view mismatches %d, converged in %s s\n",
+		rep.Acked, rep.Lost, rep.Unexpected, rep.Duplicate, rep.Indeterminate, len(mismatches), conv)
+	ratio := 0.0
+	if healthy > 0 {
+		ratio = during / healthy
+	}
+	cl.mu.Lock()
+	fmt.Fprintf(&report, "  500s %d, 409 in-progress answers %d, refused %d, events %d\n", w.errs500.Load(), w.conf409.Load(), w.refused.Load(), len(log.evs))
+	fmt.Fprintf(&report, "  throughput: healthy %.1f acked/s, during faults %.1f acked/s (ratio %.2f)\n", healthy, during, ratio)
+	fmt.Fprintf(&report, "  faults applied: %s; partitions with routes left: %d\n", stats, stats.leaks)
+	fmt.Fprintf(&report, "  replica restarts at start-up %d, replica exits after ready %d, node exits unasked %d\n", cl.startupRestarts, cl.replicaCrashes, cl.nodeCrashes)
+	notes := slices.Clone(cl.notes)
+	cl.mu.Unlock()
+	for _, b := range w.bodies500 {
+		fmt.Fprintf(&report, "  500: %s\n", b)
+	}
+	for _, n := range notes {
+		fmt.Fprintf(&report, "  note: %s\n", n)
+	}
+	details := append(slices.Clone(rep.Details), mismatches...)
+	// The worst first: the terminal shows the first few, report.txt has them all.
+	slices.SortStableFunc(details, func(a, b string) int { return cmp.Compare(severity(a), severity(b)) })
+	const shown = 25
+	for i, d := range details {
+		if i == shown {
+			fmt.Fprintf(&report, "  ... %d more in report.txt\n", len(details)-shown)
+			break
+		}
+		fmt.Fprintf(&report, "  %s\n", d)
+	}
+	fmt.Fprint(out, report.String())
+	full := report.String() + "\nall findings:\n  " + strings.Join(details, "\n  ") + "\n"
+	_ = os.WriteFile(filepath.Join(cfg.Work, "report.txt"), []byte(full), 0o600)
+	fmt.Fprintf(out, "logs: %s\n", strings.Join(cl.logPaths(), " "))
+
+	ok := rep.Lost == 0 && rep.Unexpected == 0 && rep.Duplicate == 0 && rep.Indeterminate == 0 &&
+		len(mismatches) == 0 && w.errs500.Load() == 0 && converged >= 0
+	return ok, nil
+}
+
+func rate(n int, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+// logPaths lists the processes' log files.
+func (c *cluster) logPaths() []string {
+	var out []string
+	for _, n := range c.nodes {
+		out = append(out, n.logPath)
+	}
+	for _, r := range c.replicas {
+		out = append(out, r.logPath)
+	}
+	return out
+}
+
+// healAll undoes every fault: no partition, no paused node, every node and replica running,
+// a meta leader, every replica ready.
+func (c *cluster) healAll(ctx context.Context) error {
+	c.mesh.HealAll()
+	for _, n := range c.nodes {
+		n.mu.Lock()
+		paused := n.paused
+		n.mu.Unlock()
+		if paused {
+			_ = n.setPaused(false)
+		}
+		if !n.running() {
+			if err := n.start(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := c.waitMetaLeader(ctx, 60*time.Second); err != nil {
+		return err
+	}
+	for i, r := range c.replicas {
+		if !r.running() {
+			if err := c.startReplica(i); err != nil {
+				return err
+			}
+		}
+	}
+	for i := range c.replicas {
+		if err := c.waitReady(ctx, i, 120*time.Second); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scheduler applies faults, one at a time.
+type scheduler struct {
+	cl      *cluster
+	rng     *rand.Rand
+	stats   *faultStats
+	say     func(string, ...any)
+	verbose bool
+}
+
+// between returns a random duration in [lo, hi].
+func (s *scheduler) between(lo, hi time.Duration) time.Duration {
+	return lo + time.Duration(s.rng.Int64N(int64(hi-lo)+1))
+}
+
+// apply applies one fault of kind and heals it before returning.
+func (s *scheduler) apply(ctx context.Context, kind string) {
+	cl := s.cl
+	s.stats.inc(kind)
+	switch kind {
+	case faultNodeKill:
+		i := s.rng.IntN(len(cl.nodes))
+		d := s.between(time.Second, 3*time.Second)
+		s.say("fault: SIGKILL node n%d, restart in %v", i+1, d.Round(time.Millisecond))
+		cl.nodes[i].kill()
+		sleepCtx(ctx, d)
+		if err := cl.nodes[i].start(); err != nil {
+			s.say("restarting n%d: %v", i+1, err)
+		}
+		cl.waitNodeUp(ctx, i, 30*time.Second)
+	case faultNodeStop:
+		i := s.rng.IntN(len(cl.nodes))
+		d := s.between(2*time.Second, 5*time.Second)
+		s.say("fault: SIGSTOP node n%d for %v", i+1, d.Round(time.Millisecond))
+		if err := cl.nodes[i].setPaused(true); err != nil {
+			s.say("SIGSTOP n%d: %v", i+1, err)
+		}
+		sleepCtx(ctx, d)
+		_ = cl.nodes[i].setPaused(false)
+	case faultReplicaKill:
+		i := s.rng.IntN(len(cl.replicas))
+		d := s.between(time.Second, 2*time.Second)
+		s.say("fault: SIGKILL replica r%d, restart in %v", i+1, d.Round(time.Millisecond))
+		cl.replicas[i].kill()
+		sleepCtx(ctx, d)
+		if err := cl.startReplica(i); err != nil {
+			s.say("restarting r%d: %v", i+1, err)
+		}
+		// Bounded, so that the fault phase keeps its length; the healing waits longer.
+		if err := cl.waitReady(ctx, i, 30*time.Second); err != nil {
+			cl.note("after replica-kill: %v", err)
+		}
+	case faultPartition:
+		i := s.rng.IntN(len(cl.nodes))
+		d := s.between(4500*time.Millisecond, 5500*time.Millisecond)
+		s.say("fault: partition node n%d from the others for %v", i+1, d.Round(time.Millisecond))
+		cl.mesh.Isolate(i, true)
+		sleepCtx(ctx, 1500*time.Millisecond)
+		n, err := routes(ctx, cl.monitorURLs[i])
+		if err != nil || n > 0 {
+			s.stats.mu.Lock()
+			s.stats.leaks++
+			s.stats.mu.Unlock()
+			cl.note("partition of n%d: it still has %d routes (%v): the partition leaks", i+1, n, err)
+		}
+		if s.verbose {
+			var others []string
+			for j := range cl.nodes {
+				if j != i {
+					m, _ := routes(ctx, cl.monitorURLs[j])
+					others = append(others, fmt.Sprintf("n%d %d", j+1, m))
+				}
+			}
+			cl.logf("partition: n%d has %d routes (/routez); %s", i+1, n, strings.Join(others, ", "))
+		}
+		sleepCtx(ctx, d-1500*time.Millisecond)
+		cl.mesh.Isolate(i, false)
+		cl.logf("partition of n%d healed", i+1)
+	case faultRollingRestart:
+		s.say("fault: rolling restart of the replicas (SIGTERM, restart, ready, next)")
+		for i, r := range cl.replicas {
+			at := time.Now()
+			if err := r.term(30 * time.Second); err != nil {
+				cl.note("rolling restart: %v", err)
+			}
+			if err := cl.startReplica(i); err != nil {
+				s.say("restarting r%d: %v", i+1, err)
+			}
+			if err := cl.waitReady(ctx, i, 30*time.Second); err != nil {
+				cl.note("rolling restart: %v", err)
+			}
+			cl.logf("rolling restart: r%d ready again after %v", i+1, time.Since(at).Round(time.Millisecond))
+		}
+	}
+}
+
+// waitNodeUp waits until node i's monitoring port answers.
+func (c *cluster) waitNodeUp(ctx context.Context, i int, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		var v struct{}
+		if getJSON(ctx, c.monitorURLs[i]+"/varz", &v) == nil {
+			c.logf("node n%d up again", i+1)
+			return
+		}
+		sleepCtx(ctx, 100*time.Millisecond)
+	}
+	c.note("node n%d not up %v after its restart", i+1, timeout)
+}
+
+// syncWriter serialises writes from several goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// severity orders findings for the terminal: duplicates and notes first, then lost,
+// unexpected and indeterminate commands, view mismatches, and last the findings that only
+// say an event carries no correlation id (one per event when a door does not set it).
+func severity(finding string) int {
+	switch {
+	case strings.HasPrefix(finding, "duplicate"), strings.HasPrefix(finding, "note"):
+		return 0
+	case strings.Contains(finding, "without a correlation id") || strings.Contains(finding, "has no correlation id"):
+		return 9
+	case strings.HasPrefix(finding, "lost"):
+		return 1
+	case strings.HasPrefix(finding, "unexpected"):
+		return 2
+	case strings.HasPrefix(finding, "indeterminate"):
+		return 3
+	}
+	return 4
+}
