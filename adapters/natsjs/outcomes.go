@@ -93,11 +93,11 @@ func (o *Outcomes) Begin(ctx context.Context, scope, key, fingerprint string) (r
 	for {
 		now := o.now()
 		rec := outcomeRecord{Fingerprint: fingerprint, Started: now, Until: now.Add(o.Lease), Attempts: 1}
-		e, err := o.kv.Get(ctx, k)
+		e, err := retrying(ctx, readTimeout, func(ctx context.Context) (jetstream.KeyValueEntry, error) { return o.kv.Get(ctx, k) })
 		var rev uint64
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
-			rev, err = o.kv.Create(ctx, k, mustJSON(rec))
+			rev, err = retrying(ctx, writeTimeout, func(ctx context.Context) (uint64, error) { return o.kv.Create(ctx, k, mustJSON(rec)) })
 		case err != nil:
 			return nil, nil, fmt.Errorf("natsjs: idempotency record: %w", err)
 		default:
@@ -118,7 +118,9 @@ func (o *Outcomes) Begin(ctx context.Context, scope, key, fingerprint string) (r
 				continue
 			}
 			rec.Attempts = cur.Attempts + 1
-			rev, err = o.kv.Update(ctx, k, mustJSON(rec), e.Revision())
+			rev, err = retrying(ctx, writeTimeout, func(ctx context.Context) (uint64, error) {
+				return o.kv.Update(ctx, k, mustJSON(rec), e.Revision())
+			})
 		}
 		if err == nil {
 			c := &Claim{o: o, key: k, rec: rec, rev: rev, stop: make(chan struct{}), done: make(chan struct{})}
@@ -188,7 +190,8 @@ func (c *Claim) Complete(ctx context.Context, outcome json.RawMessage) error {
 	rev := c.end()
 	rec := c.rec
 	rec.Done, rec.Until, rec.Outcome = true, time.Time{}, outcome
-	if _, err := c.o.kv.Update(ctx, c.key, mustJSON(rec), rev); err != nil {
+	_, err := retrying(ctx, writeTimeout, func(ctx context.Context) (uint64, error) { return c.o.kv.Update(ctx, c.key, mustJSON(rec), rev) })
+	if err != nil {
 		return fmt.Errorf("natsjs: record outcome: %w", err)
 	}
 	return nil
@@ -201,7 +204,7 @@ func (c *Claim) Release(ctx context.Context) error {
 	rev := c.end()
 	rec := c.rec
 	rec.Until = time.Time{}
-	_, err := c.o.kv.Update(ctx, c.key, mustJSON(rec), rev)
+	_, err := retrying(ctx, writeTimeout, func(ctx context.Context) (uint64, error) { return c.o.kv.Update(ctx, c.key, mustJSON(rec), rev) })
 	if err != nil && !isRevisionConflict(err) {
 		return fmt.Errorf("natsjs: release idempotency key: %w", err)
 	}

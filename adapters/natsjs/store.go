@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -64,7 +63,9 @@ func NewStore(r *Resources) *Store { return &Store{js: r.JS, stream: r.Events} }
 // It reads with a direct get, which a follower may serve: the result can be stale, and an
 // append conditional on it then fails with [ErrConcurrentChange].
 func (s *Store) LastOfPair(ctx context.Context, source, target string) (Stored, bool, error) {
-	m, err := s.stream.GetLastMsgForSubject(ctx, events.PairSubject(source, target))
+	m, err := retrying(ctx, readTimeout, func(ctx context.Context) (*jetstream.RawStreamMsg, error) {
+		return s.stream.GetLastMsgForSubject(ctx, events.PairSubject(source, target))
+	})
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return Stored{}, false, nil
 	}
@@ -98,7 +99,12 @@ func (s *Store) Append(ctx context.Context, e events.Event, expect uint64) (uint
 		msg.Header.Set(events.HeaderCorrelationID, id)
 	}
 	pair := events.PairSubject(e.SourceEntityID, e.TargetEntityID)
-	ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequenceForSubject(expect, pair))
+	// A publish that timed out may have been stored: trying it again is safe, as the same
+	// event id and expectation either find it (a duplicate, or the pair's last event is
+	// ours) or store it once.
+	ack, err := retrying(ctx, writeTimeout, func(ctx context.Context) (*jetstream.PubAck, error) {
+		return s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequenceForSubject(expect, pair))
+	})
 	if err == nil && ack.Duplicate {
 		// JetStream answers a message id it has seen within its duplicate window with the
 		// first message's sequence, whatever that message was.
@@ -235,29 +241,26 @@ func (s *Store) leaderGet(ctx context.Context, req msgGetRequest) (Stored, error
 	if err != nil {
 		return Stored{}, err
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-	}
-	msg, err := s.js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+events.Stream, body)
-	if err != nil {
-		return Stored{}, err
-	}
-	var resp msgGetResponse
-	if err := json.Unmarshal(msg.Data, &resp); err != nil {
-		return Stored{}, fmt.Errorf("natsjs: message get: %w", err)
-	}
-	if resp.Error != nil {
-		if resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound {
-			return Stored{}, jetstream.ErrMsgNotFound
+	return retrying(ctx, readTimeout, func(ctx context.Context) (Stored, error) {
+		msg, err := s.js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+events.Stream, body)
+		if err != nil {
+			return Stored{}, err
 		}
-		return Stored{}, resp.Error
-	}
-	if resp.Message == nil {
-		return Stored{}, errors.New("natsjs: message get: empty answer")
-	}
-	return decodeRaw(&jetstream.RawStreamMsg{Sequence: resp.Message.Sequence, Data: resp.Message.Data})
+		var resp msgGetResponse
+		if err := json.Unmarshal(msg.Data, &resp); err != nil {
+			return Stored{}, fmt.Errorf("natsjs: message get: %w", err)
+		}
+		if resp.Error != nil {
+			if resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound {
+				return Stored{}, jetstream.ErrMsgNotFound
+			}
+			return Stored{}, resp.Error
+		}
+		if resp.Message == nil {
+			return Stored{}, errors.New("natsjs: message get: empty answer")
+		}
+		return decodeRaw(&jetstream.RawStreamMsg{Sequence: resp.Message.Sequence, Data: resp.Message.Data})
+	})
 }
 
 func decodeRaw(m *jetstream.RawStreamMsg) (Stored, error) {

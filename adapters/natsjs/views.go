@@ -110,7 +110,9 @@ func (v *Views) WaitCaughtUp(ctx context.Context) error {
 // Get returns the view of connection id as entity sees it in direction d, and false if
 // entity has no such view.
 func (v *Views) Get(ctx context.Context, d projections.Direction, entity, id string) (projections.View, bool, error) {
-	e, err := v.r.Views.Get(ctx, projections.Key(d, entity, id))
+	e, err := retrying(ctx, readTimeout, func(ctx context.Context) (jetstream.KeyValueEntry, error) {
+		return v.r.Views.Get(ctx, projections.Key(d, entity, id))
+	})
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return projections.View{}, false, nil
 	}
