@@ -153,7 +153,8 @@ func transient(err error) bool {
 		return apiErr.Code == 503 || apiErr.Code == 408
 	}
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
-		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, errNotYet)
 }
 
 // Permanent reports whether err, from connecting to NATS or from [Setup], [Bind] or another
@@ -256,8 +257,18 @@ func viewsBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyV
 			}
 		}
 	}
-	return js.KeyValue(ctx, cfg.Bucket)
+	kv, err := js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		// Created a moment ago, here or by another process: on a cluster the server that
+		// answers may not know the new stream yet.
+		return nil, fmt.Errorf("%w: %w", errNotYet, err)
+	}
+	return kv, err
 }
+
+// errNotYet marks a stream just created that the server answering does not show yet: worth
+// another attempt.
+var errNotYet = errors.New("natsjs: just created, not visible yet")
 
 // Setup creates or updates the event stream and the buckets with the given number of
 // replicas, and returns handles to them. It is safe to run from several processes at once.
