@@ -140,20 +140,28 @@ func LoadIdentity(dir string) (id Identity, created bool, err error) {
 }
 
 // StartEmbedded starts natsjs's embedded server on the store directory data, closed to
-// anonymous clients: it reads (or, on first start, creates) the service's identity kept in
-// data, lets it sign in and trusts its callout key (natsjs.EmbeddedAuth), and returns it. o's
-// StoreDir and Auth are set here. It fails as [LoadIdentity] and natsjs.StartEmbedded do.
+// anonymous clients: it takes the store's lock (natsjs.LockStore) before anything else, reads
+// (or, on first start, creates) the service's identity kept in data, lets it sign in and
+// trusts its callout key (natsjs.EmbeddedAuth), and returns it. o's StoreDir, Auth and Lock
+// are set here. It fails as natsjs.LockStore, [LoadIdentity] and natsjs.StartEmbedded do: with
+// a *natsjs.StoreInUseError when another process holds data.
 func StartEmbedded(data string, o natsjs.EmbeddedOptions) (*server.Server, Identity, error) {
+	lock, err := natsjs.LockStore(data)
+	if err != nil {
+		return nil, Identity{}, err
+	}
 	id, _, err := LoadIdentity(data)
 	if err != nil {
+		lock.Release()
 		return nil, id, err
 	}
 	_, issuer, err := id.Issuer()
 	if err != nil {
+		lock.Release()
 		return nil, id, err
 	}
-	o.StoreDir = data
+	o.StoreDir, o.Lock = data, lock
 	o.Auth = &natsjs.EmbeddedAuth{User: id.User, Password: id.Password, CalloutIssuer: issuer}
-	ns, err := natsjs.StartEmbedded(o)
+	ns, err := natsjs.StartEmbedded(o) // it owns the lock now, and releases it if it fails
 	return ns, id, err
 }

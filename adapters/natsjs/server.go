@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"time"
 
@@ -34,6 +35,10 @@ type EmbeddedOptions struct {
 	// Auth, when set, closes the server to anonymous clients. Without it any client that
 	// reaches the port may do anything: for tests of the store only.
 	Auth *EmbeddedAuth
+	// Lock is the lock of StoreDir when the caller has taken it already ([LockStore]), to
+	// write files of its own there first; StartEmbedded takes it otherwise. Either way the
+	// server owns it from then on.
+	Lock *StoreLock
 }
 
 // EmbeddedAuth is how the embedded server authenticates clients (contract §5a). The service
@@ -50,11 +55,33 @@ type EmbeddedAuth struct {
 
 // StartEmbedded starts a single NATS server with JetStream in this process and waits until
 // it accepts connections. The caller shuts it down with Shutdown and may wait with
-// WaitForShutdown. It returns an error if the address is malformed, the port is taken or the
-// server does not become ready within 10 seconds.
-func StartEmbedded(o EmbeddedOptions) (*server.Server, error) {
+// WaitForShutdown.
+//
+// One server at a time opens a store: StartEmbedded first takes the exclusive lock of
+// StoreDir ([LockStore], unless o.Lock holds it already), and fails with a
+// [*StoreInUseError] naming the holder's process id when another process (or another server
+// of this one) has it. The lock is released once the server has shut down (when
+// WaitForShutdown returns, or just after), or at once if it fails to start; the kernel
+// releases it if the process dies.
+//
+// It also returns an error if the address is malformed, the port is taken or the server does
+// not become ready within 10 seconds.
+func StartEmbedded(o EmbeddedOptions) (_ *server.Server, err error) {
+	lock := o.Lock
+	defer func() {
+		if err != nil && lock != nil {
+			lock.Release()
+		}
+	}()
 	if o.StoreDir == "" {
 		return nil, errors.New("natsjs: embedded server needs a store directory")
+	}
+	if lock == nil {
+		if lock, err = LockStore(o.StoreDir); err != nil {
+			return nil, err
+		}
+	} else if !sameDir(lock.Dir(), o.StoreDir) {
+		return nil, fmt.Errorf("natsjs: embedded server on %s given the lock of %s", o.StoreDir, lock.Dir())
 	}
 	host, port, err := splitHostPort(o.Listen)
 	if err != nil {
@@ -89,9 +116,27 @@ func StartEmbedded(o EmbeddedOptions) (*server.Server, error) {
 	go s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
 		s.Shutdown()
+		s.WaitForShutdown()
 		return nil, fmt.Errorf("natsjs: embedded server on %s did not become ready (is the port in use?)", o.Listen)
 	}
+	// From now on the lock is the server's: a server of this process that starts on the
+	// same store while this one shuts down waits for it ([LockStore]).
+	lock.setStopping(func() bool { return !s.Running() })
+	go func() {
+		s.WaitForShutdown()
+		lock.Release()
+	}()
 	return s, nil
+}
+
+// sameDir reports whether a and b name the same directory.
+func sameDir(a, b string) bool {
+	if a == b {
+		return true
+	}
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(fa, fb)
 }
 
 func splitHostPort(addr string) (string, int, error) {

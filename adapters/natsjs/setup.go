@@ -1,6 +1,7 @@
 package natsjs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -108,21 +109,42 @@ func Attempts(ctx context.Context, f func(context.Context) error) error {
 	return AttemptsWithin(ctx, attemptTimeout, f)
 }
 
-// AttemptsWithin is [Attempts] with a timeout of its own for each attempt.
+// AttemptsWithin is [Attempts] with a timeout of its own for each attempt. When ctx ends
+// first, the error returned is the last one that says more than that an attempt timed out, if
+// any did.
 func AttemptsWithin(ctx context.Context, each time.Duration, f func(context.Context) error) error {
+	var cause error
 	for {
 		actx, cancel := context.WithTimeout(ctx, each)
 		err := f(actx)
 		cancel()
-		if err == nil || ctx.Err() != nil || !transient(err) {
+		if err == nil || !transient(err) {
 			return err
+		}
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			cause = err
+		}
+		if ctx.Err() != nil {
+			return cmp.Or(cause, err)
+		}
+		if report, ok := ctx.Value(onRetryKey{}).(func(error)); ok {
+			report(err)
 		}
 		select {
 		case <-ctx.Done():
-			return err
+			return cmp.Or(cause, err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+type onRetryKey struct{}
+
+// OnRetry returns a context under which [Attempts] and [AttemptsWithin] call report with
+// each error they are about to retry (a timeout, no responders, JetStream's 503), so that a
+// caller waiting for NATS can say why. report must be safe for concurrent use.
+func OnRetry(ctx context.Context, report func(error)) context.Context {
+	return context.WithValue(ctx, onRetryKey{}, report)
 }
 
 func transient(err error) bool {
@@ -131,8 +153,58 @@ func transient(err error) bool {
 		return apiErr.Code == 503 || apiErr.Code == 408
 	}
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
-		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, errNotYet)
 }
+
+// Permanent reports whether err, from connecting to NATS or from [Setup], [Bind] or another
+// call that creates or binds JetStream resources, is one that waiting cannot cure: it says
+// the configuration is wrong. The list is short on purpose; anything else (a cluster still
+// forming, a stream without a leader, no responders, timeouts, JetStream not enabled yet, no
+// server reachable, no suitable peers for placement yet) may pass, and callers that wait
+// for NATS should retry it. Permanent are:
+//   - the server refused the credentials (authorization violation, authentication expired
+//     or revoked) or the TLS set-up (a secure connection required, or not available);
+//   - replicas > 1 on a server that is not clustered (JetStream error 10074);
+//   - a stream that exists with a configuration JetStream cannot update to ours: its
+//     replicas (10061), storage or retention (10052, invalid configuration), another
+//     configuration under the same name (10058), or subjects another stream takes (10065).
+func Permanent(err error) bool {
+	if err == nil {
+		return false
+	}
+	for _, e := range []error{nats.ErrAuthorization, nats.ErrAuthExpired, nats.ErrAuthRevoked, nats.ErrAccountAuthExpired,
+		nats.ErrSecureConnRequired, nats.ErrSecureConnWanted} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case JSErrCodeReplicasNotSupported, JSErrCodeReplicasNotUpdatable, JSErrCodeStreamInvalidConfig,
+			jetstream.JSErrCodeStreamNameInUse, JSErrCodeStreamSubjectOverlap:
+			return true
+		}
+	}
+	return false
+}
+
+// JetStream error codes that nats.go does not name (nats-server's errors.json).
+const (
+	// JSErrCodeReplicasNotSupported: "replicas > 1 not supported in non-clustered mode".
+	JSErrCodeReplicasNotSupported jetstream.ErrorCode = 10074
+	// JSErrCodeReplicasNotUpdatable: "Replicas configuration can not be updated".
+	JSErrCodeReplicasNotUpdatable jetstream.ErrorCode = 10061
+	// JSErrCodeStreamInvalidConfig: an invalid stream configuration, such as an update that
+	// changes the storage type or the retention policy.
+	JSErrCodeStreamInvalidConfig jetstream.ErrorCode = 10052
+	// JSErrCodeStreamSubjectOverlap: "subjects overlap with an existing stream".
+	JSErrCodeStreamSubjectOverlap jetstream.ErrorCode = 10065
+	// JSErrCodeNoSuitablePeers: "no suitable peers for placement" (a cluster with fewer
+	// servers available than the replicas asked for; one that is forming, say).
+	JSErrCodeNoSuitablePeers jetstream.ErrorCode = 10005
+)
 
 // viewsBucket creates or binds the views bucket. Its stream is the one nats.go would create
 // for cfg (jetstream.prepareKeyValueConfig) with two changes. With one replica it persists
@@ -185,8 +257,18 @@ func viewsBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyV
 			}
 		}
 	}
-	return js.KeyValue(ctx, cfg.Bucket)
+	kv, err := js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		// Created a moment ago, here or by another process: on a cluster the server that
+		// answers may not know the new stream yet.
+		return nil, fmt.Errorf("%w: %w", errNotYet, err)
+	}
+	return kv, err
 }
+
+// errNotYet marks a stream just created that the server answering does not show yet: worth
+// another attempt.
+var errNotYet = errors.New("natsjs: just created, not visible yet")
 
 // Setup creates or updates the event stream and the buckets with the given number of
 // replicas, and returns handles to them. It is safe to run from several processes at once.

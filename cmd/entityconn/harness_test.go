@@ -39,6 +39,9 @@ type service struct {
 	stdout  *syncBuffer
 	stderr  *syncBuffer
 	stop    func() int
+	// exited is closed when serve has returned, with exitCode.
+	exited   chan struct{}
+	exitCode int
 }
 
 type syncBuffer struct {
@@ -83,7 +86,53 @@ func startService(t testing.TB, args ...string) *service {
 // startServiceEnv is startService with the environment getenv.
 func startServiceEnv(t testing.TB, getenv func(string) string, args ...string) *service {
 	t.Helper()
-	s := &service{t: t, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	s := launchServiceEnv(t, getenv, args...)
+	s.waitReady(30 * time.Second)
+	return s
+}
+
+// waitReady waits until the service answers /readyz with 200: it listens before it is ready.
+func (s *service) waitReady(within time.Duration) {
+	s.t.Helper()
+	if err := waitReady(s.base, within, s.exited); err != nil {
+		s.t.Fatalf("serve: %v\nstdout:\n%s\nstderr:\n%s", err, s.stdout, s.stderr)
+	}
+}
+
+// waitReady polls base's /readyz until it answers 200, or the process is gone (exited
+// closed).
+func waitReady(base string, within time.Duration, exited <-chan struct{}) error {
+	deadline := time.Now().Add(within)
+	last := "no answer"
+	for {
+		select {
+		case <-exited:
+			return fmt.Errorf("exited before it was ready (/readyz: %s)", last)
+		default:
+		}
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Sprintf("HTTP %d %s", resp.StatusCode, body)
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready within %v: /readyz: %s", within, last)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// launchServiceEnv is startServiceEnv without waiting for readiness: it returns once serve
+// listens.
+func launchServiceEnv(t testing.TB, getenv func(string) string, args ...string) *service {
+	t.Helper()
+	s := &service{t: t, stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
 	full := []string{"serve", "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--log-level", "warn"}
 	if !hasFlag(args, "--data") {
 		s.data = t.TempDir()
@@ -94,8 +143,10 @@ func startServiceEnv(t testing.TB, getenv func(string) string, args ...string) *
 	}
 	full = append(full, args...)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, full, getenv, s.stdout, s.stderr) }()
+	go func() {
+		defer close(s.exited)
+		s.exitCode = run(ctx, full, getenv, s.stdout, s.stderr)
+	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if m := httpLine.FindStringSubmatch(s.stdout.String()); m != nil {
@@ -103,9 +154,9 @@ func startServiceEnv(t testing.TB, getenv func(string) string, args ...string) *
 			break
 		}
 		select {
-		case code := <-done:
+		case <-s.exited:
 			cancel()
-			t.Fatalf("serve exited with %d before listening:\nstdout:\n%s\nstderr:\n%s", code, s.stdout, s.stderr)
+			t.Fatalf("serve exited with %d before listening:\nstdout:\n%s\nstderr:\n%s", s.exitCode, s.stdout, s.stderr)
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -123,7 +174,8 @@ func startServiceEnv(t testing.TB, getenv func(string) string, args ...string) *
 		once.Do(func() {
 			cancel()
 			select {
-			case code = <-done:
+			case <-s.exited:
+				code = s.exitCode
 			case <-time.After(30 * time.Second):
 				t.Errorf("serve did not stop within 30s")
 			}

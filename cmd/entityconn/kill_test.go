@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -33,23 +34,20 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// startChild runs "entityconn serve" in a child process and returns its HTTP base URL.
+// startChild runs "entityconn serve" in a child process and returns its HTTP base URL once
+// it is ready (/readyz answers 200).
 func startChild(t *testing.T, args ...string) (*exec.Cmd, string) {
 	t.Helper()
-	enc, _ := json.Marshal(append([]string{"serve", "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--log-level", "warn"}, args...))
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "ENTITYCONN_TEST_MAIN=1", "ENTITYCONN_TEST_ARGS="+string(enc))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cmd, out := childCmd(t, append([]string{"serve", "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--log-level", "warn"}, args...)...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	found := make(chan string, 1)
+	exited := make(chan struct{}) // closed when its stdout closes: it has exited
 	go func() {
+		defer close(exited)
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			if m := httpLine.FindStringSubmatch(sc.Text()); m != nil {
@@ -59,11 +57,30 @@ func startChild(t *testing.T, args ...string) (*exec.Cmd, string) {
 	}()
 	select {
 	case base := <-found:
+		if err := waitReady(base, 30*time.Second, exited); err != nil {
+			t.Fatalf("child: %v", err)
+		}
 		return cmd, base
+	case <-exited:
+		t.Fatal("child exited before listening")
 	case <-time.After(30 * time.Second):
 		t.Fatal("child did not start listening within 30s")
 	}
 	return nil, ""
+}
+
+// childCmd returns the command that runs "entityconn args..." in a child process (the test
+// binary, see TestMain), and a pipe of its stdout.
+func childCmd(t *testing.T, args ...string) (*exec.Cmd, io.ReadCloser) {
+	t.Helper()
+	enc, _ := json.Marshal(args)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "ENTITYCONN_TEST_MAIN=1", "ENTITYCONN_TEST_ARGS="+string(enc))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cmd, out
 }
 
 // TestKillAndRestart kills the service with SIGKILL while requests are in flight and

@@ -65,8 +65,11 @@ func rebuild(ctx context.Context, data, url string, ext externalNATS, progress i
 			return 0, 0, fmt.Errorf("data dir: %w", err)
 		}
 		ns, id, err := natsauth.StartEmbedded(data, natsjs.EmbeddedOptions{InProcessOnly: true, SyncAlways: true, ServerName: "entityconn-rebuild"})
+		if inUse := (*natsjs.StoreInUseError)(nil); errors.As(err, &inUse) {
+			return 0, 0, fmt.Errorf("data directory %s is in use by another entityconn (%s): stop serve first", data, holder(inUse))
+		}
 		if err != nil {
-			return 0, 0, fmt.Errorf("%w (is entityconn serve running on %s? stop it first)", err, data)
+			return 0, 0, err
 		}
 		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
 		url = ns.ClientURL()

@@ -111,6 +111,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := cfg.ExtNATS.check(); err != nil {
 		*envErrs = append(*envErrs, err)
 	}
+	if cfg.NATSURL == "" && cfg.Replicas > 1 {
+		*envErrs = append(*envErrs, fmt.Errorf("--replicas %d: the embedded NATS server is a single server and keeps one copy of each stream: use --replicas 1, or --nats-url with a JetStream cluster of at least %d servers", cfg.Replicas, cfg.Replicas))
+	}
 	if len(*envErrs) > 0 || fs.NArg() > 0 || cfg.Replicas < 1 || cfg.PendingTTL < 0 {
 		for _, err := range *envErrs {
 			fmt.Fprintf(stderr, "entityconn serve: %v\n", err)
@@ -134,41 +137,82 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	return 0
 }
 
-// serve runs the service until ctx ends, then drains in-flight requests and stops.
+// serve runs the service until ctx ends, then drains in-flight requests and stops. It opens
+// the embedded server's store first (one process per data directory), then listens, and
+// answers /healthz while it waits for NATS (see [stack.build]); the API answers once the
+// stack is ready.
 func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout io.Writer) error {
 	out := &lockedWriter{w: stdout}
-	st, err := start(ctx, cfg, log, out, func(ctx context.Context, dirs *natsjs.DirectoryStore) error {
-		return loadDirectory(ctx, cfg, dirs, out)
-	})
-	if err != nil {
+	st := &stack{log: log}
+	defer st.Close() // after the HTTP server has drained (deferred calls run last first)
+	if err := st.open(cfg, out); err != nil {
 		return err
-	}
-	defer st.Close()
-	if cfg.Directory != "" {
-		st.background("directory reload", func(ctx context.Context) error { return reloadOnHUP(ctx, cfg, st.dirs, log) })
 	}
 
 	ln, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
 	}
-	srv := &http.Server{Handler: st.api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	srv.RegisterOnShutdown(st.api.CloseStreams)
+	status := &startStatus{}
+	g := &gate{status: status}
+	srv := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(out, "HTTP listening on http://%s\n", ln.Addr())
+	defer func() {
+		if g.handler.Load() != nil {
+			log.Info("shutting down: draining in-flight requests")
+		}
+		drain, cancelDrain := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancelDrain()
+		if err := srv.Shutdown(drain); err != nil {
+			log.Warn("http shutdown", "err", err)
+		}
+	}()
+
+	// Until the stack is ready, a failed Serve ends the start too.
+	startCtx, stopStart := context.WithCancel(ctx)
+	defer stopStart()
+	serveFailed := make(chan error, 1)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case err := <-served:
+			serveFailed <- err
+			stopStart()
+		case <-startCtx.Done():
+		}
+	}()
+	w := &waiter{ctx: startCtx, log: log, status: status, cfg: cfg}
+	err = st.build(cfg, func(ctx context.Context, dirs *natsjs.DirectoryStore) error {
+		return loadDirectory(ctx, cfg, dirs, out)
+	}, w)
+	stopStart()
+	<-watched
+	select {
+	case err := <-serveFailed:
+		return fmt.Errorf("http: %w", err)
+	default:
+	}
+	switch {
+	case err != nil && ctx.Err() != nil:
+		log.Info("stopped before it was ready", "status", status.String())
+		return nil
+	case err != nil:
+		return err
+	}
+	if cfg.Directory != "" {
+		st.background("directory reload", func(ctx context.Context) error { return reloadOnHUP(ctx, cfg, st.dirs, log) })
+	}
+	srv.RegisterOnShutdown(st.api.CloseStreams)
+	g.open(st.api)
 	log.Info("entityconn ready", "http", ln.Addr().String(), "nats", st.url, "pendingTTL", cfg.PendingTTL, "replicas", cfg.Replicas)
 
 	select {
 	case <-ctx.Done():
 	case err := <-served:
 		return fmt.Errorf("http: %w", err)
-	}
-	log.Info("shutting down: draining in-flight requests")
-	drain, cancelDrain := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancelDrain()
-	if err := srv.Shutdown(drain); err != nil {
-		log.Warn("http shutdown", "err", err)
 	}
 	return nil
 }
@@ -177,7 +221,8 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout io.Wr
 // directory, the service, the projector and expiry in the background, and the HTTP handler
 // (not listening). Close stops it all, background work first.
 type stack struct {
-	url string
+	url      string
+	natsOpts []nats.Option // of the service's connections
 	// embedded is the embedded NATS server (nil with --nats-url), identity the service's own
 	// identity on it, and authorizer what answers its auth callout.
 	embedded   *server.Server
@@ -205,7 +250,8 @@ type stack struct {
 	closers []func()
 }
 
-// start builds a stack from cfg. loadDir puts a directory into the directory store.
+// start builds a stack from cfg, waiting for NATS as serve does (without a deadline but
+// ctx's). loadDir puts a directory into the directory store.
 func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Writer, loadDir func(context.Context, *natsjs.DirectoryStore) error) (st *stack, err error) {
 	st = &stack{log: log}
 	defer func() {
@@ -213,80 +259,141 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 			st.Close()
 		}
 	}()
-	st.external = cfg.ExtNATS
-	natsOpts := append([]nats.Option{nats.Name("entityconn"), nats.MaxReconnects(-1)}, cfg.ExtNATS.options()...)
-	st.url = cfg.NATSURL
-	if st.url == "" {
-		if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
-			return st, fmt.Errorf("data dir: %w", err)
-		}
-		ns, id, err := natsauth.StartEmbedded(cfg.Data, natsjs.EmbeddedOptions{Listen: cfg.NATSListen, SyncAlways: cfg.Fsync, ServerName: "entityconn"})
-		if err != nil {
-			return st, err
-		}
-		st.closers = append(st.closers, func() { ns.Shutdown(); ns.WaitForShutdown() })
-		st.url, st.embedded, st.identity = ns.ClientURL(), ns, id
-		natsOpts = append(natsOpts, nats.InProcessServer(ns), nats.UserInfo(id.User, id.Password))
-		fmt.Fprintf(out, "NATS (embedded, JetStream in %s) listening on %s\n", cfg.Data, st.url)
+	if err := st.open(cfg, out); err != nil {
+		return st, err
 	}
-	if st.nc, err = nats.Connect(st.url, natsOpts...); err != nil {
-		return st, fmt.Errorf("connect to NATS at %s: %w", st.url, err)
+	return st, st.build(cfg, loadDir, &waiter{ctx: ctx, log: log, status: &startStatus{}, cfg: cfg})
+}
+
+// open starts the embedded NATS server on cfg.Data unless cfg names an external NATS. It
+// takes the data directory's lock first: it fails at once, naming the holder's process id,
+// when another entityconn has the directory.
+func (st *stack) open(cfg *serveConfig, out io.Writer) error {
+	st.external = cfg.ExtNATS
+	st.natsOpts = append([]nats.Option{nats.Name("entityconn"), nats.MaxReconnects(-1)}, cfg.ExtNATS.options()...)
+	st.url = cfg.NATSURL
+	if st.url != "" {
+		return nil
+	}
+	ns, id, err := natsauth.StartEmbedded(cfg.Data, natsjs.EmbeddedOptions{Listen: cfg.NATSListen, SyncAlways: cfg.Fsync, ServerName: "entityconn"})
+	if err != nil {
+		if inUse := (*natsjs.StoreInUseError)(nil); errors.As(err, &inUse) {
+			return fmt.Errorf("data directory %s is in use by another entityconn (%s): stop it first, or give this one another --data", cfg.Data, holder(inUse))
+		}
+		return err
+	}
+	st.closers = append(st.closers, func() { ns.Shutdown(); ns.WaitForShutdown() })
+	st.url, st.embedded, st.identity = ns.ClientURL(), ns, id
+	st.natsOpts = append(st.natsOpts, nats.InProcessServer(ns), nats.UserInfo(id.User, id.Password))
+	fmt.Fprintf(out, "NATS (embedded, JetStream in %s) listening on %s\n", cfg.Data, st.url)
+	return nil
+}
+
+// holder names the process of a store lock: "pid 1234".
+func holder(e *natsjs.StoreInUseError) string {
+	if e.PID > 0 {
+		return "pid " + strconv.Itoa(e.PID)
+	}
+	return "pid unknown"
+}
+
+// Attempt timeouts of the steps of [stack.build]: a step that takes longer is tried again
+// (what it created stays).
+const (
+	connectAttempt = 30 * time.Second
+	setupAttempt   = 20 * time.Second
+	// Importing hashes every new secret with bcrypt (tens of milliseconds each): a large
+	// directory may take a while, so this step has more time than the others.
+	directoryAttempt = 5 * time.Minute
+)
+
+// build connects to NATS (st.open's) and builds the rest of the stack on it. Every step that
+// needs NATS is tried until it succeeds (w.do): a cluster that is forming, a stream without
+// a leader or servers that cannot be reached yet are waited out, with a warning that says
+// why; only what no wait can cure (refused credentials, --replicas that the servers cannot
+// have, a bad directory file, w's context ending) ends it with an error.
+func (st *stack) build(cfg *serveConfig, loadDir func(context.Context, *natsjs.DirectoryStore) error, w *waiter) error {
+	log := st.log
+	natsOpts := st.natsOpts
+	err := w.do(step{name: "NATS at " + st.url, each: connectAttempt}, func(context.Context) (err error) {
+		st.nc, err = nats.Connect(st.url, natsOpts...)
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	st.closers = append(st.closers, st.nc.Close)
 	js, err := jetstream.New(st.nc)
 	if err != nil {
-		return st, err
+		return err
 	}
-	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if st.res, err = natsjs.Setup(setupCtx, js, cfg.Replicas); err != nil {
-		return st, err
+	err = w.do(step{name: "the event stream and buckets", each: setupAttempt}, func(ctx context.Context) (err error) {
+		st.res, err = natsjs.Setup(ctx, js, cfg.Replicas)
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	st.dirs = natsjs.NewDirectoryStore(st.res, log)
-	// Importing hashes every new secret with bcrypt (tens of milliseconds each): a large
-	// directory may take a while, so this step has more time than the others.
-	dirCtx, cancelDir := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancelDir()
-	if err := natsjs.AttemptsWithin(dirCtx, 5*time.Minute, func(ctx context.Context) error { return loadDir(ctx, st.dirs) }); err != nil {
-		return st, err
+	err = w.do(step{name: "the directory", each: directoryAttempt}, func(ctx context.Context) error {
+		if err := loadDir(ctx, st.dirs); err != nil {
+			if isFileProblem(err) {
+				return permanent(err)
+			}
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	if err := st.authorize(cfg, natsOpts, log); err != nil {
-		return st, err
+	if err := st.authorize(cfg, natsOpts, log, w); err != nil {
+		return err
 	}
 	var key []byte
-	err = natsjs.Attempts(setupCtx, func(ctx context.Context) (err error) {
+	err = w.do(step{name: "the token signing key", each: setupAttempt}, func(ctx context.Context) (err error) {
 		key, err = st.dirs.SigningKey(ctx)
 		return err
 	})
 	if err != nil {
-		return st, err
+		return err
 	}
 	// The projector, and what follows its progress, read and write on a connection of their
 	// own: on a shared one their messages would queue behind the event appends, which the
 	// server stores (and syncs to disk) one at a time per connection.
-	projNC, err := nats.Connect(st.url, append(natsOpts, nats.Name("entityconn-projector"))...)
+	var projNC *nats.Conn
+	err = w.do(step{name: "NATS at " + st.url + " (the projector's connection)", each: connectAttempt}, func(context.Context) (err error) {
+		projNC, err = nats.Connect(st.url, append(natsOpts, nats.Name("entityconn-projector"))...)
+		return err
+	})
 	if err != nil {
-		return st, fmt.Errorf("connect to NATS at %s: %w", st.url, err)
+		return err
 	}
 	st.closers = append(st.closers, projNC.Close)
 	projJS, err := jetstream.New(projNC)
 	if err != nil {
-		return st, err
+		return err
 	}
-	projRes, err := natsjs.Bind(setupCtx, projJS)
+	var projRes *natsjs.Resources
+	err = w.do(step{name: "the event stream and buckets (the projector's connection)", each: setupAttempt}, func(ctx context.Context) (err error) {
+		projRes, err = natsjs.Bind(ctx, projJS)
+		return err
+	})
 	if err != nil {
-		return st, err
+		return err
 	}
 	st.metrics = telemetry.New()
 	st.views = natsjs.NewViews(projRes, log)
 	st.index = natsjs.NewListIndex(projRes, log)
 	if st.snapshot = indexSnapshotPath(cfg); st.snapshot != "" {
-		switch err := st.index.LoadSnapshot(setupCtx, st.snapshot); {
+		snapCtx, cancel := context.WithTimeout(w.ctx, setupAttempt)
+		switch err := st.index.LoadSnapshot(snapCtx, st.snapshot); {
 		case err == nil:
 			log.Info("list index snapshot read", "file", st.snapshot, "sequence", st.index.Sequence())
 		case !errors.Is(err, fs.ErrNotExist):
 			log.Warn("list index snapshot not used: the index reads the whole event stream", "err", err)
 		}
+		cancel()
 	}
 	st.svc = app.New(app.Config{
 		Store: natsjs.NewStore(st.res), Views: st.views, Index: st.index, Directory: st.dirs,
@@ -295,20 +402,28 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 
 	// The NATS request/reply door.
 	st.exec = &natsapi.Executor{Service: st.svc, Outcomes: natsjs.NewOutcomes(st.res)}
-	micro, err := natsapi.Start(st.nc, st.exec, log)
+	var micro *natsapi.Server
+	err = w.do(step{name: "the NATS request/reply door", each: setupAttempt}, func(context.Context) (err error) {
+		micro, err = natsapi.Start(st.nc, st.exec, log)
+		return err
+	})
 	if err != nil {
-		return st, err
+		return err
 	}
 	st.doors = append(st.doors, micro.Stop)
 	// The durable command door (Watermill on JetStream).
-	door, err := natscmd.Start(setupCtx, st.nc, st.exec, natscmd.Config{Replicas: cfg.Replicas, Log: log})
+	var door *natscmd.Door
+	err = w.do(step{name: "the durable command door", each: setupAttempt}, func(ctx context.Context) (err error) {
+		door, err = natscmd.Start(ctx, st.nc, st.exec, natscmd.Config{Replicas: cfg.Replicas, Log: log})
+		return err
+	})
 	if err != nil {
-		return st, err
+		return err
 	}
 	st.doors = append(st.doors, door.Stop)
 
 	// Background work stops on Close, which serve calls after the HTTP server has drained.
-	st.bg, st.stopBG = context.WithCancel(context.WithoutCancel(ctx))
+	st.bg, st.stopBG = context.WithCancel(context.WithoutCancel(w.ctx))
 	st.background("views", st.views.Run)
 	// Without a snapshot the list index reads the whole event stream: it starts once the
 	// views have caught up, so that it does not slow down getting ready (lists read the views
@@ -351,14 +466,15 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 			return err
 		},
 	})
-	return st, nil
+	return nil
 }
 
 // authorize makes the service sign directory users in to NATS from now on: it answers the
 // auth callout of the embedded server, or of an external NATS configured to trust the key of
 // --auth-callout-key, and closes the connections of users whose rights change (on an
-// external NATS, through the system account user of --nats-system-user).
-func (st *stack) authorize(cfg *serveConfig, natsOpts []nats.Option, log *slog.Logger) error {
+// external NATS, through the system account user of --nats-system-user). What needs NATS
+// waits for it (w).
+func (st *stack) authorize(cfg *serveConfig, natsOpts []nats.Option, log *slog.Logger, w *waiter) error {
 	id := st.identity
 	switch {
 	case st.embedded != nil:
@@ -371,9 +487,15 @@ func (st *stack) authorize(cfg *serveConfig, natsOpts []nats.Option, log *slog.L
 		id.CalloutSeed = seed
 		if x := cfg.ExtNATS; x.SystemUser != "" {
 			opts := append(slices.Clone(natsOpts), nats.Name("entityconn-system"), nats.UserInfo(x.SystemUser, x.SystemPassword))
-			sys, err := nats.Connect(st.url, opts...)
+			var sys *nats.Conn
+			err := w.do(step{name: "NATS at " + st.url + " as the system user " + x.SystemUser, each: connectAttempt,
+				creds: "--nats-system-user and --nats-system-password (NATS_SYSTEM_USER, NATS_SYSTEM_PASSWORD)"},
+				func(context.Context) (err error) {
+					sys, err = nats.Connect(st.url, opts...)
+					return err
+				})
 			if err != nil {
-				return fmt.Errorf("connect to NATS at %s as the system user %s: %w", st.url, x.SystemUser, err)
+				return err
 			}
 			st.closers = append(st.closers, sys.Close)
 			st.kicker = natsauth.SystemKicker{NC: sys, Wait: 500 * time.Millisecond}
@@ -387,7 +509,11 @@ func (st *stack) authorize(cfg *serveConfig, natsOpts []nats.Option, log *slog.L
 	if err != nil {
 		return err
 	}
-	if _, err := auth.Serve(st.nc); err != nil {
+	err = w.do(step{name: "the auth callout subscription", each: setupAttempt}, func(context.Context) error {
+		_, err := auth.Serve(st.nc)
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	st.authorizer = auth

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -40,7 +41,27 @@ func Cluster(t testing.TB, n int) ([]*server.Server, string) {
 	for i := range opts {
 		opts[i] = &server.Options{ServerName: fmt.Sprintf("n%d", i+1), JetStream: true}
 	}
-	return cluster(t, opts)
+	return cluster(t, opts, nil)
+}
+
+// ClusterAt is [Cluster] with the servers' client ports given (one per server, such as
+// [FreePorts] reserves): a test can point a client at a cluster before it exists.
+func ClusterAt(t testing.TB, clientPorts []int) ([]*server.Server, string) {
+	t.Helper()
+	opts := make([]*server.Options, len(clientPorts))
+	for i := range opts {
+		opts[i] = &server.Options{ServerName: fmt.Sprintf("n%d", i+1), JetStream: true}
+	}
+	return cluster(t, opts, clientPorts)
+}
+
+// URL returns the client URL listing 127.0.0.1 on each of ports.
+func URL(ports []int) string {
+	urls := make([]string, len(ports))
+	for i, p := range ports {
+		urls[i] = fmt.Sprintf("nats://127.0.0.1:%d", p)
+	}
+	return strings.Join(urls, ",")
 }
 
 // ClusterFromFiles starts one embedded server per nats-server configuration file (such as
@@ -59,14 +80,20 @@ func ClusterFromFiles(t testing.TB, files ...string) ([]*server.Server, string) 
 		}
 		opts[i] = o
 	}
-	return cluster(t, opts)
+	return cluster(t, opts, nil)
 }
 
-// cluster starts the servers of opts as one cluster on loopback (see ClusterFromFiles).
-func cluster(t testing.TB, opts []*server.Options) ([]*server.Server, string) {
+// cluster starts the servers of opts as one cluster on loopback (see ClusterFromFiles), on
+// the given client ports (nil: random ones).
+func cluster(t testing.TB, opts []*server.Options, clientPorts []int) ([]*server.Server, string) {
 	t.Helper()
 	n := len(opts)
-	ports := freePorts(t, n)
+	var ports []int // of the routes: not one of clientPorts
+	for _, p := range FreePorts(t, n+len(clientPorts)) {
+		if len(ports) < n && !slices.Contains(clientPorts, p) {
+			ports = append(ports, p)
+		}
+	}
 	routes := make([]string, n)
 	for i, p := range ports {
 		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", p)
@@ -75,6 +102,9 @@ func cluster(t testing.TB, opts []*server.Options) ([]*server.Server, string) {
 	url := ""
 	for i, o := range opts {
 		o.Host, o.Port, o.HTTPPort, o.HTTPHost = "127.0.0.1", -1, 0, ""
+		if clientPorts != nil {
+			o.Port = clientPorts[i]
+		}
 		o.StoreDir = t.TempDir()
 		o.NoSigs, o.NoLog = true, os.Getenv("NATSJSTEST_LOG") == ""
 		name := o.Cluster.Name
@@ -149,7 +179,8 @@ func start(t testing.TB, o *server.Options) *server.Server {
 	return s
 }
 
-func freePorts(t testing.TB, n int) []int {
+// FreePorts returns n TCP ports on 127.0.0.1 that were free a moment ago.
+func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ls []net.Listener
 	var ports []int
