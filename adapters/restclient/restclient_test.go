@@ -430,7 +430,7 @@ func TestErrorResponses(t *testing.T) {
 			name:  "unavailable with a code",
 			reply: func(w http.ResponseWriter) { zuoraError(w, 503, 53000061, "views not caught up") },
 			want:  restclient.APIError{Status: 503, Code: 53000061, Message: "views not caught up", ProcessID: "proc-1", TrackID: "t-1"},
-			is:    []error{restclient.ErrUnavailable, restclient.ErrConflict},
+			is:    []error{restclient.ErrUnavailable},
 		},
 		{
 			name: "not a Zuora body",

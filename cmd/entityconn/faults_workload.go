@@ -180,6 +180,8 @@ func (w *workload) connect(ctx context.Context) error {
 		u := w.dir.admin[e]
 		opts := append(natsclient.SignIn(u, w.dir.secret[u], u),
 			nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond), nats.Timeout(5*time.Second),
+			// As the replicas do: leave a node that stopped answering within about 3 s.
+			nats.PingInterval(time.Second), nats.MaxPingsOutstanding(3),
 			nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
 		var nc *nats.Conn
 		var err error
@@ -203,7 +205,7 @@ func (w *workload) connect(ctx context.Context) error {
 		}
 	}
 	svc, err := nats.Connect(url, nats.UserInfo(w.cl.env["NATS_USER"], w.cl.env["NATS_PASSWORD"]),
-		nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
+		nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond), nats.PingInterval(time.Second), nats.MaxPingsOutstanding(3))
 	if err != nil {
 		return fmt.Errorf("service identity signs in to NATS: %w", err)
 	}

@@ -270,7 +270,13 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 // when another entityconn has the directory.
 func (st *stack) open(cfg *serveConfig, out io.Writer) error {
 	st.external = cfg.ExtNATS
-	st.natsOpts = append([]nats.Option{nats.Name("entityconn"), nats.MaxReconnects(-1)}, cfg.ExtNATS.options()...)
+	st.natsOpts = append([]nats.Option{nats.Name("entityconn"), nats.MaxReconnects(-1),
+		// A server that stops answering (a stopped process, a paused VM, a partition that
+		// keeps the TCP connection) is left within about 3 s: every request on a connection
+		// to it would wait for its timeout, and the client keeps the connection while its
+		// pings are not overdue (nats.go's default: 2 minutes, twice).
+		nats.PingInterval(time.Second), nats.MaxPingsOutstanding(3), nats.ReconnectWait(250 * time.Millisecond),
+	}, cfg.ExtNATS.options()...)
 	st.url = cfg.NATSURL
 	if st.url != "" {
 		return nil
