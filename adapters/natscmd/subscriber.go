@@ -141,6 +141,7 @@ type subscriber struct {
 
 	mu       sync.Mutex
 	iter     jetstream.MessagesContext
+	cons     jetstream.Consumer // nil: create (or update) the consumer before pulling
 	stopping bool
 	stopCh   chan struct{}
 	loopDone chan struct{}
@@ -194,6 +195,7 @@ func (s *subscriber) Close() error {
 func (s *subscriber) run() {
 	defer close(s.loopDone)
 	pause := 100 * time.Millisecond
+	missed := 0 // pulls that ended with missed heartbeats since the consumer was last created
 	for {
 		it, err := s.open()
 		if errors.Is(err, errStopping) {
@@ -205,6 +207,18 @@ func (s *subscriber) run() {
 				return
 			}
 			it.Stop()
+			// Missed heartbeats (the consumer's leader failed, or the connection moved to
+			// another server) are cured by pulling again from the consumer's new leader:
+			// no API request, which would wait for the cluster as much as the pulls do.
+			// A consumer that is gone is created again; so is the consumer on every third
+			// time pulls miss their heartbeats (it may have been deleted while nobody
+			// pulled, which pulls do not report).
+			if missed++; !errors.Is(err, jetstream.ErrNoHeartbeat) || missed > 2 {
+				s.mu.Lock()
+				s.cons = nil
+				s.mu.Unlock()
+				missed = 0
+			}
 		}
 		if s.js.Conn().IsClosed() {
 			s.log.Warn("natscmd: connection closed; no more commands are taken", "err", err)
@@ -229,11 +243,15 @@ func (s *subscriber) open() (jetstream.MessagesContext, error) {
 	if s.stopping {
 		return nil, errStopping
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := s.js.CreateOrUpdateConsumer(ctx, StreamCommands, s.consumer)
-	if err != nil {
-		return nil, fmt.Errorf("natscmd: consumer %s: %w", s.consumer.Durable, err)
+	c := s.cons
+	if c == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var err error
+		if c, err = s.js.CreateOrUpdateConsumer(ctx, StreamCommands, s.consumer); err != nil {
+			return nil, fmt.Errorf("natscmd: consumer %s: %w", s.consumer.Durable, err)
+		}
+		s.cons = c
 	}
 	// A small buffer: messages waiting in it have their acknowledgement timers running.
 	// Short pulls with frequent heartbeats: a consumer that disappears is noticed within
