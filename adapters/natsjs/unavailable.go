@@ -9,6 +9,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// errCodeMsgIDInProcess is JetStream's "duplicate message id is in process" (10158): a
+// publish with the same Nats-Msg-Id as one the stream is still storing, such as an append
+// tried again after its first try timed out. Once the first is stored, the same publish is
+// answered as a duplicate of it.
+const errCodeMsgIDInProcess = 10158
+
 // Unavailable reports whether err says that NATS or JetStream could not serve a request
 // now (a timeout, no responders, a stream or bucket without a leader, a lost connection, a
 // request cut short by shutdown), rather than anything about the request: a retry may
@@ -18,7 +24,8 @@ func Unavailable(err error) bool {
 		return false
 	}
 	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && (apiErr.Code == 503 || apiErr.Code == 408 || apiErr.Code == 500 && apiErr.ErrorCode == jetstream.JSErrCodeJetStreamNotEnabled) {
+	if errors.As(err, &apiErr) && (apiErr.Code == 503 || apiErr.Code == 408 || apiErr.Code == 500 && apiErr.ErrorCode == jetstream.JSErrCodeJetStreamNotEnabled ||
+		apiErr.ErrorCode == errCodeMsgIDInProcess) {
 		return true
 	}
 	for _, target := range []error{

@@ -240,17 +240,26 @@ func faultRun(ctx context.Context, cfg faultsConfig, stdout io.Writer) (bool, er
 	setPhase("faults")
 	sched := &scheduler{cl: cl, rng: rand.New(rand.NewPCG(cfg.Seed, 0xfa175)), stats: stats, say: say, verbose: cfg.Verbose}
 	next := faultStart
+	var windows []faultWindow
 	for ctx.Err() == nil && time.Since(faultStart) < cfg.Duration {
 		sleepCtx(ctx, time.Until(next))
 		if time.Since(faultStart) >= cfg.Duration {
 			break
 		}
 		kind := cfg.Faults[sched.rng.IntN(len(cfg.Faults))]
+		began := time.Now()
 		sched.apply(ctx, kind)
 		next = next.Add(cfg.Every)
 		if now := time.Now(); next.Before(now.Add(time.Second)) {
 			next = now.Add(time.Second)
 		}
+		// A fault's window runs from its start to the next one's: it includes the time the
+		// cluster takes to recover from it.
+		to := next
+		if end := faultStart.Add(cfg.Duration); end.Before(to) {
+			to = end
+		}
+		windows = append(windows, faultWindow{kind: kind, from: began, to: to})
 	}
 	faultEnd := time.Now()
 	setPhase("healing")
@@ -263,6 +272,7 @@ func faultRun(ctx context.Context, cfg faultsConfig, stdout io.Writer) (bool, er
 	w.stopNew.Store(true)
 	workers.Wait()
 	close(progressDone)
+	drained := time.Since(healedAt)
 	say("load stopped: %d commands", len(w.records()))
 	if ctx.Err() != nil {
 		return false, ctx.Err()
@@ -329,6 +339,24 @@ func faultRun(ctx context.Context, cfg faultsConfig, stdout io.Writer) (bool, er
 	cl.mu.Lock()
 	fmt.Fprintf(&report, "  500s %d, 409 in-progress answers %d, refused %d, events %d\n", w.errs500.Load(), w.conf409.Load(), w.refused.Load(), len(log.evs))
 	fmt.Fprintf(&report, "  throughput: healthy %.1f acked/s, during faults %.1f acked/s (ratio %.2f)\n", healthy, during, ratio)
+	if len(windows) > 0 && healthy > 0 {
+		fmt.Fprintf(&report, "  throughput by fault (from its start to the next one's), ratio to healthy:")
+		for _, k := range sortedKinds(windows) {
+			n, d := 0, time.Duration(0)
+			for _, fw := range windows {
+				if fw.kind == k && fw.to.After(fw.from) {
+					n += w.ackedBetween(fw.from, fw.to)
+					d += fw.to.Sub(fw.from)
+				}
+			}
+			fmt.Fprintf(&report, " %s %.2f", k, rate(n, d)/healthy)
+		}
+		fmt.Fprintln(&report)
+	}
+	if converged >= 0 {
+		fmt.Fprintf(&report, "  after healing: the last command answered in %.1f s, the views and lists equal to the log %.1f s after that\n",
+			drained.Seconds(), max(0, (converged-drained).Seconds()))
+	}
 	fmt.Fprintf(&report, "  faults applied: %s; partitions with routes left: %d\n", stats, stats.leaks)
 	fmt.Fprintf(&report, "  replica restarts at start-up %d, replica exits after ready %d, node exits unasked %d\n", cl.startupRestarts, cl.replicaCrashes, cl.nodeCrashes)
 	notes := slices.Clone(cl.notes)
@@ -358,6 +386,23 @@ func faultRun(ctx context.Context, cfg faultsConfig, stdout io.Writer) (bool, er
 	ok := rep.Lost == 0 && rep.Unexpected == 0 && rep.Duplicate == 0 && rep.Indeterminate == 0 &&
 		len(mismatches) == 0 && w.errs500.Load() == 0 && converged >= 0
 	return ok, nil
+}
+
+// faultWindow is when a fault and the recovery from it ran.
+type faultWindow struct {
+	kind     string
+	from, to time.Time
+}
+
+func sortedKinds(ws []faultWindow) []string {
+	var kinds []string
+	for _, w := range ws {
+		if !slices.Contains(kinds, w.kind) {
+			kinds = append(kinds, w.kind)
+		}
+	}
+	slices.Sort(kinds)
+	return kinds
 }
 
 func rate(n int, d time.Duration) float64 {
