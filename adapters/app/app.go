@@ -219,7 +219,7 @@ func (s *Service) decideAndAppend(ctx context.Context, actor domain.Actor, cmd d
 	} else if res, ok, err := s.fromIndex(ctx, actor, cmd, source, target); err != nil || ok {
 		return res, err
 	}
-	for attempt := range maxAttempts {
+	for range maxAttempts {
 		last, found, err := s.cfg.Store.LastOfPair(ctx, source, target)
 		if err != nil {
 			return Result{}, unavailable(err)
@@ -239,8 +239,15 @@ func (s *Service) decideAndAppend(ctx context.Context, actor domain.Actor, cmd d
 		}
 		e, err := domain.Decide(state, cmd, actor, s.cfg.Now().UTC())
 		if err != nil {
-			if explicit && attempt == 0 && !retry {
-				if res, ok, _ := s.earlier(ctx, cmd, eventID, source, target); ok {
+			// A refusal is a command's outcome only if no attempt of it stored its event:
+			// one may have, and someone acted after it (the state refuses the command now).
+			// A history that cannot be read leaves the outcome unknown: unavailable.
+			if explicit {
+				res, ok, herr := s.earlier(ctx, cmd, eventID, source, target)
+				if herr != nil {
+					return Result{}, herr
+				}
+				if ok {
 					return res, nil
 				}
 			}

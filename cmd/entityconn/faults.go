@@ -476,6 +476,14 @@ func (s *scheduler) between(lo, hi time.Duration) time.Duration {
 // apply applies one fault of kind and heals it before returning.
 func (s *scheduler) apply(ctx context.Context, kind string) {
 	cl := s.cl
+	// One fault at a time means the cluster has recovered from the last one: a node that
+	// restarted is current again on every stream before another node fails. Otherwise two
+	// of three replicas of a stream are down at once, which no R3 stream survives.
+	if waited, err := cl.waitHealthy(ctx, 60*time.Second); err != nil {
+		s.say("the cluster is not healthy %v after the last fault (%v); applying the next one anyway", waited.Round(time.Millisecond), err)
+	} else if s.verbose && waited > time.Second {
+		s.say("the cluster recovered from the last fault in %v", waited.Round(time.Millisecond))
+	}
 	s.stats.inc(kind)
 	switch kind {
 	case faultNodeKill:
@@ -551,6 +559,32 @@ func (s *scheduler) apply(ctx context.Context, kind string) {
 			}
 			cl.logf("rolling restart: r%d ready again after %v", i+1, time.Since(at).Round(time.Millisecond))
 		}
+	}
+}
+
+// waitHealthy waits until every node's /healthz is ok (JetStream up, and every stream and
+// consumer it holds current) and every replica is ready, and returns how long it waited.
+func (c *cluster) waitHealthy(ctx context.Context, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	for {
+		var err error
+		for i := range c.monitorURLs {
+			var v struct{}
+			if err = getJSON(ctx, c.monitorURLs[i]+"/healthz", &v); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			for i := range c.httpURLs {
+				if err = c.waitReady(ctx, i, 0); err != nil {
+					break
+				}
+			}
+		}
+		if err == nil || time.Since(start) > timeout || ctx.Err() != nil {
+			return time.Since(start), err
+		}
+		sleepCtx(ctx, 200*time.Millisecond)
 	}
 }
 
