@@ -209,6 +209,10 @@ func (s *Service) execute(ctx context.Context, p Principal, id CommandID, cmd do
 // command's id came from its caller, who may retry it; retry that an earlier attempt may
 // have stored the event.
 func (s *Service) decideAndAppend(ctx context.Context, actor domain.Actor, cmd domain.Command, eventID, source, target string, explicit, retry bool) (Result, error) {
+	// mayBeStored: the command's event may be stored already, by an earlier attempt of it
+	// (retry) or by an append of this one that was refused only after a first try of it
+	// had timed out (its publish is tried again).
+	mayBeStored := retry
 	if retry {
 		// Before deciding afresh, look for the earlier attempt's event: once another event
 		// follows it on the pair, the command may be allowed again (a request after a
@@ -216,8 +220,12 @@ func (s *Service) decideAndAppend(ctx context.Context, actor domain.Actor, cmd d
 		if res, ok, err := s.earlier(ctx, cmd, eventID, source, target); err != nil || ok {
 			return res, err
 		}
-	} else if res, ok, err := s.fromIndex(ctx, actor, cmd, source, target); err != nil || ok {
-		return res, err
+	} else {
+		res, ok, appended, err := s.fromIndex(ctx, actor, cmd, source, target)
+		if err != nil || ok {
+			return res, err
+		}
+		mayBeStored = appended
 	}
 	for range maxAttempts {
 		last, found, err := s.cfg.Store.LastOfPair(ctx, source, target)
@@ -241,8 +249,10 @@ func (s *Service) decideAndAppend(ctx context.Context, actor domain.Actor, cmd d
 		if err != nil {
 			// A refusal is a command's outcome only if no attempt of it stored its event:
 			// one may have, and someone acted after it (the state refuses the command now).
-			// A history that cannot be read leaves the outcome unknown: unavailable.
-			if explicit {
+			// A history that cannot be read leaves the outcome unknown: unavailable. A
+			// first attempt that has not appended needs no look (every attempt claims the
+			// command's key before it runs, so none came before it).
+			if explicit && mayBeStored {
 				res, ok, herr := s.earlier(ctx, cmd, eventID, source, target)
 				if herr != nil {
 					return Result{}, herr
@@ -254,6 +264,7 @@ func (s *Service) decideAndAppend(ctx context.Context, actor domain.Actor, cmd d
 			return Result{}, err
 		}
 		seq, err := s.cfg.Store.Append(ctx, e, last.Sequence)
+		mayBeStored = true
 		if errors.Is(err, natsjs.ErrConcurrentChange) {
 			continue // someone else changed the pair: decide again on what they did
 		}
@@ -274,34 +285,34 @@ func (s *Service) decideAndAppend(ctx context.Context, actor domain.Actor, cmd d
 // to a stale state), is left to the loop, which reads the pair afresh: ok is false then. An
 // append that failed otherwise may have been stored: that is an error (the service is
 // unavailable), never a reason to decide again.
-func (s *Service) fromIndex(ctx context.Context, actor domain.Actor, cmd domain.Command, source, target string) (Result, bool, error) {
+func (s *Service) fromIndex(ctx context.Context, actor domain.Actor, cmd domain.Command, source, target string) (res Result, ok, appended bool, err error) {
 	ix := s.cfg.Index
 	if _, expiry := cmd.(domain.ExpireConnection); ix == nil || !ix.Ready() || expiry {
 		// Expiry runs on every replica at once: it takes the loop, which tells a replayed
 		// expiry from a new one.
-		return Result{}, false, nil
+		return Result{}, false, false, nil
 	}
 	var state domain.Connection
 	var seq uint64
 	if v, ok := ix.Pair(source, target); ok {
 		if id := domain.TargetConnection(cmd); id != "" && id != v.ID {
-			return Result{}, false, nil // an older connection of the pair: its history is in the store
+			return Result{}, false, false, nil // an older connection of the pair: its history is in the store
 		}
 		state, seq = v.Connection(), v.Sequence
 	}
 	e, err := domain.Decide(state, cmd, actor, s.cfg.Now().UTC())
 	if err != nil {
-		return Result{}, false, nil
+		return Result{}, false, false, nil
 	}
 	stored, err := s.cfg.Store.Append(ctx, e, seq)
 	if errors.Is(err, natsjs.ErrConcurrentChange) {
-		return Result{}, false, nil
+		return Result{}, false, true, nil
 	}
 	if err != nil {
-		return Result{}, false, unavailable(err)
+		return Result{}, false, true, unavailable(err)
 	}
 	s.pairs.put(e.ConnectionID, pair{e.SourceEntityID, e.TargetEntityID})
-	return Result{ConnectionID: e.ConnectionID, Sequence: stored}, true, nil
+	return Result{ConnectionID: e.ConnectionID, Sequence: stored}, true, true, nil
 }
 
 // errStaleRead says that two reads of a pair disagree: one of them lags.

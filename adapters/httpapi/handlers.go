@@ -255,6 +255,15 @@ func (s *Server) command(c *call, cmd domain.Command, body func(app.Result) any)
 	}
 	if err != nil {
 		s.cfg.Log.Warn("http: idempotency record not written", "processId", c.processID, "err", err)
+		if sr.Status != http.StatusOK && sr.Status < 500 {
+			// A refusal is the key's answer only once it is its recorded first outcome:
+			// another attempt may have taken the key over (this one outlived its lease)
+			// and stored the command's event, or will decide afresh. The retry gets the
+			// recorded outcome. A success needs no record to be true: its event is stored,
+			// and a retry finds it.
+			sr.Status, sr.Body = s.errorResponse(c, fmt.Errorf("%w: the outcome could not be recorded for the idempotency key; retry with the same key: %w", app.ErrUnavailable, err))
+			sr.Sequence = 0
+		}
 	}
 	if sr.Sequence != 0 {
 		c.w.Header().Set(HeaderSequence, strconv.FormatUint(sr.Sequence, 10))

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -86,7 +87,12 @@ func (x *Executor) Execute(ctx context.Context, name, user string, r Request, pr
 	if o.Status >= 500 || zuora.Transient(err) {
 		_ = claim.Release(rctx) // "not now" is not an outcome to replay
 	} else if data, err := json.Marshal(o); err == nil {
-		_ = claim.Complete(rctx, data)
+		if err := claim.Complete(rctx, data); err != nil && !o.OK() {
+			// A refusal is the command id's answer only once it is its recorded first
+			// outcome: another attempt may have taken the id over (this one outlived its
+			// lease) and stored the command's event. The retry gets the recorded outcome.
+			return Failure(processID, fmt.Errorf("%w: the outcome could not be recorded for the command id; retry with the same id: %w", app.ErrUnavailable, err))
+		}
 	}
 	return o
 }
