@@ -147,6 +147,24 @@ func (x *Index) Pair(source, target string) (View, bool) {
 	return x.view(best), true
 }
 
+// Connection returns the view of connection id of the pair (source, target). false: the
+// index has no such connection, so none was requested up to [Index.Sequence].
+func (x *Index) Connection(source, target, id string) (View, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	src, ok := x.names[source]
+	tgt, ok2 := x.names[target]
+	if !ok || !ok2 {
+		return View{}, false
+	}
+	u, isUUID := parseUUID(id)
+	r, found := x.find(src, tgt, id, u, isUUID)
+	if !found {
+		return View{}, false
+	}
+	return x.view(r), true
+}
+
 func (x *Index) intern(s string) uint32 {
 	if n, ok := x.names[s]; ok {
 		return n

@@ -197,3 +197,22 @@ func TestIndexPairIsTheStateOfTheLastEvent(t *testing.T) {
 		}
 	})
 }
+
+// Connection finds a connection by its pair and id, and only there: what the index has not
+// seen (another id, the reverse pair) is not found.
+func TestIndexConnection(t *testing.T) {
+	x := projections.NewIndex()
+	const id = "0c6c1f9e-0000-4000-8000-000000000001"
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	x.Apply(1, events.Event{EventID: "e1", Type: events.TypeConnectionRequested, ConnectionID: id,
+		SourceEntityID: "global", TargetEntityID: "eu", ActorUserID: "ann", OccurredAt: at})
+	v, ok := x.Connection("global", "eu", id)
+	if !ok || v.ID != id || !v.RequestedAt.Equal(at) || v.Sequence != 1 {
+		t.Errorf("Connection(global, eu, %s) = %+v, %v; want its view", id, v, ok)
+	}
+	for _, c := range [][3]string{{"eu", "global", id}, {"global", "eu", "0c6c1f9e-0000-4000-8000-000000000002"}, {"global", "nowhere", id}} {
+		if _, ok := x.Connection(c[0], c[1], c[2]); ok {
+			t.Errorf("Connection(%s, %s, %s) found, want not found", c[0], c[1], c[2])
+		}
+	}
+}

@@ -315,6 +315,23 @@ func (s *Service) fromIndex(ctx context.Context, actor domain.Actor, cmd domain.
 	return Result{ConnectionID: e.ConnectionID, Sequence: stored}, true, true, nil
 }
 
+// bound narrows the store's search for the events of connection id of the pair (source,
+// target) with the list index, which holds every connection up to the sequence it has read:
+// a connection it knows was requested about its requestedAt; one it does not know was
+// requested, if at all, after that sequence. Without the search, a pair with a long history
+// is read event by event from its first, which took longer than a command may.
+func (s *Service) bound(source, target, id string) natsjs.Bound {
+	ix := s.cfg.Index
+	if ix == nil {
+		return natsjs.Bound{}
+	}
+	seq := ix.Sequence() // before the look-up: the index only grows
+	if v, ok := ix.Connection(source, target, id); ok {
+		return natsjs.Bound{RequestedAt: v.RequestedAt}
+	}
+	return natsjs.Bound{From: seq + 1}
+}
+
 // errStaleRead says that two reads of a pair disagree: one of them lags.
 var errStaleRead = errors.New("app: a read of the pair lags behind another")
 
@@ -329,7 +346,7 @@ func (s *Service) stateFor(ctx context.Context, cmd domain.Command, last natsjs.
 		return domain.FromLast(last.Event)
 	}
 	// The command names an older connection of the pair, which is necessarily terminal.
-	hist, err := s.cfg.Store.Connection(ctx, source, target, id)
+	hist, err := s.cfg.Store.Connection(ctx, source, target, id, s.bound(source, target, id))
 	if err != nil {
 		return domain.Connection{}, unavailable(err)
 	}
@@ -356,7 +373,7 @@ func (s *Service) earlier(ctx context.Context, cmd domain.Command, eventID, sour
 	if r, ok := cmd.(domain.RequestConnection); ok {
 		id = r.ConnectionID
 	}
-	hist, err := s.cfg.Store.Connection(ctx, source, target, id)
+	hist, err := s.cfg.Store.Connection(ctx, source, target, id, s.bound(source, target, id))
 	if err != nil {
 		return Result{}, false, unavailable(err)
 	}

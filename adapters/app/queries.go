@@ -134,7 +134,7 @@ func (s *Service) Get(ctx context.Context, p Principal, id string, minSequence u
 	if err != nil {
 		return Detail{}, err
 	}
-	hist, err := s.cfg.Store.Connection(ctx, source, target, id)
+	hist, err := s.cfg.Store.Connection(ctx, source, target, id, s.bound(source, target, id))
 	if err != nil {
 		return Detail{}, unavailable(err)
 	}

@@ -194,6 +194,12 @@ func (l *ListIndex) List(entity string, ds ...projections.Direction) []projectio
 	return l.idx.List(entity, ds...)
 }
 
+// Connection returns the view of connection id of the pair (source, target), as far as the
+// index has read the event stream (see [projections.Index.Connection]).
+func (l *ListIndex) Connection(source, target, id string) (projections.View, bool) {
+	return l.idx.Connection(source, target, id)
+}
+
 // Pair returns the view of the pair's latest connection and the stream sequence of its last
 // event, as far as the index has read; false if the pair has none there.
 func (l *ListIndex) Pair(source, target string) (projections.View, bool) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -184,10 +185,22 @@ func (s *Store) PairEvents(ctx context.Context, source, target string, from uint
 	}
 }
 
+// Bound narrows where [Store.Connection] looks for a connection's events. The zero Bound
+// looks everywhere.
+type Bound struct {
+	// From: the connection's request, if it exists, is at this stream sequence or later.
+	From uint64
+	// RequestedAt, when not zero, is about when the connection was requested (its view's
+	// requestedAt): its request is looked for among the pair's requests from a minute
+	// before, and everywhere from From if it is not there (the service's and the
+	// servers' clocks may differ).
+	RequestedAt time.Time
+}
+
 // Connection returns the events of connection id on the pair (source, target), oldest first,
 // or none if the pair has no such connection. A connection's events are contiguous among the
-// pair's (rule 2), so the walk starts at the pair's latest request when that is the
-// connection's, and at the pair's first event otherwise.
+// pair's (rule 2), so the walk starts at the connection's request: the pair's latest request
+// when that is the connection's, else the one b points at, else the first event from b.From.
 //
 // It reads from the stream's leader, not with direct gets, which any replica may answer from
 // a state that lags: commands decide on this history (a command on an older connection of
@@ -195,14 +208,34 @@ func (s *Store) PairEvents(ctx context.Context, source, target string, from uint
 // conditional on the pair's last event only, which a lagging history would not contradict.
 // Under faults a follower's answer had missed a deny, and an accept of the denied connection
 // was stored.
-func (s *Store) Connection(ctx context.Context, source, target, id string) ([]Stored, error) {
-	from := uint64(1)
-	last, err := s.leaderGet(ctx, msgGetRequest{LastBySubject: events.Subject(source, target, events.TypeConnectionRequested)})
+func (s *Store) Connection(ctx context.Context, source, target, id string, b Bound) ([]Stored, error) {
+	from := max(b.From, 1)
+	requests := events.Subject(source, target, events.TypeConnectionRequested)
+	last, err := s.leaderGet(ctx, msgGetRequest{LastBySubject: requests})
 	switch {
 	case err == nil && last.Event.ConnectionID == id:
 		from = last.Sequence
 	case err != nil && !errors.Is(err, jetstream.ErrMsgNotFound):
 		return nil, fmt.Errorf("natsjs: history of %s: %w", id, err)
+	case err != nil:
+		return nil, nil // the pair has no request at all
+	case !b.RequestedAt.IsZero():
+		since := b.RequestedAt.Add(-time.Minute)
+		req := msgGetRequest{StartTime: &since, NextBySubject: requests}
+		for {
+			st, err := s.leaderGet(ctx, req)
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("natsjs: history of %s: %w", id, err)
+			}
+			if st.Event.ConnectionID == id {
+				from = st.Sequence
+				break
+			}
+			req = msgGetRequest{Seq: st.Sequence + 1, NextBySubject: requests}
+		}
 	}
 	var out []Stored
 	for st, err := range s.PairEvents(ctx, source, target, from) {
@@ -220,9 +253,10 @@ func (s *Store) Connection(ctx context.Context, source, target, id string) ([]St
 
 // msgGetRequest is the body of a JetStream message get ($JS.API.STREAM.MSG.GET.<stream>).
 type msgGetRequest struct {
-	Seq           uint64 `json:"seq,omitempty"`
-	NextBySubject string `json:"next_by_subj,omitempty"`
-	LastBySubject string `json:"last_by_subj,omitempty"`
+	Seq           uint64     `json:"seq,omitempty"`
+	StartTime     *time.Time `json:"start_time,omitempty"`
+	NextBySubject string     `json:"next_by_subj,omitempty"`
+	LastBySubject string     `json:"last_by_subj,omitempty"`
 }
 
 type msgGetResponse struct {

@@ -210,8 +210,9 @@ func testHistory(t *testing.T, s *natsjs.Store) {
 	appendE("h4", events.TypeConnectionAccepted, "mid")
 	appendE("h5", events.TypeConnectionDisconnected, "mid")
 	appendE("h6", events.TypeConnectionRequested, "new")
-	for conn, want := range map[string][]string{"old": {"h1", "h2"}, "mid": {"h3", "h4", "h5"}, "new": {"h6"}, "none": nil} {
-		got, err := s.Connection(ctx, "h", "k", conn)
+	history := func(conn string, b natsjs.Bound) string {
+		t.Helper()
+		got, err := s.Connection(ctx, "h", "k", conn, b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -219,9 +220,24 @@ func testHistory(t *testing.T, s *natsjs.Store) {
 		for _, st := range got {
 			ids = append(ids, st.Event.EventID)
 		}
-		if fmt.Sprint(ids) != fmt.Sprint(want) {
-			t.Errorf("Connection(%s) = %v, want %v", conn, ids, want)
+		return fmt.Sprint(ids)
+	}
+	for conn, want := range map[string][]string{"old": {"h1", "h2"}, "mid": {"h3", "h4", "h5"}, "new": {"h6"}, "none": nil} {
+		if got := history(conn, natsjs.Bound{}); got != fmt.Sprint(want) {
+			t.Errorf("Connection(%s) = %v, want %v", conn, got, want)
 		}
+		// Requested about now: found among the pair's requests of the last minute.
+		if got := history(conn, natsjs.Bound{RequestedAt: time.Now()}); got != fmt.Sprint(want) {
+			t.Errorf("Connection(%s, requested now) = %v, want %v", conn, got, want)
+		}
+		// A requestedAt an hour ahead of the servers' clock: found by the full walk.
+		if got := history(conn, natsjs.Bound{RequestedAt: time.Now().Add(time.Hour)}); got != fmt.Sprint(want) {
+			t.Errorf("Connection(%s, requested in an hour) = %v, want %v", conn, got, want)
+		}
+	}
+	// From says where the request is at the earliest: nothing before it is read.
+	if got := history("old", natsjs.Bound{From: seq}); got != "[]" {
+		t.Errorf("Connection(old, from the last event) = %v, want none", got)
 	}
 }
 
