@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -887,14 +888,14 @@ func (m *matrix) reads(c *userConn) {
 			return allow("got %s", reply.Header.Get("Nats-Subject"))
 		}))
 
-		for _, f := range []struct{ path, filter string }{
+		for i, f := range []struct{ path, filter string }{
 			{"ordered consumer entityconn.events.E.>", events.SubjectPrefix + "." + e + ".>"},
 			{"ordered consumer entityconn.events.*.E.>", events.SubjectPrefix + ".*." + e + ".>"},
 		} {
 			var subject string
 			refusedSubject, err := c.call(anySubject, func(ctx context.Context) error {
 				oc, err := c.js.OrderedConsumer(ctx, events.Stream, jetstream.OrderedConsumerConfig{
-					FilterSubjects: []string{f.filter}, NamePrefix: c.user + "-matrix-ordered", MaxResetAttempts: 1})
+					FilterSubjects: []string{f.filter}, NamePrefix: c.user + "-matrix-ordered-" + e + "-" + strconv.Itoa(i), MaxResetAttempts: 1})
 				if err != nil {
 					return err
 				}
