@@ -148,13 +148,7 @@ func OnRetry(ctx context.Context, report func(error)) context.Context {
 }
 
 func transient(err error) bool {
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.Code == 503 || apiErr.Code == 408
-	}
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
-		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
-		errors.Is(err, errNotYet)
+	return Unavailable(err) || errors.Is(err, errNotYet)
 }
 
 // Permanent reports whether err, from connecting to NATS or from [Setup], [Bind] or another
