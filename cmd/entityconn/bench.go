@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -80,11 +79,8 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.IntVar(&cfg.entities, "entities", 10_000, "entities the stored connections are spread over")
 	fs.DurationVar(&cfg.idleWait, "idle-wait", 130*time.Second, "after the scale phases' lists, wait this long without requests and measure memory again (the server's caches of its message blocks expire after 2 minutes); 0 skips it")
 	fs.StringVar(&cfg.prof.dir, "profile-dir", "", "write CPU profiles of the in-process phase and the scale phases, and heap profiles of the process serving the stored connections (serving, and idle after --idle-wait), into this directory")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
 	if cfg.quick {
 		cfg.ops, cfg.lagFor = min(cfg.ops, 1000), min(cfg.lagFor, time.Second)

@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -73,11 +72,8 @@ func runFaults(ctx context.Context, args []string, _ func(string) string, stdout
 	fs.StringVar(&cfg.NATSServer, "nats-server", "", "run the NATS nodes with this nats-server binary instead of this program's internal node mode")
 	fs.StringVar(&cfg.LogLevel, "log-level", "warn", "--log-level of the replicas (their logs are in the work directory)")
 	fs.BoolVar(&cfg.Verbose, "verbose", false, "log every fault step, the routes of a partitioned node and the processes' restarts")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
 	for _, k := range strings.Split(kinds, ",") {
 		if k = strings.TrimSpace(k); k == "" {
@@ -95,9 +91,6 @@ func runFaults(ctx context.Context, args []string, _ func(string) string, stdout
 		cfg.Faults = append(cfg.Faults, faultRollingRestart)
 	}
 	switch {
-	case fs.NArg() > 0:
-		fmt.Fprintf(stderr, "entityconn faults: unexpected arguments %q\n", fs.Args())
-		return 2
 	case cfg.Workers < 1 || cfg.Entities < 2 || cfg.Duration <= 0 || cfg.Every <= 0:
 		fmt.Fprintln(stderr, "entityconn faults: --workers ≥ 1, --entities ≥ 2, --duration and --every > 0")
 		return 2

@@ -65,15 +65,8 @@ func runNATSContext(_ context.Context, args []string, getenv func(string) string
 	env := envOr(getenv)
 	data := fs.String("data", env("ENTITYCONN_DATA", "./data"), "data directory of entityconn serve (env ENTITYCONN_DATA)")
 	listen := fs.String("nats-listen", env("ENTITYCONN_NATS_LISTEN", "127.0.0.1:4222"), "client address of the embedded NATS server (env ENTITYCONN_NATS_LISTEN)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "entityconn nats-context: unexpected arguments %q\n", fs.Args())
-		return 2
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
 	url, err := natsURLOf(*listen)
 	if err != nil {
@@ -209,15 +202,8 @@ func runNATSServerConfig(_ context.Context, args []string, _ func(string) string
 	fs := flag.NewFlagSet("nats-server-config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	envFile := fs.String("env-file", "", "write the secrets of the entityconn replicas to this file (mode 0600), as NAME=value lines (docker compose env_file)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "entityconn nats-server-config: unexpected arguments %q\n", fs.Args())
-		return 2
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
 	cfg, secrets, err := natsauth.NewServerConfig()
 	if err != nil {

@@ -33,15 +33,8 @@ func runRebuild(ctx context.Context, args []string, getenv func(string) string, 
 	url := fs.String("nats-url", env("NATS_URL", ""), "rebuild on this external NATS instead (env NATS_URL)")
 	var ext externalNATS
 	ext.register(fs, env, false)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "entityconn rebuild: unexpected arguments %q\n", fs.Args())
-		return 2
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
 	n, elapsed, err := rebuild(ctx, *data, *url, ext, stderr)
 	if err != nil {

@@ -272,7 +272,7 @@ func (st *stack) open(cfg *serveConfig, out io.Writer) error {
 	st.external = cfg.ExtNATS
 	st.natsOpts = append([]nats.Option{nats.Name("entityconn"), nats.MaxReconnects(-1),
 		// A server that stops answering (a stopped process, a paused VM, a partition that
-		// keeps the TCP connection) is left within about 3 s: every request on a connection
+		// keeps the TCP connection) is left after three pings a second apart go unanswered: every request on a connection
 		// to it would wait for its timeout, and the client keeps the connection while its
 		// pings are not overdue (nats.go's default: 2 minutes, twice).
 		nats.PingInterval(time.Second), nats.MaxPingsOutstanding(3), nats.ReconnectWait(250 * time.Millisecond),
