@@ -235,6 +235,9 @@ func (s *Server) command(c *call, cmd domain.Command, body func(app.Result) any)
 	}
 	id.Retry = claim.Retry()
 	res, err := s.cfg.Service.Execute(ctx, p, id, cmd)
+	if err != nil && !zuora.Transient(err) && claim.EarlierMayRun() {
+		err = natsjs.ErrEarlierAttempt
+	}
 	var sr storedResponse
 	if err != nil {
 		sr.Status, sr.Body = s.errorResponse(c, err)

@@ -82,6 +82,10 @@ func (x *Executor) Execute(ctx context.Context, name, user string, r Request, pr
 	}()
 	id.Retry = claim.Retry()
 	o, err := x.run(ctx, p, id, cmd, processID)
+	if err != nil && !zuora.Transient(err) && claim.EarlierMayRun() {
+		err = natsjs.ErrEarlierAttempt
+		o = Failure(processID, err)
+	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if o.Status >= 500 || zuora.Transient(err) {

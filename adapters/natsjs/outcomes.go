@@ -18,6 +18,11 @@ import (
 // ErrInFlight is returned by [Outcomes.Begin] when the same key is being handled right now.
 var ErrInFlight = fmt.Errorf("%w: a request with this idempotency key is still in progress", domain.ErrConflict)
 
+// ErrEarlierAttempt is the answer to a command refused while an earlier attempt of it may
+// still be running ([Claim.EarlierMayRun]): that attempt may yet store the command's event,
+// so the refusal is not the command's outcome yet. A retry with the same key gets it.
+var ErrEarlierAttempt = errors.New("an earlier attempt of this command may still be running; retry with the same key or command id")
+
 // ErrKeyReused is returned by [Outcomes.Begin] when the key was first used for a different
 // request (another body, path or entity).
 var ErrKeyReused = fmt.Errorf("%w: the idempotency key was already used for a different request", domain.ErrInvalidValue)
@@ -61,25 +66,39 @@ type outcomeRecord struct {
 	// released (no attempt holds it).
 	Until time.Time `json:"until,omitzero"`
 	// Attempts counts the attempts that claimed the key.
-	Attempts int             `json:"attempts,omitempty"`
+	Attempts int `json:"attempts,omitempty"`
+	// Deadline is the latest deadline of the attempts that claimed the key: until then
+	// (and a little after, for a write it made just before), an attempt whose lease ran out
+	// may still be running, cut off from the bucket, and store the command's event.
+	Deadline time.Time       `json:"deadline,omitzero"`
 	Outcome  json.RawMessage `json:"outcome,omitempty"`
 }
 
 // Claim is the right to handle a key, returned by [Outcomes.Begin]. Exactly one of Complete
 // or Release should be called; until then the claim renews its lease.
 type Claim struct {
-	o    *Outcomes
-	key  string
-	rec  outcomeRecord
-	mu   sync.Mutex
-	rev  uint64
-	stop chan struct{}
-	done chan struct{}
+	o   *Outcomes
+	key string
+	rec outcomeRecord
+	// earlierDeadline is the latest deadline of the attempts before this one (zero: none).
+	earlierDeadline time.Time
+	mu              sync.Mutex
+	rev             uint64
+	stop            chan struct{}
+	done            chan struct{}
 }
 
 // Retry reports whether an earlier attempt claimed the key and ended without an outcome
 // (released, or its lease ran out): its event may be stored.
 func (c *Claim) Retry() bool { return c.rec.Attempts > 1 }
+
+// EarlierMayRun reports whether an earlier attempt of the key may still be running: its
+// lease ran out, but not its deadline (plus the time a write it made just before takes).
+// Such an attempt may yet store the command's event, so a refusal is not yet the command's
+// outcome.
+func (c *Claim) EarlierMayRun() bool {
+	return c.o.now().Before(c.earlierDeadline.Add(writeTimeout))
+}
 
 // Begin looks up key within scope (e.g. the user). If a first outcome is recorded for the
 // same fingerprint it returns it (replay); the caller answers with it. Otherwise it records
@@ -92,7 +111,12 @@ func (o *Outcomes) Begin(ctx context.Context, scope, key, fingerprint string) (r
 	k := outcomeKey(scope, key)
 	for {
 		now := o.now()
-		rec := outcomeRecord{Fingerprint: fingerprint, Started: now, Until: now.Add(o.Lease), Attempts: 1}
+		deadline, ok := ctx.Deadline()
+		if !ok {
+			deadline = now.Add(retryFor)
+		}
+		rec := outcomeRecord{Fingerprint: fingerprint, Started: now, Until: now.Add(o.Lease), Attempts: 1, Deadline: deadline}
+		var earlier time.Time
 		e, err := retrying(ctx, readTimeout, func(ctx context.Context) (jetstream.KeyValueEntry, error) { return o.kv.Get(ctx, k) })
 		var rev uint64
 		switch {
@@ -118,12 +142,15 @@ func (o *Outcomes) Begin(ctx context.Context, scope, key, fingerprint string) (r
 				continue
 			}
 			rec.Attempts = cur.Attempts + 1
+			if earlier = cur.Deadline; earlier.After(rec.Deadline) {
+				rec.Deadline = earlier
+			}
 			rev, err = retrying(ctx, writeTimeout, func(ctx context.Context) (uint64, error) {
 				return o.kv.Update(ctx, k, mustJSON(rec), e.Revision())
 			})
 		}
 		if err == nil {
-			c := &Claim{o: o, key: k, rec: rec, rev: rev, stop: make(chan struct{}), done: make(chan struct{})}
+			c := &Claim{o: o, key: k, rec: rec, rev: rev, earlierDeadline: earlier, stop: make(chan struct{}), done: make(chan struct{})}
 			go c.renew()
 			return nil, c, nil
 		}
@@ -204,6 +231,9 @@ func (c *Claim) Release(ctx context.Context) error {
 	rev := c.end()
 	rec := c.rec
 	rec.Until = time.Time{}
+	if now := c.o.now(); !c.earlierDeadline.After(now) {
+		rec.Deadline = now // no earlier attempt runs, and this one has ended
+	}
 	_, err := retrying(ctx, writeTimeout, func(ctx context.Context) (uint64, error) { return c.o.kv.Update(ctx, c.key, mustJSON(rec), rev) })
 	if err != nil && !isRevisionConflict(err) {
 		return fmt.Errorf("natsjs: release idempotency key: %w", err)

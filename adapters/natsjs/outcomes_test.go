@@ -180,3 +180,44 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A claim taken over from an attempt whose lease ran out knows that attempt may still run
+// until its deadline (and a write it made just before, after): a refusal is not yet the
+// command's outcome. Once every earlier attempt has ended or passed its deadline, it is.
+func TestOutcomesEarlierMayRun(t *testing.T) {
+	t.Parallel()
+	_, url := natsjstest.Single(t)
+	o := natsjs.NewOutcomes(setup(t, url, 1))
+	o.Lease = 300 * time.Millisecond
+	ctx := t.Context()
+
+	_, first, err := o.Begin(ctx, "alice", "k", "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.EarlierMayRun() {
+		t.Error("the first attempt's claim says an earlier attempt may run")
+	}
+	first.Abandon() // its process is cut off: the lease runs out, its 30 s context does not
+
+	_, second, err := o.Begin(ctx, "alice", "k", "f")
+	if err != nil || second == nil || !second.EarlierMayRun() {
+		t.Fatalf("Begin(after the lease ran out) = %v, %v; want a claim that knows the first attempt may still run", second, err)
+	}
+	_ = second.Release(ctx)
+
+	// An attempt whose context has already ended cannot store anything later than a write
+	// it made just before: after that, nothing earlier runs.
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	_, dead, err := natsjs.NewOutcomes(setup(t, url, 1)).Begin(short, "alice", "k2", "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead.Abandon()
+	time.Sleep(200*time.Millisecond + 4*time.Second) // its deadline, and a write's time after it
+	_, later, err := o.Begin(ctx, "alice", "k2", "f")
+	if err != nil || later == nil || later.EarlierMayRun() {
+		t.Errorf("Begin(long after the first attempt's deadline) = %v, %v; want a claim with no earlier attempt running", later, err)
+	}
+}

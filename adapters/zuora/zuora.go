@@ -59,6 +59,7 @@ func Table() []Mapping {
 		{natsjs.ErrKeyReused, http.StatusUnprocessableEntity, CategoryInvalidValue},
 		{natsjs.ErrInFlight, http.StatusConflict, CategoryConflict},
 		{app.ErrUnavailable, http.StatusServiceUnavailable, CategoryUnavailable},
+		{natsjs.ErrEarlierAttempt, http.StatusServiceUnavailable, CategoryUnavailable},
 		{domain.ErrUnauthenticated, http.StatusUnauthorized, CategoryAuthentication},
 		{domain.ErrPermission, http.StatusForbidden, CategoryPermission},
 		{domain.ErrMissingValue, http.StatusBadRequest, CategoryMissingValue},
@@ -91,7 +92,7 @@ func Classify(err error) (status, code int) {
 // the durable door retries the command.
 func Transient(err error) bool {
 	return errors.Is(err, app.ErrUnavailable) || errors.Is(err, app.ErrContended) ||
-		errors.Is(err, natsjs.ErrInFlight) || natsjs.Unavailable(err)
+		errors.Is(err, natsjs.ErrInFlight) || errors.Is(err, natsjs.ErrEarlierAttempt) || natsjs.Unavailable(err)
 }
 
 // RetryAfter is what a 503 answer's Retry-After header says, in seconds: about the time a

@@ -42,7 +42,7 @@ func TestFaultsAreUnavailableNotInternal(t *testing.T) {
 
 // Answers a retry may change are never recorded as a command's first outcome.
 func TestTransientAnswersAreNotOutcomes(t *testing.T) {
-	for _, err := range []error{app.ErrContended, natsjs.ErrInFlight, fmt.Errorf("%w: x", app.ErrUnavailable), fmt.Errorf("x: %w", nats.ErrTimeout)} {
+	for _, err := range []error{app.ErrContended, natsjs.ErrInFlight, natsjs.ErrEarlierAttempt, fmt.Errorf("%w: x", app.ErrUnavailable), fmt.Errorf("x: %w", nats.ErrTimeout)} {
 		if !zuora.Transient(err) {
 			t.Errorf("Transient(%v) = false, want true", err)
 		}
