@@ -96,6 +96,13 @@ const (
 	DoorNATS Door = "nats"
 )
 
+// CommandTimeout bounds one attempt of a command at the request doors (REST, NATS
+// request/reply); the durable door's attempts are shorter. Each NATS request inside it has a
+// bound of its own and is tried again while NATS cannot serve it. An attempt's deadline is
+// also how long a retry that took over its key holds back a refusal (the attempt, cut off,
+// may yet store the event), so it stays well under a client's usual 30 s of retries.
+const CommandTimeout = 10 * time.Second
+
 // CommandID identifies a command across retries: the key its caller gave (an
 // Idempotency-Key on REST, a commandId on NATS) within the door it came through. The zero
 // CommandID (no key) makes a command unrepeatable.

@@ -199,7 +199,7 @@ func (s *Server) command(c *call, cmd domain.Command, body func(app.Result) any)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(c.r.Context(), commandRequestTimeout)
+	ctx, cancel := context.WithTimeout(c.r.Context(), app.CommandTimeout)
 	defer cancel()
 	if t := c.r.Header.Get(HeaderTrackID); t != "" {
 		ctx = natsjs.WithCorrelationID(ctx, t)

@@ -34,16 +34,15 @@ const MaxTrackIDLength = 64
 
 // Headers this API reads or writes.
 const (
-	HeaderEntityIDs       = "Zuora-Entity-Ids"
-	HeaderTrackID         = "Zuora-Track-Id"
-	HeaderRequestID       = "Zuora-Request-Id"
-	HeaderIdempotencyKey  = "Idempotency-Key"
-	HeaderReplayed        = "Idempotent-Replayed"
-	HeaderSequence        = "Entityconn-Sequence"
-	maxIdempotencyKeyLen  = 255
-	contentTypeJSON       = "application/json; charset=utf-8"
-	defaultPageSize       = 30
-	commandRequestTimeout = 30 * time.Second
+	HeaderEntityIDs      = "Zuora-Entity-Ids"
+	HeaderTrackID        = "Zuora-Track-Id"
+	HeaderRequestID      = "Zuora-Request-Id"
+	HeaderIdempotencyKey = "Idempotency-Key"
+	HeaderReplayed       = "Idempotent-Replayed"
+	HeaderSequence       = "Entityconn-Sequence"
+	maxIdempotencyKeyLen = 255
+	contentTypeJSON      = "application/json; charset=utf-8"
+	defaultPageSize      = 30
 )
 
 //go:embed openapi.yaml

@@ -169,7 +169,7 @@ func (s *Server) command(req micro.Request, name, user string) {
 	if err != nil {
 		o = Failure(pid, err)
 	} else {
-		ctx, cancel := context.WithTimeout(s.ctx, requestTimeout)
+		ctx, cancel := context.WithTimeout(s.ctx, app.CommandTimeout)
 		if corr := correlationID(req.Headers(), r.CommandID); corr != "" {
 			ctx = natsjs.WithCorrelationID(ctx, corr)
 		}

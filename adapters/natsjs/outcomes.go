@@ -231,8 +231,10 @@ func (c *Claim) Release(ctx context.Context) error {
 	rev := c.end()
 	rec := c.rec
 	rec.Until = time.Time{}
-	if now := c.o.now(); !c.earlierDeadline.After(now) {
-		rec.Deadline = now // no earlier attempt runs, and this one has ended
+	// This attempt has ended: what may still run is only what ran before it.
+	rec.Deadline = c.o.now()
+	if c.earlierDeadline.After(rec.Deadline) {
+		rec.Deadline = c.earlierDeadline
 	}
 	_, err := retrying(ctx, writeTimeout, func(ctx context.Context) (uint64, error) { return c.o.kv.Update(ctx, c.key, mustJSON(rec), rev) })
 	if err != nil && !isRevisionConflict(err) {

@@ -221,3 +221,35 @@ func TestOutcomesEarlierMayRun(t *testing.T) {
 		t.Errorf("Begin(long after the first attempt's deadline) = %v, %v; want a claim with no earlier attempt running", later, err)
 	}
 }
+
+// An attempt that gives its key up has ended: the next one waits only for what ran before
+// it, not for the released attempt's own deadline (a chain of retries, each answered 503,
+// would otherwise push the window on by a whole deadline each time).
+func TestOutcomesReleaseEndsTheAttempt(t *testing.T) {
+	t.Parallel()
+	_, url := natsjstest.Single(t)
+	o := natsjs.NewOutcomes(setup(t, url, 1))
+	o.Lease = 300 * time.Millisecond
+	ctx := t.Context()
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, first, err := o.Begin(short, "alice", "k", "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Abandon() // cut off: may run until its deadline, 2 s from now
+	long, cancelLong := context.WithTimeout(ctx, time.Hour)
+	defer cancelLong()
+	_, second, err := o.Begin(long, "alice", "k", "f")
+	if err != nil || !second.EarlierMayRun() {
+		t.Fatalf("Begin(after the first's lease) = %v, %v; want a claim that knows the first may run", second, err)
+	}
+	if err := second.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2*time.Second + 4*time.Second + 200*time.Millisecond) // the first's deadline, and a write's time after it
+	_, third, err := o.Begin(ctx, "alice", "k", "f")
+	if err != nil || third == nil || third.EarlierMayRun() {
+		t.Errorf("Begin(after both ended) = %v, %v; want a claim with no earlier attempt running (the second's hour-long deadline does not count once it released)", third, err)
+	}
+}
