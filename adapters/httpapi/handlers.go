@@ -235,8 +235,14 @@ func (s *Server) command(c *call, cmd domain.Command, body func(app.Result) any)
 	}
 	id.Retry = claim.Retry()
 	res, err := s.cfg.Service.Execute(ctx, p, id, cmd)
-	if err != nil && !zuora.Transient(err) && claim.EarlierMayRun() {
-		err = natsjs.ErrEarlierAttempt
+	for err != nil && !zuora.Transient(err) && claim.EarlierMayRun() {
+		// A refusal while an earlier attempt may still store the event: wait it out and
+		// decide again (which finds that attempt's event), or answer 503 if there is no time.
+		if !claim.WaitEarlier(ctx) {
+			err = natsjs.ErrEarlierAttempt
+			break
+		}
+		res, err = s.cfg.Service.Execute(ctx, p, id, cmd)
 	}
 	var sr storedResponse
 	if err != nil {

@@ -82,9 +82,15 @@ func (x *Executor) Execute(ctx context.Context, name, user string, r Request, pr
 	}()
 	id.Retry = claim.Retry()
 	o, err := x.run(ctx, p, id, cmd, processID)
-	if err != nil && !zuora.Transient(err) && claim.EarlierMayRun() {
-		err = natsjs.ErrEarlierAttempt
-		o = Failure(processID, err)
+	for err != nil && !zuora.Transient(err) && claim.EarlierMayRun() {
+		// A refusal while an earlier attempt may still store the event: wait it out and
+		// decide again (which finds that attempt's event), or answer 503 if there is no time.
+		if !claim.WaitEarlier(ctx) {
+			err = natsjs.ErrEarlierAttempt
+			o = Failure(processID, err)
+			break
+		}
+		o, err = x.run(ctx, p, id, cmd, processID)
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()

@@ -67,11 +67,13 @@ type outcomeRecord struct {
 	Until time.Time `json:"until,omitzero"`
 	// Attempts counts the attempts that claimed the key.
 	Attempts int `json:"attempts,omitempty"`
-	// Deadline is the latest deadline of the attempts that claimed the key: until then
-	// (and a little after, for a write it made just before), an attempt whose lease ran out
-	// may still be running, cut off from the bucket, and store the command's event.
-	Deadline time.Time       `json:"deadline,omitzero"`
-	Outcome  json.RawMessage `json:"outcome,omitempty"`
+	// Deadline is the deadline of the attempt that holds the key (zero once released).
+	Deadline time.Time `json:"deadline,omitzero"`
+	// CutOff is the latest deadline of the attempts whose lease ran out without their
+	// giving the key up: until then (and a little after, for a write made just before),
+	// such an attempt may still run, cut off from the bucket, and store the event.
+	CutOff  time.Time       `json:"cutOff,omitzero"`
+	Outcome json.RawMessage `json:"outcome,omitempty"`
 }
 
 // Claim is the right to handle a key, returned by [Outcomes.Begin]. Exactly one of Complete
@@ -80,7 +82,7 @@ type Claim struct {
 	o   *Outcomes
 	key string
 	rec outcomeRecord
-	// earlierDeadline is the latest deadline of the attempts before this one (zero: none).
+	// earlierDeadline is the record's CutOff when this claim took the key (zero: none).
 	earlierDeadline time.Time
 	mu              sync.Mutex
 	rev             uint64
@@ -100,6 +102,21 @@ func (c *Claim) EarlierMayRun() bool {
 	return c.o.now().Before(c.earlierDeadline.Add(writeTimeout))
 }
 
+// WaitEarlier waits until no earlier attempt may run ([Claim.EarlierMayRun]) and reports
+// true then; it reports false at once if ctx would end first.
+func (c *Claim) WaitEarlier(ctx context.Context) bool {
+	end := c.earlierDeadline.Add(writeTimeout)
+	if dl, ok := ctx.Deadline(); ok && !end.Before(dl) {
+		return false
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(end.Sub(c.o.now())):
+		return true
+	}
+}
+
 // Begin looks up key within scope (e.g. the user). If a first outcome is recorded for the
 // same fingerprint it returns it (replay); the caller answers with it. Otherwise it records
 // that the key is in flight and returns a claim; the caller handles the request and records
@@ -116,7 +133,6 @@ func (o *Outcomes) Begin(ctx context.Context, scope, key, fingerprint string) (r
 			deadline = now.Add(retryFor)
 		}
 		rec := outcomeRecord{Fingerprint: fingerprint, Started: now, Until: now.Add(o.Lease), Attempts: 1, Deadline: deadline}
-		var earlier time.Time
 		e, err := retrying(ctx, readTimeout, func(ctx context.Context) (jetstream.KeyValueEntry, error) { return o.kv.Get(ctx, k) })
 		var rev uint64
 		switch {
@@ -142,15 +158,16 @@ func (o *Outcomes) Begin(ctx context.Context, scope, key, fingerprint string) (r
 				continue
 			}
 			rec.Attempts = cur.Attempts + 1
-			if earlier = cur.Deadline; earlier.After(rec.Deadline) {
-				rec.Deadline = earlier
+			rec.CutOff = cur.CutOff
+			if !cur.Until.IsZero() && cur.Deadline.After(rec.CutOff) {
+				rec.CutOff = cur.Deadline // its lease ran out: it may still run
 			}
 			rev, err = retrying(ctx, writeTimeout, func(ctx context.Context) (uint64, error) {
 				return o.kv.Update(ctx, k, mustJSON(rec), e.Revision())
 			})
 		}
 		if err == nil {
-			c := &Claim{o: o, key: k, rec: rec, rev: rev, earlierDeadline: earlier, stop: make(chan struct{}), done: make(chan struct{})}
+			c := &Claim{o: o, key: k, rec: rec, rev: rev, earlierDeadline: rec.CutOff, stop: make(chan struct{}), done: make(chan struct{})}
 			go c.renew()
 			return nil, c, nil
 		}
@@ -231,11 +248,7 @@ func (c *Claim) Release(ctx context.Context) error {
 	rev := c.end()
 	rec := c.rec
 	rec.Until = time.Time{}
-	// This attempt has ended: what may still run is only what ran before it.
-	rec.Deadline = c.o.now()
-	if c.earlierDeadline.After(rec.Deadline) {
-		rec.Deadline = c.earlierDeadline
-	}
+	rec.Deadline = time.Time{} // this attempt has ended
 	_, err := retrying(ctx, writeTimeout, func(ctx context.Context) (uint64, error) { return c.o.kv.Update(ctx, c.key, mustJSON(rec), rev) })
 	if err != nil && !isRevisionConflict(err) {
 		return fmt.Errorf("natsjs: release idempotency key: %w", err)
