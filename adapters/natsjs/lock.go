@@ -84,6 +84,7 @@ func LockStore(dir string) (*StoreLock, error) {
 	}
 	path := filepath.Join(dir, LockFile)
 	deadline := time.Now().Add(handoff)
+	lastTry := false
 	for {
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
 		if err != nil {
@@ -109,6 +110,13 @@ func LockStore(dir string) (*StoreLock, error) {
 		heldMu.Lock()
 		prev := held[key]
 		heldMu.Unlock()
+		if prev == nil && !lastTry {
+			// A server of this process may have released the lock between the attempt
+			// and this look-up (Release closes the file before it unregisters): try once
+			// more before saying the store is in use.
+			lastTry = true
+			continue
+		}
 		if prev == nil || !prev.isStopping() || time.Now().After(deadline) {
 			return nil, &StoreInUseError{Dir: dir, PID: readPID(path)}
 		}
@@ -122,12 +130,14 @@ func LockStore(dir string) (*StoreLock, error) {
 // Release releases the lock (the lock file stays). Calling it again does nothing.
 func (l *StoreLock) Release() {
 	l.once.Do(func() {
+		// Unlock before unregistering: a LockStore that finds the kernel lock taken and
+		// then no registered holder tries again, and succeeds.
+		_ = l.f.Close() // closing the descriptor releases the flock
 		heldMu.Lock()
 		if held[l.key] == l {
 			delete(held, l.key)
 		}
 		heldMu.Unlock()
-		_ = l.f.Close() // closing the descriptor releases the flock
 		close(l.released)
 	})
 }
