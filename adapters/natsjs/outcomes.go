@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/entityconn/entityconn/domain"
@@ -74,6 +75,11 @@ type outcomeRecord struct {
 	// such an attempt may still run, cut off from the bucket, and store the event.
 	CutOff  time.Time       `json:"cutOff,omitzero"`
 	Outcome json.RawMessage `json:"outcome,omitempty"`
+	// Holder identifies the attempt that holds (or last held) the key, so that an attempt
+	// whose write timed out but was stored recognises the record as its own: its retry
+	// then meets a revision it did not expect.
+	Holder string `json:"holder,omitempty"`
+	raw    []byte // as read, by [Outcomes.mine]
 }
 
 // Claim is the right to handle a key, returned by [Outcomes.Begin]. Exactly one of Complete
@@ -126,13 +132,14 @@ func (c *Claim) WaitEarlier(ctx context.Context) bool {
 // fingerprint. An outcome is any JSON value.
 func (o *Outcomes) Begin(ctx context.Context, scope, key, fingerprint string) (replay json.RawMessage, claim *Claim, err error) {
 	k := outcomeKey(scope, key)
+	holder := uuid.NewString()
 	for {
 		now := o.now()
 		deadline, ok := ctx.Deadline()
 		if !ok {
 			deadline = now.Add(retryFor)
 		}
-		rec := outcomeRecord{Fingerprint: fingerprint, Started: now, Until: now.Add(o.Lease), Attempts: 1, Deadline: deadline}
+		rec := outcomeRecord{Fingerprint: fingerprint, Started: now, Until: now.Add(o.Lease), Attempts: 1, Deadline: deadline, Holder: holder}
 		e, err := retrying(ctx, readTimeout, func(ctx context.Context) (jetstream.KeyValueEntry, error) { return o.kv.Get(ctx, k) })
 		var rev uint64
 		switch {
@@ -165,6 +172,12 @@ func (o *Outcomes) Begin(ctx context.Context, scope, key, fingerprint string) (r
 			rev, err = retrying(ctx, writeTimeout, func(ctx context.Context) (uint64, error) {
 				return o.kv.Update(ctx, k, mustJSON(rec), e.Revision())
 			})
+		}
+		if err != nil && isRevisionConflict(err) {
+			// A write of ours that timed out may have been stored all the same.
+			if cur, r, ok := o.mine(ctx, k, holder); ok && !cur.Done {
+				rec, rev, err = cur, r, nil
+			}
 		}
 		if err == nil {
 			c := &Claim{o: o, key: k, rec: rec, rev: rev, earlierDeadline: rec.CutOff, stop: make(chan struct{}), done: make(chan struct{})}
@@ -206,12 +219,19 @@ func (c *Claim) renew() {
 		rev, err := c.o.kv.Update(ctx, c.key, mustJSON(rec), c.rev)
 		if err == nil {
 			c.rev, c.rec = rev, rec
+		} else if isRevisionConflict(err) {
+			// An earlier renewal that timed out may have been stored: the record is still
+			// ours if it names this attempt; otherwise it was taken over.
+			cur, r, ok := c.o.mine(ctx, c.key, c.rec.Holder)
+			if !ok || cur.Done {
+				c.mu.Unlock()
+				cancel()
+				return
+			}
+			c.rev, c.rec = r, cur
 		}
 		c.mu.Unlock()
 		cancel()
-		if err != nil && isRevisionConflict(err) {
-			return // taken over: the record is no longer ours
-		}
 	}
 }
 
@@ -234,11 +254,48 @@ func (c *Claim) Complete(ctx context.Context, outcome json.RawMessage) error {
 	rev := c.end()
 	rec := c.rec
 	rec.Done, rec.Until, rec.Outcome = true, time.Time{}, outcome
-	_, err := retrying(ctx, writeTimeout, func(ctx context.Context) (uint64, error) { return c.o.kv.Update(ctx, c.key, mustJSON(rec), rev) })
-	if err != nil {
+	if err := c.write(ctx, rec, rev); err != nil {
 		return fmt.Errorf("natsjs: record outcome: %w", err)
 	}
 	return nil
+}
+
+// write updates the claim's record to rec, expected at revision rev. A write that timed
+// out but was stored makes the retry's revision stale: the record read back then still
+// names this attempt, and the write is done (it is rec) or tried again at the new revision.
+func (c *Claim) write(ctx context.Context, rec outcomeRecord, rev uint64) error {
+	data := mustJSON(rec)
+	for {
+		_, err := retrying(ctx, writeTimeout, func(ctx context.Context) (uint64, error) { return c.o.kv.Update(ctx, c.key, data, rev) })
+		if err == nil || !isRevisionConflict(err) {
+			return err
+		}
+		cur, r, ok := c.o.mine(ctx, c.key, rec.Holder)
+		switch {
+		case !ok:
+			return err // taken over
+		case string(cur.raw) == string(data):
+			return nil
+		case cur.Done:
+			return err // completed with another outcome: never replaced
+		}
+		rev = r
+	}
+}
+
+// mine reads the record of key k and returns it with its revision if it still names the
+// attempt holder.
+func (o *Outcomes) mine(ctx context.Context, k, holder string) (outcomeRecord, uint64, bool) {
+	e, err := retrying(ctx, readTimeout, func(ctx context.Context) (jetstream.KeyValueEntry, error) { return o.kv.Get(ctx, k) })
+	if err != nil {
+		return outcomeRecord{}, 0, false
+	}
+	var cur outcomeRecord
+	if json.Unmarshal(e.Value(), &cur) != nil || cur.Holder == "" || cur.Holder != holder {
+		return outcomeRecord{}, 0, false
+	}
+	cur.raw = e.Value()
+	return cur, e.Revision(), true
 }
 
 // Release gives the key up without an outcome, so that a retry is handled afresh at once:
@@ -249,7 +306,7 @@ func (c *Claim) Release(ctx context.Context) error {
 	rec := c.rec
 	rec.Until = time.Time{}
 	rec.Deadline = time.Time{} // this attempt has ended
-	_, err := retrying(ctx, writeTimeout, func(ctx context.Context) (uint64, error) { return c.o.kv.Update(ctx, c.key, mustJSON(rec), rev) })
+	err := c.write(ctx, rec, rev)
 	if err != nil && !isRevisionConflict(err) {
 		return fmt.Errorf("natsjs: release idempotency key: %w", err)
 	}
