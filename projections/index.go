@@ -165,6 +165,31 @@ func (x *Index) Connection(source, target, id string) (View, bool) {
 	return x.view(r), true
 }
 
+// Find returns the view of connection id if entity is its source or its target. It scans
+// the entity's connections (newest first), so it is for when the pair is not known.
+func (x *Index) Find(entity, id string) (View, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	n, ok := x.names[entity]
+	if !ok {
+		return View{}, false
+	}
+	u, isUUID := parseUUID(id)
+	for _, rs := range [][]uint32{x.out[n], x.in[n]} {
+		for i := len(rs) - 1; i >= 0; i-- {
+			rec := x.rec(rs[i])
+			if rec.odd {
+				if x.odd[rs[i]].ID == id {
+					return x.view(rs[i]), true
+				}
+			} else if isUUID && rec.id == u {
+				return x.view(rs[i]), true
+			}
+		}
+	}
+	return View{}, false
+}
+
 func (x *Index) intern(s string) uint32 {
 	if n, ok := x.names[s]; ok {
 		return n

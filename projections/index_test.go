@@ -216,3 +216,27 @@ func TestIndexConnection(t *testing.T) {
 		}
 	}
 }
+
+// Find locates a connection by id from either of its entities, and from no other entity;
+// an id that is not a canonical UUID is found too.
+func TestIndexFind(t *testing.T) {
+	x := projections.NewIndex()
+	const id = "0c6c1f9e-0000-4000-8000-000000000001"
+	const odd = "not-a-uuid"
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	x.Apply(1, events.Event{EventID: "e1", Type: events.TypeConnectionRequested, ConnectionID: id,
+		SourceEntityID: "global", TargetEntityID: "eu", ActorUserID: "ann", OccurredAt: at})
+	x.Apply(2, events.Event{EventID: "e2", Type: events.TypeConnectionRequested, ConnectionID: odd,
+		SourceEntityID: "us", TargetEntityID: "global", ActorUserID: "bob", OccurredAt: at})
+	for _, c := range [][2]string{{"global", id}, {"eu", id}, {"us", odd}, {"global", odd}} {
+		v, ok := x.Find(c[0], c[1])
+		if !ok || v.ID != c[1] {
+			t.Errorf("Find(%s, %s) = %+v, %v; want its view", c[0], c[1], v, ok)
+		}
+	}
+	for _, c := range [][2]string{{"us", id}, {"eu", odd}, {"nowhere", id}, {"global", "0c6c1f9e-0000-4000-8000-000000000002"}} {
+		if v, ok := x.Find(c[0], c[1]); ok {
+			t.Errorf("Find(%s, %s) = %+v, want not found", c[0], c[1], v)
+		}
+	}
+}

@@ -432,9 +432,9 @@ func (s *Service) actor(p Principal) (domain.Actor, error) {
 	return dir.Actor(p.UserID, p.EntityID)
 }
 
-// locate finds the pair of connection id as seen from entity, waiting for the views to catch
-// up once if they do not show it: a command may follow the request that created the
-// connection faster than the projector.
+// locate finds the pair of connection id as seen from entity, in the list index or the views,
+// waiting once for them to catch up if neither shows it: a command may follow the request
+// that created the connection faster than the projector.
 func (s *Service) locate(ctx context.Context, entity, id string, first projections.Direction) (source, target string, err error) {
 	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
 		return "", "", fmt.Errorf("%w: connection id %q is not a UUID", domain.ErrInvalidValue, truncate(id))
@@ -445,7 +445,20 @@ func (s *Service) locate(ctx context.Context, entity, id string, first projectio
 		}
 		return pr.source, pr.target, nil
 	}
+	ix := s.cfg.Index
+	if ix != nil && !ix.Ready() {
+		ix = nil // still loading: the views know more
+	}
 	for attempt := 0; ; attempt++ {
+		// The list index follows the event stream in this process: it knows the connection
+		// as soon as its request is stored, even while the projector is held up (a replica
+		// taking over the projection, the views bucket without a leader).
+		if ix != nil {
+			if v, ok := ix.Find(entity, id); ok {
+				s.pairs.put(id, pair{v.SourceEntityID, v.TargetEntityID})
+				return v.SourceEntityID, v.TargetEntityID, nil
+			}
+		}
 		for _, d := range []projections.Direction{first, other(first)} {
 			v, ok, err := s.cfg.Views.Get(ctx, d, entity, id)
 			if err != nil {
@@ -460,7 +473,12 @@ func (s *Service) locate(ctx context.Context, entity, id string, first projectio
 			return "", "", fmt.Errorf("%w: %s", domain.ErrConnectionNotFound, id)
 		}
 		wctx, cancel := context.WithTimeout(ctx, MinSequenceWait)
-		err := s.cfg.Views.WaitCaughtUp(wctx)
+		var err error
+		if ix != nil {
+			err = ix.WaitCaughtUp(wctx)
+		} else {
+			err = s.cfg.Views.WaitCaughtUp(wctx)
+		}
 		cancel()
 		if err != nil {
 			return "", "", unavailable(err)

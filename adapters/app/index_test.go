@@ -6,9 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/apptest"
 	"github.com/entityconn/entityconn/adapters/natsjs"
+	"github.com/entityconn/entityconn/adapters/natsjs/natsjstest"
 	"github.com/entityconn/entityconn/domain"
 )
 
@@ -72,5 +75,52 @@ func TestCommandsWithAnIndexFallenBehind(t *testing.T) {
 	}
 	if frozen.Sequence() != 0 {
 		t.Fatalf("the stopped index moved to %d", frozen.Sequence())
+	}
+}
+
+// A command on a connection that this replica has not seen yet finds its pair in the list
+// index, which follows the event stream itself: it does not wait for the projector, which
+// may be held up (here: there is none, so the views bucket never shows the connection).
+func TestCommandsFindTheirConnectionWithoutTheProjector(t *testing.T) {
+	_, url := natsjstest.Single(t)
+	js, err := jetstream.New(natsjstest.Connect(t, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	res, err := natsjs.Setup(ctx, js, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs := natsjs.NewDirectoryStore(res, nil)
+	if _, _, err := dirs.Import(ctx, []byte(apptest.Directory())); err != nil {
+		t.Fatal(err)
+	}
+	views, index := natsjs.NewViews(res, nil), natsjs.NewListIndex(res, nil)
+	apptest.Background(t, views.Run, index.Run, dirs.Run)
+	if _, err := index.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	replica := func() *app.Service {
+		return app.New(app.Config{Store: natsjs.NewStore(res), Views: views, Index: index, Directory: dirs})
+	}
+	root := app.Principal{UserID: "root", EntityID: "global"}
+	eve := app.Principal{UserID: "eve", EntityID: "eu"}
+	req, err := replica().Execute(ctx, root, rest("r1"), domain.RequestConnection{Target: "eu"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := replica().Execute(ctx, eve, rest("a1"), domain.AcceptConnection{ConnectionID: req.ConnectionID}); err != nil {
+		t.Fatalf("accept on another replica, no projector: %v", err)
+	}
+	if took := time.Since(start); took >= app.MinSequenceWait {
+		t.Errorf("accept took %v: it waited for views that cannot catch up", took)
+	}
+	// Someone else's connection stays unknown to an entity that is not part of it.
+	mallory := app.Principal{UserID: "sam", EntityID: "us"}
+	if _, err := replica().Execute(ctx, mallory, rest("x1"), domain.CancelConnection{ConnectionID: req.ConnectionID}); !errors.Is(err, domain.ErrConnectionNotFound) {
+		t.Errorf("cancel by an entity outside the connection = %v, want not found", err)
 	}
 }

@@ -200,6 +200,22 @@ func (l *ListIndex) Connection(source, target, id string) (projections.View, boo
 	return l.idx.Connection(source, target, id)
 }
 
+// Find returns the view of connection id if entity is its source or target, as far as the
+// index has read the event stream (see [projections.Index.Find]).
+func (l *ListIndex) Find(entity, id string) (projections.View, bool) {
+	return l.idx.Find(entity, id)
+}
+
+// WaitCaughtUp returns once the index includes every event the stream held when it was
+// called, or an error when ctx ends first or the stream cannot be asked.
+func (l *ListIndex) WaitCaughtUp(ctx context.Context) error {
+	info, err := retrying(ctx, readTimeout, func(ctx context.Context) (*jetstream.StreamInfo, error) { return l.r.Events.Info(ctx) })
+	if err != nil {
+		return err
+	}
+	return l.WaitFor(ctx, info.State.LastSeq)
+}
+
 // Pair returns the view of the pair's latest connection and the stream sequence of its last
 // event, as far as the index has read; false if the pair has none there.
 func (l *ListIndex) Pair(source, target string) (projections.View, bool) {
