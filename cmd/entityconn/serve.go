@@ -37,6 +37,7 @@ import (
 	"github.com/entityconn/entityconn/adapters/telemetry"
 	"github.com/entityconn/entityconn/adapters/webui"
 	"github.com/entityconn/entityconn/domain"
+	"github.com/entityconn/entityconn/events"
 )
 
 // serveConfig is the configuration of "entityconn serve" (contract §2).
@@ -48,10 +49,13 @@ type serveConfig struct {
 	Directory  string
 	PendingTTL time.Duration
 	Replicas   int
-	Fsync      bool
-	LogLevel   slog.Level
-	BaseURL    string
-	ExtNATS    externalNATS
+	// GatherLeaders keeps the leaders of entityconn's streams on one NATS server
+	// ([natsjs.Leaders]); it matters only with --replicas above 1.
+	GatherLeaders bool
+	Fsync         bool
+	LogLevel      slog.Level
+	BaseURL       string
+	ExtNATS       externalNATS
 }
 
 // serveFlags declares serve's flags, each defaulting to its environment variable.
@@ -76,6 +80,7 @@ func serveFlags(getenv func(string) string, stderr io.Writer) (*flag.FlagSet, *s
 		errs = append(errs, fmt.Errorf("ENTITYCONN_REPLICAS: %w", err))
 	}
 	fs.IntVar(&cfg.Replicas, "replicas", replicas, "replicas of the streams and buckets it creates (env ENTITYCONN_REPLICAS)")
+	fs.BoolVar(&cfg.GatherLeaders, "gather-leaders", true, "with --replicas above 1: keep the leaders of entityconn's streams on one NATS server, so that losing another server stalls no command")
 	fsync, err := strconv.ParseBool(env("ENTITYCONN_FSYNC", "true"))
 	if err != nil {
 		errs = append(errs, fmt.Errorf("ENTITYCONN_FSYNC: %w", err))
@@ -452,6 +457,16 @@ func (st *stack) build(cfg *serveConfig, loadDir func(context.Context, *natsjs.D
 		st.background("NATS rights", func(ctx context.Context) error {
 			return st.authorizer.Follow(ctx, st.kicker, time.Second)
 		})
+	}
+	if cfg.Replicas > 1 && cfg.GatherLeaders {
+		leaders := &natsjs.Leaders{
+			JS: st.res.JS,
+			Streams: []string{events.Stream, "KV_" + natsjs.BucketIdempotency, "KV_" + natsjs.BucketViews,
+				natscmd.StreamCommands, natscmd.StreamOutcomes},
+			Consumers: []natsjs.ConsumerRef{{Stream: natscmd.StreamCommands, Name: natscmd.ConsumerName}},
+			Log:       log,
+		}
+		st.background("leader placement", func(ctx context.Context) error { leaders.Run(ctx); return nil })
 	}
 	holder := instanceID(cfg)
 	st.background("projector", natsjs.NewProjector(projRes, holder, log, st.metrics).Run)
