@@ -42,8 +42,9 @@
 //
 // One durable pull consumer, entityconn-commands, filtered on entityconn.commands.>, is
 // shared by every door of every replica, so each command is delivered to one of them at a
-// time: explicit acknowledgements, AckWait 30 s and MaxDeliver 5 by default
-// ([Config]), no inactivity threshold (its position survives every door stopping). Each door
+// time: explicit acknowledgements, AckWait 5 s (a door reports a command in progress every
+// third of it while it handles it, so only a command whose door died or whose delivery was
+// lost waits for it) and MaxDeliver 5 by default ([Config]), no inactivity threshold (its position survives every door stopping). Each door
 // pulls at most 128 messages at a time and handles at most 128 at once, so that messages do
 // not wait in a client buffer while their acknowledgement timers run.
 //
@@ -67,7 +68,7 @@
 //
 // Middleware, outermost first: CorrelationID; PoisonQueueWithFilter (publishes poisoned
 // commands to ENTITYCONN_POISON, then lets them be acknowledged); the last-delivery rule;
-// Retry (3 retries with backoff, starting within a quarter of AckWait) for transient
+// Retry (3 retries with backoff, starting within a quarter of the 30 s budget) for transient
 // failures only; Recoverer. Then, by the executor's outcome:
 //
 //   - accepted, or refused for a business reason (401 unknown user, 403 permission, 404,
@@ -79,7 +80,7 @@
 //     poison stream and is acknowledged.
 //   - transient (503 unavailable, 500, 409 with category 50: in flight elsewhere, contended;
 //     a failed publication of the outcome): retried within the delivery, then negatively
-//     acknowledged with a delay (1 s, 2 s, 4 s, ... up to AckWait) and delivered again. On
+//     acknowledged with a delay (1 s, 2 s, 4 s, ... up to the budget) and delivered again. On
 //     the last delivery (MaxDeliver) the error outcome is published and the command goes to
 //     the poison stream ("gave up after N deliveries").
 //   - panicked (a bug: handling it raised a panic, which Recoverer catches): logged at error

@@ -29,7 +29,8 @@ import (
 
 // Defaults of [Config].
 const (
-	DefaultAckWait    = 30 * time.Second
+	DefaultAckWait    = 5 * time.Second
+	DefaultBudget     = 30 * time.Second
 	DefaultMaxDeliver = 5
 )
 
@@ -46,11 +47,16 @@ type Config struct {
 	// Log receives warnings (commands not handled now, poisoned commands, failed
 	// acknowledgements); nil discards them.
 	Log *slog.Logger
-	// AckWait is how long the server waits for a delivered command to be acknowledged
-	// before it delivers it again (to any replica); 0 means [DefaultAckWait]. Handling one
-	// delivery, retries and publications included, is bounded to about three quarters of it:
-	// an attempt to a quarter, retries to start within a quarter.
+	// AckWait is how long the server waits without news of a delivered command (an
+	// acknowledgement, or word that it is in progress) before it delivers it again, to any
+	// replica; 0 means [DefaultAckWait]. A door says a command is in progress every third of
+	// AckWait while it handles it, so AckWait is how soon a command whose door died, or whose
+	// delivery was lost on the way (a consumer leader changing), is delivered again.
 	AckWait time.Duration
+	// Budget bounds the handling of one delivery, retries and publications included, to
+	// about three quarters of it: an attempt to a quarter, retries to start within a quarter;
+	// 0 means [DefaultBudget]. It also caps the delay before a nacked command comes back.
+	Budget time.Duration
 	// MaxDeliver is how many times a command is delivered at most; 0 means
 	// [DefaultMaxDeliver]. A command that still fails for a transient reason on its last
 	// delivery gets an error outcome and goes to the poison stream.
@@ -75,6 +81,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AckWait <= 0 {
 		c.AckWait = DefaultAckWait
+	}
+	if c.Budget <= 0 {
+		c.Budget = DefaultBudget
 	}
 	if c.MaxDeliver <= 0 {
 		c.MaxDeliver = DefaultMaxDeliver
@@ -138,8 +147,8 @@ func Start(ctx context.Context, nc *nats.Conn, x *natsapi.Executor, cfg Config) 
 	}
 	d := &Door{
 		cfg: cfg, x: x, js: js, log: cfg.Log,
-		attempt:    cfg.AckWait / 4,
-		pubTimeout: max(cfg.AckWait/8, 100*time.Millisecond),
+		attempt:    cfg.Budget / 4,
+		pubTimeout: max(cfg.Budget/8, 100*time.Millisecond),
 		runDone:    make(chan struct{}),
 	}
 	topics := []string{unknownTopic}
@@ -147,9 +156,10 @@ func Start(ctx context.Context, nc *nats.Conn, x *natsapi.Executor, cfg Config) 
 		topics = append(topics, topicOf(name))
 	}
 	d.sub = newSubscriber(js, consumer, cfg.Log, topics, maxInFlight, d.nakDelay)
+	d.sub.progress = cfg.AckWait / 3
 
 	wlog := watermillLogger(cfg.Log)
-	d.router, err = message.NewRouter(message.RouterConfig{CloseTimeout: cfg.AckWait}, wlog)
+	d.router, err = message.NewRouter(message.RouterConfig{CloseTimeout: cfg.Budget}, wlog)
 	if err != nil {
 		return nil, fmt.Errorf("natscmd: router: %w", err)
 	}
@@ -168,10 +178,10 @@ func Start(ctx context.Context, nc *nats.Conn, x *natsapi.Executor, cfg Config) 
 		d.lastDelivery,
 		middleware.Retry{
 			MaxRetries:          3,
-			InitialInterval:     min(100*time.Millisecond, cfg.AckWait/40),
-			MaxInterval:         cfg.AckWait / 8,
+			InitialInterval:     min(100*time.Millisecond, cfg.Budget/40),
+			MaxInterval:         cfg.Budget / 8,
 			Multiplier:          2,
-			MaxElapsedTime:      cfg.AckWait / 4,
+			MaxElapsedTime:      cfg.Budget / 4,
 			RandomizationFactor: 0.25,
 			ShouldRetry:         func(p middleware.RetryParams) bool { return !isPoison(p.Err) && !isPanic(p.Err) },
 		}.Middleware,
@@ -372,10 +382,10 @@ func (d *Door) publishOutcome(ctx context.Context, in inbound, o natsapi.Outcome
 }
 
 // nakDelay is how long a nacked command waits before it is delivered again: 1 s, 2 s, 4 s,
-// ... up to AckWait.
+// ... up to the budget.
 func (d *Door) nakDelay(delivered uint64) time.Duration {
 	delay := time.Second << min(max(delivered, 1)-1, 10)
-	return min(delay, d.cfg.AckWait)
+	return min(delay, d.cfg.Budget)
 }
 
 func (d *Door) stage(s string) {

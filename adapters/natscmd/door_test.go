@@ -419,7 +419,7 @@ func TestTransientFailureGivesUpOnLastDelivery(t *testing.T) {
 	views := natsjs.NewViews(s.res, nil)
 	svc := app.New(app.Config{Store: natsjs.NewStore(s.res), Views: views, Directory: empty})
 	s.x = &natsapi.Executor{Service: svc, Outcomes: natsjs.NewOutcomes(s.res)}
-	s.start(t, Config{AckWait: 4 * time.Second, MaxDeliver: 2})
+	s.start(t, Config{AckWait: 4 * time.Second, Budget: 4 * time.Second, MaxDeliver: 2})
 
 	if err := Publish(t.Context(), s.js, "root", "RequestConnection", natsapi.Request{CommandID: "t-1", ActorUserID: "root", EntityID: "global", TargetEntityID: "eu"}); err != nil {
 		t.Fatal(err)
@@ -525,6 +525,34 @@ func TestCrashBeforeAck(t *testing.T) {
 				t.Errorf("outcomes = %d, want 1", n)
 			}
 		})
+	}
+}
+
+// A command whose handling outlasts AckWait is reported in progress, so the server does not
+// deliver it again meanwhile: one delivery, one event, one outcome.
+func TestLongHandlingIsNotDeliveredAgain(t *testing.T) {
+	s := newStack(t)
+	var once sync.Once
+	hook := func(st string) {
+		if st == stageExecuted {
+			once.Do(func() { time.Sleep(3 * time.Second) })
+		}
+	}
+	s.start(t, Config{AckWait: time.Second, hook: hook})
+	s.start(t, Config{AckWait: time.Second}) // another replica, to which a redelivery would go
+	if err := Publish(t.Context(), s.js, "root", "RequestConnection", natsapi.Request{CommandID: "slow-1", ActorUserID: "root", EntityID: "global", TargetEntityID: "eu"}); err != nil {
+		t.Fatal(err)
+	}
+	o := s.waitOutcome(t, "slow-1")
+	info := s.waitSettled(t)
+	if !o.OK {
+		t.Fatalf("outcome = %+v, want ok", o.Outcome)
+	}
+	if info.Delivered.Consumer != 1 {
+		t.Errorf("deliveries = %d, want 1: the command was delivered again while it was handled", info.Delivered.Consumer)
+	}
+	if n := len(s.events(t)); n != 1 {
+		t.Errorf("events = %d, want 1", n)
 	}
 }
 

@@ -135,6 +135,8 @@ type subscriber struct {
 	consumer jetstream.ConsumerConfig
 	log      *slog.Logger
 	nakDelay func(delivered uint64) time.Duration
+	// progress is how often a command being handled is reported in progress (0: never).
+	progress time.Duration
 	outputs  map[string]chan *message.Message // by topic; fixed at construction
 	slots    chan struct{}
 	batch    int
@@ -314,19 +316,34 @@ func (s *subscriber) deliver(m jetstream.Msg) {
 		return
 	}
 	routed = true
-	select {
-	case <-wm.Acked():
-		actx, acancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := m.DoubleAck(actx)
-		acancel()
-		if err != nil {
-			// The command is handled; a redelivery replays its outcome (same command id).
-			s.log.Warn("natscmd: acknowledge", "commandId", in.commandID, "err", err)
+	var tick <-chan time.Time
+	if s.progress > 0 {
+		t := time.NewTicker(s.progress)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-tick:
+			// Still handling it: the server must not deliver it again yet.
+			if err := m.InProgress(); err != nil {
+				s.log.Debug("natscmd: in progress", "commandId", in.commandID, "err", err)
+			}
+			continue
+		case <-wm.Acked():
+			actx, acancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err := m.DoubleAck(actx)
+			acancel()
+			if err != nil {
+				// The command is handled; a redelivery replays its outcome (same command id).
+				s.log.Warn("natscmd: acknowledge", "commandId", in.commandID, "err", err)
+			}
+		case <-wm.Nacked():
+			if err := m.NakWithDelay(s.nakDelay(in.delivered)); err != nil {
+				s.log.Warn("natscmd: negative acknowledge", "commandId", in.commandID, "err", err)
+			}
 		}
-	case <-wm.Nacked():
-		if err := m.NakWithDelay(s.nakDelay(in.delivered)); err != nil {
-			s.log.Warn("natscmd: negative acknowledge", "commandId", in.commandID, "err", err)
-		}
+		return
 	}
 }
 
