@@ -4,7 +4,12 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/entityconn/entityconn/adapters/natscmd"
+	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/natsjs/natsjstest"
 	"github.com/entityconn/entityconn/events"
 )
@@ -54,4 +59,36 @@ func TestOnAThreeNodeCluster(t *testing.T) {
 	})
 	id := str(l.Body["entityConnections"].([]any)[0].(map[string]any)["id"])
 	must(t, a.call("PUT", "/v1/entity-connections/"+id+"/accept", a.token("eve"), "eu", ""), 200)
+
+	// The replicas gather the leaders of the streams, buckets and consumer a command needs
+	// on the event stream's leader (--gather-leaders).
+	groups := []string{"KV_" + natsjs.BucketIdempotency, "KV_" + natsjs.BucketViews, natscmd.StreamCommands, natscmd.StreamOutcomes}
+	var away []string
+	defer func() {
+		if t.Failed() {
+			t.Logf("leaders away from the event stream's: %v", away)
+		}
+	}()
+	eventually(t, "the leaders gathered on the event stream's leader", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		leader := func(s jetstream.Stream, err error) string {
+			if err != nil {
+				return "?"
+			}
+			return s.CachedInfo().Cluster.Leader
+		}
+		target := leader(js.Stream(ctx, events.Stream))
+		away = away[:0]
+		for _, g := range groups {
+			if l := leader(js.Stream(ctx, g)); l != target {
+				away = append(away, g+" on "+l)
+			}
+		}
+		c, err := js.Consumer(ctx, natscmd.StreamCommands, natscmd.ConsumerName)
+		if err != nil || c.CachedInfo().Cluster.Leader != target {
+			away = append(away, "the durable door's consumer")
+		}
+		return len(away) == 0
+	})
 }
