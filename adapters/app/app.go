@@ -15,7 +15,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/telemetry"
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/events"
@@ -49,14 +48,12 @@ const MaxPageSize = 300
 // the offset of a page far from overflowing.
 const MaxPage = 1_000_000
 
-const maxAttempts = 8
-
 // Config holds what a [Service] works with.
 type Config struct {
-	Store      *natsjs.Store
-	Views      *natsjs.Views
-	Index      *natsjs.ListIndex // nil: lists read the views bucket
-	Directory  *natsjs.DirectoryStore
+	Store      EventStore
+	Views      Views
+	Index      ListIndex // nil: lists read the views
+	Directory  Directory
 	PendingTTL time.Duration    // 0: requests never expire
 	Now        func() time.Time // nil: time.Now
 	Metrics    *telemetry.Metrics
@@ -119,7 +116,7 @@ type CommandID struct {
 	Retry bool
 }
 
-// Scope returns the scope of the key's idempotency record ([natsjs.Outcomes.Begin]) for
+// Scope returns the scope of the key's idempotency record ([Outcomes.Begin]) for
 // user: the door and the user. The acting entity and the command's content belong in the
 // record's fingerprint, so that the key used again for another entity or command is refused
 // as reused rather than taken for a retry.
@@ -144,7 +141,7 @@ type Result struct {
 // same ids for two different commands.
 //
 // Errors wrap the families of package domain, [ErrUnavailable] for infrastructure failures,
-// [ErrContended] after repeated concurrent changes, and [natsjs.ErrEventIDTaken] when the
+// [ErrContended] after repeated concurrent changes, and [ErrEventIDTaken] when the
 // command's event id is stored for an event that is not this command's.
 func (s *Service) Execute(ctx context.Context, p Principal, id CommandID, cmd domain.Command) (Result, error) {
 	start := time.Now()
@@ -212,14 +209,10 @@ func (s *Service) execute(ctx context.Context, p Principal, id CommandID, cmd do
 	return s.decideAndAppend(ctx, actor, cmd, eventID, source, target, explicit, explicit && id.Retry)
 }
 
-// decideAndAppend is the load–decide–append loop on one pair. explicit says that the
-// command's id came from its caller, who may retry it; retry that an earlier attempt may
-// have stored the event.
+// decideAndAppend decides cmd on its pair and appends the event ([EventStore.UpdatePair]).
+// explicit says that the command's id came from its caller, who may retry it; retry that an
+// earlier attempt may have stored the event.
 func (s *Service) decideAndAppend(ctx context.Context, actor domain.Actor, cmd domain.Command, eventID, source, target string, explicit, retry bool) (Result, error) {
-	// mayBeStored: the command's event may be stored already, by an earlier attempt of it
-	// (retry) or by an append of this one that was refused only after a first try of it
-	// had timed out (its publish is tried again).
-	mayBeStored := retry
 	if retry {
 		// Before deciding afresh, look for the earlier attempt's event: once another event
 		// follows it on the pair, the command may be allowed again (a request after a
@@ -227,99 +220,73 @@ func (s *Service) decideAndAppend(ctx context.Context, actor domain.Actor, cmd d
 		if res, ok, err := s.earlier(ctx, cmd, eventID, source, target); err != nil || ok {
 			return res, err
 		}
-	} else {
-		res, ok, appended, err := s.fromIndex(ctx, actor, cmd, source, target)
-		if err != nil || ok {
-			return res, err
-		}
-		mayBeStored = appended
 	}
-	for range maxAttempts {
-		last, found, err := s.cfg.Store.LastOfPair(ctx, source, target)
-		if err != nil {
-			return Result{}, unavailable(err)
-		}
-		if found && last.Event.EventID == eventID {
-			if !ours(cmd, source, target, last.Event) {
-				return Result{}, fmt.Errorf("%w: %s at sequence %d", natsjs.ErrEventIDTaken, last.Event.Type, last.Sequence)
+	up, err := s.cfg.Store.UpdatePair(ctx, PairUpdate{
+		Source: source, Target: target, EventID: eventID,
+		Guess: s.guess(cmd, source, target, retry),
+		Decide: func(ctx context.Context, state PairState) (events.Event, error) {
+			st, err := s.stateFor(ctx, cmd, state, source, target)
+			if err != nil {
+				return events.Event{}, err
 			}
-			return Result{ConnectionID: last.Event.ConnectionID, Sequence: last.Sequence, Replayed: true}, nil
-		}
-		state, err := s.stateFor(ctx, cmd, last, found, source, target)
-		if errors.Is(err, errStaleRead) {
-			continue
-		}
-		if err != nil {
-			return Result{}, err
-		}
-		e, err := domain.Decide(state, cmd, actor, s.cfg.Now().UTC())
-		if err != nil {
-			// A refusal is a command's outcome only if no attempt of it stored its event:
-			// one may have, and someone acted after it (the state refuses the command now).
-			// A history that cannot be read leaves the outcome unknown: unavailable. A
-			// first attempt that has not appended needs no look (every attempt claims the
-			// command's key before it runs, so none came before it).
-			if explicit && mayBeStored {
-				res, ok, herr := s.earlier(ctx, cmd, eventID, source, target)
-				if herr != nil {
-					return Result{}, herr
-				}
-				if ok {
-					return res, nil
-				}
+			return domain.Decide(st, cmd, actor, s.cfg.Now().UTC())
+		},
+	})
+	if err == nil {
+		if up.Replayed {
+			if !ours(cmd, source, target, up.Event) {
+				return Result{}, fmt.Errorf("%w: %s at sequence %d", ErrEventIDTaken, up.Event.Type, up.Sequence)
 			}
-			return Result{}, err
+			return Result{ConnectionID: up.Event.ConnectionID, Sequence: up.Sequence, Replayed: true}, nil
 		}
-		seq, err := s.cfg.Store.Append(ctx, e, last.Sequence)
-		mayBeStored = true
-		if errors.Is(err, natsjs.ErrConcurrentChange) {
-			continue // someone else changed the pair: decide again on what they did
-		}
-		if err != nil {
-			return Result{}, unavailable(err)
-		}
-		s.pairs.put(e.ConnectionID, pair{e.SourceEntityID, e.TargetEntityID})
-		return Result{ConnectionID: e.ConnectionID, Sequence: seq}, nil
+		s.pairs.put(up.Event.ConnectionID, pair{up.Event.SourceEntityID, up.Event.TargetEntityID})
+		return Result{ConnectionID: up.Event.ConnectionID, Sequence: up.Sequence}, nil
 	}
-	return Result{}, ErrContended
+	if refusal(err) && explicit && (retry || up.Appended) {
+		// A refusal is a command's outcome only if no attempt of it stored its event: one
+		// may have (an earlier attempt, or an append of this one that timed out and was
+		// refused on its retry), and someone acted after it. A history that cannot be read
+		// leaves the outcome unknown: unavailable. A first attempt that has not appended
+		// needs no look (every attempt claims the command's key before it runs, so none
+		// came before it).
+		res, ok, herr := s.earlier(ctx, cmd, eventID, source, target)
+		if herr != nil {
+			return Result{}, herr
+		}
+		if ok {
+			return res, nil
+		}
+	}
+	return Result{}, err // a refusal, ErrContended, or the store's error (ErrUnavailable)
 }
 
-// fromIndex tries the command on the pair's state as the list index has it, which saves
-// reading the pair's last event (a read that waits behind the appends the server is syncing
-// to disk). The append is conditional on the sequence the index has for the pair, so a state
-// the index has not caught up with cannot be acted on: the append is refused. Only a stored
-// event is taken from here; a refusal, or a decision against the command (which may be due
-// to a stale state), is left to the loop, which reads the pair afresh: ok is false then. An
-// append that failed otherwise may have been stored: that is an error (the service is
-// unavailable), never a reason to decide again.
-func (s *Service) fromIndex(ctx context.Context, actor domain.Actor, cmd domain.Command, source, target string) (res Result, ok, appended bool, err error) {
+// refusal reports whether err is the decider's refusal of a command (as opposed to the
+// store failing).
+func refusal(err error) bool {
+	return errors.Is(err, domain.ErrRuleViolation) || errors.Is(err, domain.ErrNotFound) ||
+		errors.Is(err, domain.ErrPermission) || errors.Is(err, domain.ErrInvalidValue) ||
+		errors.Is(err, domain.ErrMissingValue) || errors.Is(err, domain.ErrUnauthenticated)
+}
+
+// guess returns the pair's state as the list index has it, for the store to decide on first
+// ([PairUpdate.Guess]): it saves reading the pair's last event (a read that waits behind the
+// appends the server is syncing to disk). None for a command on an older connection of the
+// pair (its history is in the store), for a retry (it has read the history already), and for
+// expiry, which runs on every replica at once and takes the stored state, which tells a
+// replayed expiry from a new one.
+func (s *Service) guess(cmd domain.Command, source, target string, retry bool) *PairState {
 	ix := s.cfg.Index
-	if _, expiry := cmd.(domain.ExpireConnection); ix == nil || !ix.Ready() || expiry {
-		// Expiry runs on every replica at once: it takes the loop, which tells a replayed
-		// expiry from a new one.
-		return Result{}, false, false, nil
+	if _, expiry := cmd.(domain.ExpireConnection); ix == nil || !ix.Ready() || expiry || retry {
+		return nil
 	}
-	var state domain.Connection
-	var seq uint64
-	if v, ok := ix.Pair(source, target); ok {
-		if id := domain.TargetConnection(cmd); id != "" && id != v.ID {
-			return Result{}, false, false, nil // an older connection of the pair: its history is in the store
-		}
-		state, seq = v.Connection(), v.Sequence
+	v, ok := ix.Pair(source, target)
+	if !ok {
+		return &PairState{}
 	}
-	e, err := domain.Decide(state, cmd, actor, s.cfg.Now().UTC())
-	if err != nil {
-		return Result{}, false, false, nil
+	if id := domain.TargetConnection(cmd); id != "" && id != v.ID {
+		return nil
 	}
-	stored, err := s.cfg.Store.Append(ctx, e, seq)
-	if errors.Is(err, natsjs.ErrConcurrentChange) {
-		return Result{}, false, true, nil
-	}
-	if err != nil {
-		return Result{}, false, true, unavailable(err)
-	}
-	s.pairs.put(e.ConnectionID, pair{e.SourceEntityID, e.TargetEntityID})
-	return Result{ConnectionID: e.ConnectionID, Sequence: stored}, true, true, nil
+	return &PairState{Sequence: v.Sequence, Latest: v.Connection()}
 }
 
 // bound narrows the store's search for the events of connection id of the pair (source,
@@ -327,30 +294,27 @@ func (s *Service) fromIndex(ctx context.Context, actor domain.Actor, cmd domain.
 // a connection it knows was requested about its requestedAt; one it does not know was
 // requested, if at all, after that sequence. Without the search, a pair with a long history
 // is read event by event from its first, which took longer than a command may.
-func (s *Service) bound(source, target, id string) natsjs.Bound {
+func (s *Service) bound(source, target, id string) Bound {
 	ix := s.cfg.Index
 	if ix == nil {
-		return natsjs.Bound{}
+		return Bound{}
 	}
 	seq := ix.Sequence() // before the look-up: the index only grows
 	if v, ok := ix.Connection(source, target, id); ok {
-		return natsjs.Bound{RequestedAt: v.RequestedAt}
+		return Bound{RequestedAt: v.RequestedAt}
 	}
-	return natsjs.Bound{From: seq + 1}
+	return Bound{From: seq + 1}
 }
-
-// errStaleRead says that two reads of a pair disagree: one of them lags.
-var errStaleRead = errors.New("app: a read of the pair lags behind another")
 
 // stateFor returns the state Decide needs: the pair's latest connection for a request, the
 // named connection otherwise.
-func (s *Service) stateFor(ctx context.Context, cmd domain.Command, last natsjs.Stored, found bool, source, target string) (domain.Connection, error) {
+func (s *Service) stateFor(ctx context.Context, cmd domain.Command, state PairState, source, target string) (domain.Connection, error) {
 	id := domain.TargetConnection(cmd)
-	if !found {
+	if state.Sequence == 0 {
 		return domain.Connection{}, nil
 	}
-	if id == "" || last.Event.ConnectionID == id {
-		return domain.FromLast(last.Event)
+	if id == "" || state.Latest.ID == id {
+		return state.Latest, nil
 	}
 	// The command names an older connection of the pair, which is necessarily terminal.
 	hist, err := s.cfg.Store.Connection(ctx, source, target, id, s.bound(source, target, id))
@@ -360,16 +324,16 @@ func (s *Service) stateFor(ctx context.Context, cmd domain.Command, last natsjs.
 	if len(hist) == 0 {
 		return domain.Connection{}, nil
 	}
-	state, err := domain.FromLast(hist[len(hist)-1].Event)
-	if err == nil && state.Status.Live() {
+	older, err := domain.FromLast(hist[len(hist)-1].Event)
+	if err == nil && older.Status.Live() {
 		// Rule 2: a connection older than the pair's latest has ended. A history that says
 		// otherwise is behind the pair's last event (the append, conditional on that event
 		// alone, would not notice): never decide on it.
 		// Or the pair's last event was read from a replica that lags and the connection
 		// is the latest: read both again.
-		return domain.Connection{}, errStaleRead
+		return domain.Connection{}, ErrReadAgain
 	}
-	return state, err
+	return older, err
 }
 
 // earlier finds the event of an earlier attempt of this command, wherever it is in the
@@ -387,7 +351,7 @@ func (s *Service) earlier(ctx context.Context, cmd domain.Command, eventID, sour
 	for _, st := range hist {
 		if st.Event.EventID == eventID {
 			if !ours(cmd, source, target, st.Event) {
-				return Result{}, false, fmt.Errorf("%w: %s at sequence %d", natsjs.ErrEventIDTaken, st.Event.Type, st.Sequence)
+				return Result{}, false, fmt.Errorf("%w: %s at sequence %d", ErrEventIDTaken, st.Event.Type, st.Sequence)
 			}
 			return Result{ConnectionID: st.Event.ConnectionID, Sequence: st.Sequence, Replayed: true}, true, nil
 		}
@@ -529,7 +493,7 @@ func unavailable(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	if errors.Is(err, domain.ErrConflict) || errors.Is(err, natsjs.ErrCorruptEvent) || errors.Is(err, natsjs.ErrEventIDTaken) {
+	if errors.Is(err, domain.ErrConflict) || errors.Is(err, ErrCorruptEvent) || errors.Is(err, ErrEventIDTaken) || errors.Is(err, ErrUnavailable) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)

@@ -5,22 +5,27 @@ import (
 	"errors"
 	"time"
 
-	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/events"
 )
+
+// ExpiryFeed yields the pending requests, in the order they were made, to expire: it calls
+// f with each (again after f fails, until f succeeds) until ctx ends.
+type ExpiryFeed interface {
+	Run(ctx context.Context, f func(ctx context.Context, req Stored) error) error
+}
 
 // RunExpiry expires pending requests older than the pending TTL until ctx ends, and returns
 // ctx's error. It takes the requests from feed in the order they were made, waits for each to
 // reach its TTL (by the service's clock, checked at least every second), and expires it
 // unless it has been answered. With a TTL of 0 it returns at once.
-func (s *Service) RunExpiry(ctx context.Context, feed *natsjs.ExpiryFeed) error {
+func (s *Service) RunExpiry(ctx context.Context, feed ExpiryFeed) error {
 	ttl := s.cfg.PendingTTL
 	if ttl <= 0 {
 		return nil
 	}
 	tick := min(max(ttl/20, 100*time.Millisecond), time.Second)
-	return feed.Run(ctx, func(ctx context.Context, req natsjs.Stored) error {
+	return feed.Run(ctx, func(ctx context.Context, req Stored) error {
 		for {
 			wait := req.Event.OccurredAt.Add(ttl).Sub(s.cfg.Now())
 			if wait <= 0 {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/events"
 	"github.com/entityconn/entityconn/projections"
@@ -182,7 +181,7 @@ func (s *Service) waitUntil(ctx context.Context, wait func(context.Context, uint
 // the entity (its grant revoked, or the user removed), Follow stops and returns the error
 // that a new call would get (domain.ErrPermission or domain.ErrUnauthenticated). f may
 // still be called for a change that was on its way when the directory changed.
-func (s *Service) Follow(ctx context.Context, p Principal, ds []projections.Direction, f func(natsjs.Change) bool) error {
+func (s *Service) Follow(ctx context.Context, p Principal, ds []projections.Direction, f func(Change) bool) error {
 	changed := s.cfg.Directory.Changed()
 	if _, err := s.actor(p); err != nil {
 		return err

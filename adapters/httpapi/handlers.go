@@ -16,7 +16,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/entityconn/entityconn/adapters/app"
-	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/wire"
 	"github.com/entityconn/entityconn/adapters/zuora"
 	"github.com/entityconn/entityconn/domain"
@@ -202,7 +201,7 @@ func (s *Server) command(c *call, cmd domain.Command, body func(app.Result) any)
 	ctx, cancel := context.WithTimeout(c.r.Context(), app.CommandTimeout)
 	defer cancel()
 	if t := c.r.Header.Get(HeaderTrackID); t != "" {
-		ctx = natsjs.WithCorrelationID(ctx, t)
+		ctx = app.WithCorrelationID(ctx, t)
 	}
 	key := c.r.Header.Get(HeaderIdempotencyKey)
 	if key == "" {
@@ -239,7 +238,7 @@ func (s *Server) command(c *call, cmd domain.Command, body func(app.Result) any)
 		// A refusal while an earlier attempt may still store the event: wait it out and
 		// decide again (which finds that attempt's event), or answer 503 if there is no time.
 		if !claim.WaitEarlier(ctx) {
-			err = natsjs.ErrEarlierAttempt
+			err = app.ErrEarlierAttempt
 			break
 		}
 		res, err = s.cfg.Service.Execute(ctx, p, id, cmd)

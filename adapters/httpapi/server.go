@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/entityconn/entityconn/adapters/app"
-	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/telemetry"
 	"github.com/entityconn/entityconn/adapters/zuora"
 	"github.com/entityconn/entityconn/domain"
@@ -51,9 +50,9 @@ var openAPI []byte
 // Config holds what the API works with. Service, Outcomes, Tokens and Directory are required.
 type Config struct {
 	Service   *app.Service
-	Outcomes  *natsjs.Outcomes
+	Outcomes  app.Outcomes
 	Tokens    *Tokens
-	Directory *natsjs.DirectoryStore
+	Directory app.Directory
 	Metrics   *telemetry.Metrics
 	Log       *slog.Logger
 	// Ready reports whether the service can take traffic (/readyz); nil means always.

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/entityconn/entityconn/adapters/natsjs"
+	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/wire"
 	"github.com/entityconn/entityconn/adapters/zuora"
 	"github.com/entityconn/entityconn/domain"
@@ -109,10 +109,10 @@ func (s *Server) changes(c *call) error {
 		}
 		return rc.Flush() == nil
 	}
-	changes := make(chan natsjs.Change, 64)
+	changes := make(chan app.Change, 64)
 	done := make(chan error, 1)
 	go func() {
-		done <- s.cfg.Service.Follow(ctx, p, ds, func(ch natsjs.Change) bool {
+		done <- s.cfg.Service.Follow(ctx, p, ds, func(ch app.Change) bool {
 			select {
 			case changes <- ch:
 				return true

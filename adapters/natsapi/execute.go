@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/entityconn/entityconn/adapters/app"
-	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/wire"
 	"github.com/entityconn/entityconn/adapters/zuora"
 	"github.com/entityconn/entityconn/domain"
@@ -39,7 +38,7 @@ func (o Outcome) OK() bool { return o.Status < 300 }
 // concurrent use.
 type Executor struct {
 	Service  *app.Service
-	Outcomes *natsjs.Outcomes
+	Outcomes app.Outcomes
 }
 
 // Execute runs the command name ("RequestConnection", ...) that r describes, for user, the
@@ -86,7 +85,7 @@ func (x *Executor) Execute(ctx context.Context, name, user string, r Request, pr
 		// A refusal while an earlier attempt may still store the event: wait it out and
 		// decide again (which finds that attempt's event), or answer 503 if there is no time.
 		if !claim.WaitEarlier(ctx) {
-			err = natsjs.ErrEarlierAttempt
+			err = app.ErrEarlierAttempt
 			o = Failure(processID, err)
 			break
 		}

@@ -17,7 +17,6 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/entityconn/entityconn/adapters/app"
-	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/wire"
 	"github.com/entityconn/entityconn/events"
 )
@@ -171,7 +170,7 @@ func (s *Server) command(req micro.Request, name, user string) {
 	} else {
 		ctx, cancel := context.WithTimeout(s.ctx, app.CommandTimeout)
 		if corr := correlationID(req.Headers(), r.CommandID); corr != "" {
-			ctx = natsjs.WithCorrelationID(ctx, corr)
+			ctx = app.WithCorrelationID(ctx, corr)
 		}
 		o = s.x.Execute(ctx, name, user, r, pid)
 		cancel()

@@ -99,7 +99,7 @@
 //
 // The correlation id is the command's Entityconn-Correlation-Id, Correlation-Id or
 // correlation_id (Watermill's) header, else the command id. It is put in the context the
-// service appends with (natsjs.WithCorrelationID: events carry it in
+// service appends with (app.WithCorrelationID: events carry it in
 // Entityconn-Correlation-Id), and on the outcome and poison messages.
 //
 // Trust: as for natsapi, the subject's user token is the actor (NATS permissions let a user

@@ -22,7 +22,6 @@ import (
 
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/natsapi"
-	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/zuora"
 	"github.com/entityconn/entityconn/domain"
 )
@@ -253,7 +252,7 @@ func (d *Door) handle(ctx context.Context, name string, env *envelope) error {
 	} else {
 		req := env.req
 		req.CommandID = in.commandID // the same on every delivery: replayed, not applied twice
-		actx, cancel := context.WithTimeout(natsjs.WithCorrelationID(ctx, in.correlationID), d.attempt)
+		actx, cancel := context.WithTimeout(app.WithCorrelationID(ctx, in.correlationID), d.attempt)
 		o = d.x.Execute(actx, name, in.user, req, pid)
 		cancel()
 	}

@@ -13,20 +13,21 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/entityconn/entityconn/domain"
+	"github.com/entityconn/entityconn/adapters/app"
 )
 
-// ErrInFlight is returned by [Outcomes.Begin] when the same key is being handled right now.
-var ErrInFlight = fmt.Errorf("%w: a request with this idempotency key is still in progress", domain.ErrConflict)
+// ErrInFlight is returned by [Outcomes.Begin] when the same key is being handled right now
+// ([app.ErrInFlight]).
+var ErrInFlight = app.ErrInFlight
 
 // ErrEarlierAttempt is the answer to a command refused while an earlier attempt of it may
 // still be running ([Claim.EarlierMayRun]): that attempt may yet store the command's event,
 // so the refusal is not the command's outcome yet. A retry with the same key gets it.
-var ErrEarlierAttempt = errors.New("an earlier attempt of this command may still be running; retry with the same key or command id")
+var ErrEarlierAttempt = app.ErrEarlierAttempt
 
 // ErrKeyReused is returned by [Outcomes.Begin] when the key was first used for a different
 // request (another body, path or entity).
-var ErrKeyReused = fmt.Errorf("%w: the idempotency key was already used for a different request", domain.ErrInvalidValue)
+var ErrKeyReused = app.ErrKeyReused
 
 // Outcomes records the first outcome of each idempotency key (REST) or command id (NATS)
 // for [IdempotencyWindow], so that a retry is answered with it instead of being applied
@@ -130,7 +131,7 @@ func (c *Claim) WaitEarlier(ctx context.Context) bool {
 // outcome (or for its lease to run out, then claims the key); it returns [ErrInFlight] if
 // ctx ends first. It returns [ErrKeyReused] when the key was first used for another
 // fingerprint. An outcome is any JSON value.
-func (o *Outcomes) Begin(ctx context.Context, scope, key, fingerprint string) (replay json.RawMessage, claim *Claim, err error) {
+func (o *Outcomes) Begin(ctx context.Context, scope, key, fingerprint string) (replay json.RawMessage, claim app.Claim, err error) {
 	k := outcomeKey(scope, key)
 	holder := uuid.NewString()
 	for {

@@ -107,7 +107,7 @@ func TestOutcomesLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	abandoned.Abandon()
+	abandoned.(*natsjs.Claim).Abandon()
 	start := time.Now()
 	_, c, err := o.Begin(ctx, "alice", "dead", "f")
 	if err != nil || c == nil || !c.Retry() {
@@ -198,7 +198,7 @@ func TestOutcomesEarlierMayRun(t *testing.T) {
 	if first.EarlierMayRun() {
 		t.Error("the first attempt's claim says an earlier attempt may run")
 	}
-	first.Abandon() // its process is cut off: the lease runs out, its 30 s context does not
+	first.(*natsjs.Claim).Abandon() // its process is cut off: the lease runs out, its 30 s context does not
 
 	_, second, err := o.Begin(ctx, "alice", "k", "f")
 	if err != nil || second == nil || !second.EarlierMayRun() {
@@ -214,7 +214,7 @@ func TestOutcomesEarlierMayRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dead.Abandon()
+	dead.(*natsjs.Claim).Abandon()
 	time.Sleep(200*time.Millisecond + 4*time.Second) // its deadline, and a write's time after it
 	_, later, err := o.Begin(ctx, "alice", "k2", "f")
 	if err != nil || later == nil || later.EarlierMayRun() {
@@ -237,7 +237,7 @@ func TestOutcomesReleaseEndsTheAttempt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first.Abandon() // cut off: may run until its deadline, 2 s from now
+	first.(*natsjs.Claim).Abandon() // cut off: may run until its deadline, 2 s from now
 	long, cancelLong := context.WithTimeout(ctx, time.Hour)
 	defer cancelLong()
 	_, second, err := o.Begin(long, "alice", "k", "f")

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/events"
 )
@@ -21,31 +22,24 @@ var ErrConcurrentChange = fmt.Errorf("%w: the pair changed since it was read", d
 
 // ErrEventIDTaken is returned by [Store.Append] when the event's id is already stored for
 // an event of another pair, type or connection: event ids are derived from command ids, so
-// the command id was used for another command. It wraps [ErrKeyReused].
-var ErrEventIDTaken = fmt.Errorf("%w: its event id is stored for another event", ErrKeyReused)
+// the command id was used for another command ([app.ErrEventIDTaken]).
+var ErrEventIDTaken = app.ErrEventIDTaken
 
-// ErrCorruptEvent is returned when a stored message is not an event this version can read.
-var ErrCorruptEvent = errors.New("natsjs: stored message is not a valid event")
-
-type correlationKey struct{}
+// ErrCorruptEvent is returned when a stored message is not an event this version can read
+// ([app.ErrCorruptEvent]).
+var ErrCorruptEvent = app.ErrCorruptEvent
 
 // WithCorrelationID returns a context whose appends carry id in the header
-// Entityconn-Correlation-Id of their events.
+// Entityconn-Correlation-Id of their events ([app.WithCorrelationID]).
 func WithCorrelationID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, correlationKey{}, id)
+	return app.WithCorrelationID(ctx, id)
 }
 
 // CorrelationID returns the correlation id of ctx, or "".
-func CorrelationID(ctx context.Context) string {
-	id, _ := ctx.Value(correlationKey{}).(string)
-	return id
-}
+func CorrelationID(ctx context.Context) string { return app.CorrelationID(ctx) }
 
-// Stored is an event with the stream sequence it was stored at.
-type Stored struct {
-	Event    events.Event
-	Sequence uint64
-}
+// Stored is an event with the stream sequence it was stored at ([app.Stored]).
+type Stored = app.Stored
 
 // Store is the event store on the stream ENTITYCONN_EVENTS. Each event is stored under
 // entityconn.events.<source>.<target>.<Type>; the pair wildcard
@@ -185,17 +179,11 @@ func (s *Store) PairEvents(ctx context.Context, source, target string, from uint
 	}
 }
 
-// Bound narrows where [Store.Connection] looks for a connection's events. The zero Bound
-// looks everywhere.
-type Bound struct {
-	// From: the connection's request, if it exists, is at this stream sequence or later.
-	From uint64
-	// RequestedAt, when not zero, is about when the connection was requested (its view's
-	// requestedAt): its request is looked for among the pair's requests from a minute
-	// before, and everywhere from From if it is not there (the service's and the
-	// servers' clocks may differ).
-	RequestedAt time.Time
-}
+// Bound narrows where [Store.Connection] looks for a connection's events ([app.Bound]): a
+// connection's request is looked for among the pair's requests from a minute before
+// RequestedAt, and everywhere from From if it is not there (the service's and the servers'
+// clocks may differ). The zero Bound looks everywhere.
+type Bound = app.Bound
 
 // Connection returns the events of connection id on the pair (source, target), oldest first,
 // or none if the pair has no such connection. A connection's events are contiguous among the

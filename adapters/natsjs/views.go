@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/projections"
 )
 
@@ -209,13 +210,8 @@ func (v *Views) listDirect(ctx context.Context, entity string, ds []projections.
 	}
 }
 
-// Change is one entry of [Views.Follow]: a view as stored, or the marker that the current
-// views have all been delivered (Live true, no view).
-type Change struct {
-	Direction projections.Direction
-	View      projections.View
-	Live      bool
-}
+// Change is one entry of [Views.Follow] ([app.Change]).
+type Change = app.Change
 
 // Follow calls f with every view of entity in the given directions, then with a Live
 // marker, then with every change until ctx ends or f returns false. It returns ctx's error or

@@ -10,7 +10,7 @@ import (
 	"net/http"
 
 	"github.com/entityconn/entityconn/adapters/app"
-	"github.com/entityconn/entityconn/adapters/natsjs"
+	"github.com/entityconn/entityconn/adapters/natserr"
 	"github.com/entityconn/entityconn/domain"
 )
 
@@ -56,10 +56,10 @@ func Table() []Mapping {
 	return []Mapping{
 		{ErrBodyTooLarge, http.StatusRequestEntityTooLarge, CategoryOverLimit},
 		{ErrTooManyRequests, http.StatusTooManyRequests, CategoryOverLimit},
-		{natsjs.ErrKeyReused, http.StatusUnprocessableEntity, CategoryInvalidValue},
-		{natsjs.ErrInFlight, http.StatusConflict, CategoryConflict},
+		{app.ErrKeyReused, http.StatusUnprocessableEntity, CategoryInvalidValue},
+		{app.ErrInFlight, http.StatusConflict, CategoryConflict},
 		{app.ErrUnavailable, http.StatusServiceUnavailable, CategoryUnavailable},
-		{natsjs.ErrEarlierAttempt, http.StatusServiceUnavailable, CategoryUnavailable},
+		{app.ErrEarlierAttempt, http.StatusServiceUnavailable, CategoryUnavailable},
 		{domain.ErrUnauthenticated, http.StatusUnauthorized, CategoryAuthentication},
 		{domain.ErrPermission, http.StatusForbidden, CategoryPermission},
 		{domain.ErrMissingValue, http.StatusBadRequest, CategoryMissingValue},
@@ -72,7 +72,7 @@ func Table() []Mapping {
 
 // Classify returns the status and the Zuora code of err. An error of no family in the table
 // that NATS or JetStream raised because it could not serve the request now
-// ([natsjs.Unavailable]) is 503, category 61, as [app.ErrUnavailable] is; any other is 500
+// ([natserr.Unavailable]) is 503, category 61, as [app.ErrUnavailable] is; any other is 500
 // and category 99: a bug.
 func Classify(err error) (status, code int) {
 	for _, row := range Table() {
@@ -80,7 +80,7 @@ func Classify(err error) (status, code int) {
 			return row.Status, CodeBase + row.Category
 		}
 	}
-	if natsjs.Unavailable(err) {
+	if natserr.Unavailable(err) {
 		return http.StatusServiceUnavailable, CodeBase + CategoryUnavailable
 	}
 	return http.StatusInternalServerError, CodeBase + CategoryInternal
@@ -92,7 +92,7 @@ func Classify(err error) (status, code int) {
 // the durable door retries the command.
 func Transient(err error) bool {
 	return errors.Is(err, app.ErrUnavailable) || errors.Is(err, app.ErrContended) ||
-		errors.Is(err, natsjs.ErrInFlight) || errors.Is(err, natsjs.ErrEarlierAttempt) || natsjs.Unavailable(err)
+		errors.Is(err, app.ErrInFlight) || errors.Is(err, app.ErrEarlierAttempt) || natserr.Unavailable(err)
 }
 
 // RetryAfter is what a 503 answer's Retry-After header says, in seconds: about the time a
