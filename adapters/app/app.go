@@ -50,10 +50,14 @@ const MaxPage = 1_000_000
 
 // Config holds what a [Service] works with.
 type Config struct {
-	Store      EventStore
-	Views      Views
-	Index      ListIndex // nil: lists read the views
-	Directory  Directory
+	Store     EventStore
+	Views     Views
+	Index     ListIndex // nil: lists read the views
+	Directory Directory
+	// Outcomes, if not nil, records the first outcome of each command id given by a caller
+	// and answers its retries with it (rule 5); without it a retry is recognised only by its
+	// event.
+	Outcomes   Outcomes
 	PendingTTL time.Duration    // 0: requests never expire
 	Now        func() time.Time // nil: time.Now
 	Metrics    *telemetry.Metrics
@@ -131,6 +135,9 @@ type Result struct {
 	// Replayed is true when the event was already stored by an earlier attempt of the same
 	// command (same command id): nothing new was appended.
 	Replayed bool
+	// FromRecord is true when the answer is the recorded first outcome of the command id
+	// (a refusal from the record is a [*RecordedError]).
+	FromRecord bool
 }
 
 // Execute runs cmd for p. id identifies the command across retries; a retry with the same id
@@ -145,7 +152,13 @@ type Result struct {
 // command's event id is stored for an event that is not this command's.
 func (s *Service) Execute(ctx context.Context, p Principal, id CommandID, cmd domain.Command) (Result, error) {
 	start := time.Now()
-	res, err := s.execute(ctx, p, id, cmd)
+	var res Result
+	var err error
+	if id.Key != "" && s.cfg.Outcomes != nil && (id.Door == DoorREST || id.Door == DoorNATS) {
+		res, err = s.recorded(ctx, p, id, cmd)
+	} else {
+		res, err = s.execute(ctx, p, id, cmd)
+	}
 	s.cfg.Metrics.Command(cmd.Name(), Outcome(err), time.Since(start))
 	return res, err
 }

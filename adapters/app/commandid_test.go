@@ -19,7 +19,7 @@ func nats(key string) app.CommandID { return app.CommandID{Door: app.DoorNATS, K
 // command: each is stored as its own event with its own connection id, and a retry of each
 // gets its own outcome.
 func TestSameKeyForDifferentCommandsIsNotARetry(t *testing.T) {
-	st := apptest.Start(t)
+	svc, mem := apptest.Memory(t, app.Config{})
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 
@@ -37,7 +37,7 @@ func TestSameKeyForDifferentCommandsIsNotARetry(t *testing.T) {
 	ids := map[string]string{}
 	for _, s := range steps {
 		p := app.Principal{UserID: "root", EntityID: s.entity}
-		res, err := st.Service.Execute(ctx, p, s.id, domain.RequestConnection{Target: s.target})
+		res, err := svc.Execute(ctx, p, s.id, domain.RequestConnection{Target: s.target})
 		if err != nil {
 			t.Fatalf("given %s with key dup1: Execute = %v, want a new connection", s.name, err)
 		}
@@ -48,26 +48,22 @@ func TestSameKeyForDifferentCommandsIsNotARetry(t *testing.T) {
 			t.Errorf("%s: connection id %s, the same as %s's", s.name, res.ConnectionID, other)
 		}
 		ids[res.ConnectionID] = s.name
-		again, err := st.Service.Execute(ctx, p, s.id, domain.RequestConnection{Target: s.target})
+		again, err := svc.Execute(ctx, p, s.id, domain.RequestConnection{Target: s.target})
 		if err != nil || again.ConnectionID != res.ConnectionID || again.Sequence != res.Sequence {
 			t.Errorf("%s: retry = %+v, %v; want its own connection %s at %d", s.name, again, err, res.ConnectionID, res.Sequence)
 		}
 	}
-	info, err := st.Res.Events.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.State.Msgs != uint64(len(steps)) {
-		t.Errorf("%d events stored, want %d: one per command", info.State.Msgs, len(steps))
+	if n := len(mem.Events()); n != len(steps) {
+		t.Errorf("%d events stored, want %d: one per command", n, len(steps))
 	}
 }
 
 // A key from a door the service does not know cannot name a command: its ids could meet
 // those of the service's own commands.
 func TestCommandIDNeedsADoor(t *testing.T) {
-	st := apptest.Start(t)
+	svc, _ := apptest.Memory(t, app.Config{})
 	p := app.Principal{UserID: "root", EntityID: "global"}
-	_, err := st.Service.Execute(t.Context(), p, app.CommandID{Key: "k"}, domain.RequestConnection{Target: "eu"})
+	_, err := svc.Execute(t.Context(), p, app.CommandID{Key: "k"}, domain.RequestConnection{Target: "eu"})
 	if err == nil {
 		t.Fatal("Execute(key without a door) = nil, want an error")
 	}
@@ -85,19 +81,21 @@ func TestRetryAfterLaterEventsReplaysTheStoredEvent(t *testing.T) {
 	}
 	t.Parallel()
 	st := apptest.Start(t)
+	// Without outcome records: the first attempt's answer is lost, so only its event tells.
+	svc := app.New(app.Config{Store: natsjs.NewStore(st.Res), Views: st.Views, Index: st.Index, Directory: st.Directory})
 	ctx := t.Context()
 	root := app.Principal{UserID: "root", EntityID: "global"}
-	first, err := st.Service.Execute(ctx, root, rest("lost-answer"), domain.RequestConnection{Target: "eu"})
+	first, err := svc.Execute(ctx, root, rest("lost-answer"), domain.RequestConnection{Target: "eu"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Service.Execute(ctx, root, app.CommandID{Door: app.DoorREST}, domain.CancelConnection{ConnectionID: first.ConnectionID}); err != nil {
+	if _, err := svc.Execute(ctx, root, app.CommandID{Door: app.DoorREST}, domain.CancelConnection{ConnectionID: first.ConnectionID}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(natsjs.EventsDuplicateWindow + time.Second)
 	retry := rest("lost-answer")
 	retry.Retry = true
-	again, err := st.Service.Execute(ctx, root, retry, domain.RequestConnection{Target: "eu"})
+	again, err := svc.Execute(ctx, root, retry, domain.RequestConnection{Target: "eu"})
 	if err != nil || !again.Replayed || again.Sequence != first.Sequence || again.ConnectionID != first.ConnectionID {
 		t.Errorf("retry = %+v, %v; want the first attempt's event (sequence %d) replayed", again, err, first.Sequence)
 	}

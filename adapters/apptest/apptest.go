@@ -15,6 +15,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/entityconn/entityconn/adapters/app"
+	"github.com/entityconn/entityconn/adapters/directoryfile"
+	"github.com/entityconn/entityconn/adapters/memstore"
 	"github.com/entityconn/entityconn/adapters/natsapi"
 	"github.com/entityconn/entityconn/adapters/natsauth"
 	"github.com/entityconn/entityconn/adapters/natsjs"
@@ -133,9 +135,9 @@ func StartOn(t testing.TB, url string, id natsauth.Identity, replicas int, kick 
 	follow := func(ctx context.Context) error { return auth.Follow(ctx, kick, 100*time.Millisecond) }
 	guard := func(ctx context.Context) error { return natsauth.NewConsumerGuard(dirs, js, nil).Run(ctx, nc) }
 	Background(t, views.Run, index.Run, dirs.Run, follow, guard, natsjs.NewProjector(res, "test", nil, nil).Run)
-	svc := app.New(app.Config{Store: natsjs.NewStore(res), Views: views, Index: index, Directory: dirs})
+	svc := app.New(app.Config{Store: natsjs.NewStore(res), Views: views, Index: index, Directory: dirs, Outcomes: natsjs.NewOutcomes(res)})
 	return &Stack{URL: url, Identity: id, NC: nc, JS: js, Res: res, Directory: dirs, Views: views, Index: index, Service: svc,
-		Executor: &natsapi.Executor{Service: svc, Outcomes: natsjs.NewOutcomes(res)}}
+		Executor: &natsapi.Executor{Service: svc}}
 }
 
 // ConnectService returns a new connection signed in as the service itself (it may do
@@ -161,4 +163,20 @@ func Background(t testing.TB, fs ...func(context.Context) error) {
 		wg.Go(func() { _ = f(ctx) })
 	}
 	t.Cleanup(func() { cancel(); wg.Wait() })
+}
+
+// Memory returns a service on an in-memory store (package memstore) with Directory(), and
+// the store: for tests of the service that need no NATS. It records no outcomes of command
+// ids (retries are recognised by their events); give it a [app.Outcomes] in cfg for that.
+// cfg's Store, Views, Index and Directory are set here.
+func Memory(t testing.TB, cfg app.Config) (*app.Service, *memstore.Store) {
+	t.Helper()
+	dir, err := directoryfile.Parse([]byte(Directory()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := memstore.New()
+	mem.SetDirectory(dir)
+	cfg.Store, cfg.Views, cfg.Index, cfg.Directory = mem, mem.Views(), mem.Index(), mem
+	return app.New(cfg), mem
 }

@@ -27,7 +27,7 @@ func newTestAPI(t testing.TB) *stackAPI {
 	}
 	tokens := NewTokens([]byte("httpapi-test-signing-key-32-bytes!"), nil)
 	return &stackAPI{
-		srv:    New(Config{Service: st.Service, Outcomes: natsjs.NewOutcomes(st.Res), Tokens: tokens, Directory: dirs}),
+		srv:    New(Config{Service: st.Service, Tokens: tokens, Directory: dirs}),
 		tokens: tokens,
 	}
 }

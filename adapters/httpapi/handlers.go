@@ -3,8 +3,6 @@ package httpapi
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,7 +15,6 @@ import (
 
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/wire"
-	"github.com/entityconn/entityconn/adapters/zuora"
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/projections"
 )
@@ -183,16 +180,9 @@ func (s *Server) disconnect(c *call) error {
 
 func succeeded(app.Result) any { return wire.Done{Success: true} }
 
-// storedResponse is what an idempotency record keeps of a response, to replay it.
-type storedResponse struct {
-	Status   int             `json:"status"`
-	Sequence uint64          `json:"sequence,omitempty"`
-	Body     json.RawMessage `json:"body"`
-}
-
-// command runs cmd for the caller, with Idempotency-Key handling: the first outcome of a key
-// is stored and replayed for 24 h (rule 5), except "unavailable" outcomes, which a retry may
-// change.
+// command runs cmd for the caller. With an Idempotency-Key, the service records the key's
+// first outcome and replays it for 24 h (rule 5), except "unavailable" outcomes, which a
+// retry may change; a replayed answer carries Idempotent-Replayed: true.
 func (s *Server) command(c *call, cmd domain.Command, body func(app.Result) any) error {
 	p, err := s.principal(c)
 	if err != nil {
@@ -204,91 +194,18 @@ func (s *Server) command(c *call, cmd domain.Command, body func(app.Result) any)
 		ctx = app.WithCorrelationID(ctx, t)
 	}
 	key := c.r.Header.Get(HeaderIdempotencyKey)
-	if key == "" {
-		res, err := s.cfg.Service.Execute(ctx, p, app.CommandID{Door: app.DoorREST}, cmd)
-		if err != nil {
-			return err
-		}
-		c.w.Header().Set(HeaderSequence, strconv.FormatUint(res.Sequence, 10))
-		return s.ok(c, http.StatusOK, body(res))
-	}
-	if len(key) > maxIdempotencyKeyLen || !printable(key) {
+	if key != "" && (len(key) > maxIdempotencyKeyLen || !printable(key)) {
 		return errorf(domain.ErrInvalidValue, "%s must be 1 to %d printable ASCII characters", HeaderIdempotencyKey, maxIdempotencyKeyLen)
 	}
-	id := app.CommandID{Door: app.DoorREST, Key: key}
-	replay, claim, err := s.cfg.Outcomes.Begin(ctx, id.Scope(p.UserID), key, s.fingerprint(c, p, cmd))
+	res, err := s.cfg.Service.Execute(ctx, p, app.CommandID{Door: app.DoorREST, Key: key}, cmd)
+	if res.FromRecord || app.IsRecorded(err) {
+		c.w.Header().Set(HeaderReplayed, "true")
+	}
 	if err != nil {
 		return err
 	}
-	if replay != nil {
-		var sr storedResponse
-		if err := json.Unmarshal(replay, &sr); err != nil {
-			return fmt.Errorf("idempotency record: %w", err)
-		}
-		c.w.Header().Set(HeaderReplayed, "true")
-		if sr.Sequence != 0 {
-			c.w.Header().Set(HeaderSequence, strconv.FormatUint(sr.Sequence, 10))
-		}
-		s.write(c, sr.Status, sr.Body)
-		return nil
-	}
-	id.Retry = claim.Retry()
-	res, err := s.cfg.Service.Execute(ctx, p, id, cmd)
-	for err != nil && !zuora.Transient(err) && claim.EarlierMayRun() {
-		// A refusal while an earlier attempt may still store the event: wait it out and
-		// decide again (which finds that attempt's event), or answer 503 if there is no time.
-		if !claim.WaitEarlier(ctx) {
-			err = app.ErrEarlierAttempt
-			break
-		}
-		res, err = s.cfg.Service.Execute(ctx, p, id, cmd)
-	}
-	var sr storedResponse
-	if err != nil {
-		sr.Status, sr.Body = s.errorResponse(c, err)
-	} else {
-		sr.Status, sr.Sequence = http.StatusOK, res.Sequence
-		if sr.Body, err = json.Marshal(body(res)); err != nil {
-			return err
-		}
-	}
-	// Record the outcome even if the client went away: its retry must see it.
-	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer rcancel()
-	if sr.Status >= 500 || zuora.Transient(err) {
-		err = claim.Release(rctx)
-	} else {
-		data, _ := json.Marshal(sr)
-		err = claim.Complete(rctx, data)
-	}
-	if err != nil {
-		s.cfg.Log.Warn("http: idempotency record not written", "processId", c.processID, "err", err)
-		if sr.Status != http.StatusOK && sr.Status < 500 {
-			// A refusal is the key's answer only once it is its recorded first outcome:
-			// another attempt may have taken the key over (this one outlived its lease)
-			// and stored the command's event, or will decide afresh. The retry gets the
-			// recorded outcome. A success needs no record to be true: its event is stored,
-			// and a retry finds it.
-			sr.Status, sr.Body = s.errorResponse(c, fmt.Errorf("%w: the outcome could not be recorded for the idempotency key; retry with the same key: %w", app.ErrUnavailable, err))
-			sr.Sequence = 0
-		}
-	}
-	if sr.Sequence != 0 {
-		c.w.Header().Set(HeaderSequence, strconv.FormatUint(sr.Sequence, 10))
-	}
-	if sr.Status == http.StatusUnauthorized {
-		c.w.Header().Set("WWW-Authenticate", `Bearer realm="entityconn"`)
-	}
-	s.write(c, sr.Status, sr.Body)
-	return nil
-}
-
-// fingerprint identifies a request for the idempotency check: method, path, acting entity
-// and the command's content.
-func (s *Server) fingerprint(c *call, p app.Principal, cmd domain.Command) string {
-	content, _ := json.Marshal(cmd)
-	h := sha256.Sum256(content)
-	return c.r.Method + " " + c.r.URL.Path + " " + p.EntityID + " " + cmd.Name() + " " + hex.EncodeToString(h[:])
+	c.w.Header().Set(HeaderSequence, strconv.FormatUint(res.Sequence, 10))
+	return s.ok(c, http.StatusOK, body(res))
 }
 
 func (s *Server) list(c *call) error {

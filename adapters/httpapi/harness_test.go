@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/entityconn/entityconn/adapters/apptest"
-	"github.com/entityconn/entityconn/adapters/natsjs"
 )
 
 // testAPI is the REST API on a real stack (embedded NATS, service, executor), served by an
@@ -29,7 +28,7 @@ func startAPI(t *testing.T, now func() time.Time, edit func(*Config)) *testAPI {
 	t.Helper()
 	st := apptest.Start(t)
 	tokens := NewTokens([]byte("test-signing-key-of-32-bytes...."), now)
-	cfg := Config{Service: st.Service, Outcomes: natsjs.NewOutcomes(st.Res), Tokens: tokens, Directory: st.Directory, Now: now}
+	cfg := Config{Service: st.Service, Tokens: tokens, Directory: st.Directory, Now: now}
 	if edit != nil {
 		edit(&cfg)
 	}

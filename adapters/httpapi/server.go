@@ -47,10 +47,9 @@ const (
 //go:embed openapi.yaml
 var openAPI []byte
 
-// Config holds what the API works with. Service, Outcomes, Tokens and Directory are required.
+// Config holds what the API works with. Service, Tokens and Directory are required.
 type Config struct {
 	Service   *app.Service
-	Outcomes  app.Outcomes
 	Tokens    *Tokens
 	Directory app.Directory
 	Metrics   *telemetry.Metrics

@@ -400,15 +400,21 @@ const (
 	malformed        // the command itself is wrong (400, 413, 422): publish, poison, ack
 )
 
+// classify returns the kind of o: by its error's family in the one error table
+// ([zuora.KindOf]), or, for an outcome without its error, by the family of its status and
+// code ([zuora.ErrorOf]).
 func classify(o natsapi.Outcome) int {
-	switch {
-	case o.OK():
+	if o.OK() {
 		return settled
-	case o.Status >= 500:
+	}
+	err := o.Err
+	if err == nil {
+		err = zuora.ErrorOf(o.Status, o.Code)
+	}
+	switch zuora.KindOf(err) {
+	case zuora.Retry:
 		return transient
-	case o.Status == http.StatusConflict && o.Code == zuora.CodeBase+zuora.CategoryConflict:
-		return transient // in flight elsewhere, contended, concurrent change
-	case o.Status == http.StatusBadRequest, o.Status == http.StatusRequestEntityTooLarge, o.Status == http.StatusUnprocessableEntity:
+	case zuora.Malformed:
 		return malformed
 	}
 	return settled

@@ -417,8 +417,8 @@ func TestTransientFailureGivesUpOnLastDelivery(t *testing.T) {
 	s := newStack(t)
 	empty := natsjs.NewDirectoryStore(s.res, nil) // never loaded
 	views := natsjs.NewViews(s.res, nil)
-	svc := app.New(app.Config{Store: natsjs.NewStore(s.res), Views: views, Directory: empty})
-	s.x = &natsapi.Executor{Service: svc, Outcomes: natsjs.NewOutcomes(s.res)}
+	svc := app.New(app.Config{Store: natsjs.NewStore(s.res), Views: views, Directory: empty, Outcomes: natsjs.NewOutcomes(s.res)})
+	s.x = &natsapi.Executor{Service: svc}
 	s.start(t, Config{AckWait: 4 * time.Second, Budget: 4 * time.Second, MaxDeliver: 2})
 
 	if err := Publish(t.Context(), s.js, "root", "RequestConnection", natsapi.Request{CommandID: "t-1", ActorUserID: "root", EntityID: "global", TargetEntityID: "eu"}); err != nil {
@@ -717,9 +717,9 @@ func newBenchStack(b *testing.B, directory string) *stack {
 		wg.Go(func() { _ = f(ctx) })
 	}
 	b.Cleanup(func() { cancel(); wg.Wait() })
-	svc := app.New(app.Config{Store: natsjs.NewStore(res), Views: views, Directory: dirs})
+	svc := app.New(app.Config{Store: natsjs.NewStore(res), Views: views, Directory: dirs, Outcomes: natsjs.NewOutcomes(res)})
 	if err := Setup(b.Context(), js, 1); err != nil {
 		b.Fatal(err)
 	}
-	return &stack{url: url, nc: nc, js: js, res: res, x: &natsapi.Executor{Service: svc, Outcomes: natsjs.NewOutcomes(res)}}
+	return &stack{url: url, nc: nc, js: js, res: res, x: &natsapi.Executor{Service: svc}}
 }

@@ -43,8 +43,8 @@ func TestPanicWhileHandlingIsAnInternalErrorOutcome(t *testing.T) {
 	if _, err := dirs.Load(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	svc := app.New(app.Config{Store: nil, Views: natsjs.NewViews(s.res, nil), Directory: dirs})
-	s.x = &natsapi.Executor{Service: svc, Outcomes: natsjs.NewOutcomes(s.res)}
+	svc := app.New(app.Config{Store: nil, Views: natsjs.NewViews(s.res, nil), Directory: dirs, Outcomes: natsjs.NewOutcomes(s.res)})
+	s.x = &natsapi.Executor{Service: svc}
 	var logs lockedBuffer
 	s.start(t, Config{Log: slog.New(slog.NewTextHandler(&logs, nil))})
 

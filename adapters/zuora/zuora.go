@@ -43,30 +43,48 @@ var ErrBodyTooLarge = fmt.Errorf("%w: request body larger than 64 KiB", ErrOverL
 // (Retry-After).
 var ErrTooManyRequests = fmt.Errorf("%w: too many requests", ErrOverLimit)
 
+// Kind says what a door does with an answer that is an error: record it as the command's
+// outcome, retry the command, or set the command aside as malformed.
+type Kind int
+
+// The kinds of error answer.
+const (
+	// Refusal: a business answer (401, 403, 404, a rule, a limit). It is the command's
+	// outcome: recorded for its id, and the durable door acknowledges the command.
+	Refusal Kind = iota
+	// Retry: not now (the service unavailable, the key in flight, a concurrent change, or a
+	// bug). A retry of the same command may be answered otherwise; never recorded.
+	Retry
+	// Malformed: the command itself is wrong (a value, a missing field, a body too large, a
+	// reused key). The durable door moves such a command to the poison stream.
+	Malformed
+)
+
 // Mapping is one row of the error table.
 type Mapping struct {
 	Err      error
 	Status   int
 	Category int
+	Kind     Kind
 }
 
 // Table returns the error table, specific errors first, families after: the one place
 // errors are mapped to statuses and categories.
 func Table() []Mapping {
 	return []Mapping{
-		{ErrBodyTooLarge, http.StatusRequestEntityTooLarge, CategoryOverLimit},
-		{ErrTooManyRequests, http.StatusTooManyRequests, CategoryOverLimit},
-		{app.ErrKeyReused, http.StatusUnprocessableEntity, CategoryInvalidValue},
-		{app.ErrInFlight, http.StatusConflict, CategoryConflict},
-		{app.ErrUnavailable, http.StatusServiceUnavailable, CategoryUnavailable},
-		{app.ErrEarlierAttempt, http.StatusServiceUnavailable, CategoryUnavailable},
-		{domain.ErrUnauthenticated, http.StatusUnauthorized, CategoryAuthentication},
-		{domain.ErrPermission, http.StatusForbidden, CategoryPermission},
-		{domain.ErrMissingValue, http.StatusBadRequest, CategoryMissingValue},
-		{domain.ErrInvalidValue, http.StatusBadRequest, CategoryInvalidValue},
-		{domain.ErrRuleViolation, http.StatusConflict, CategoryRuleViolation},
-		{domain.ErrNotFound, http.StatusNotFound, CategoryNotFound},
-		{domain.ErrConflict, http.StatusConflict, CategoryConflict},
+		{ErrBodyTooLarge, http.StatusRequestEntityTooLarge, CategoryOverLimit, Malformed},
+		{ErrTooManyRequests, http.StatusTooManyRequests, CategoryOverLimit, Refusal},
+		{app.ErrKeyReused, http.StatusUnprocessableEntity, CategoryInvalidValue, Malformed},
+		{app.ErrInFlight, http.StatusConflict, CategoryConflict, Retry},
+		{app.ErrUnavailable, http.StatusServiceUnavailable, CategoryUnavailable, Retry},
+		{app.ErrEarlierAttempt, http.StatusServiceUnavailable, CategoryUnavailable, Retry},
+		{domain.ErrUnauthenticated, http.StatusUnauthorized, CategoryAuthentication, Refusal},
+		{domain.ErrPermission, http.StatusForbidden, CategoryPermission, Refusal},
+		{domain.ErrMissingValue, http.StatusBadRequest, CategoryMissingValue, Malformed},
+		{domain.ErrInvalidValue, http.StatusBadRequest, CategoryInvalidValue, Malformed},
+		{domain.ErrRuleViolation, http.StatusConflict, CategoryRuleViolation, Refusal},
+		{domain.ErrNotFound, http.StatusNotFound, CategoryNotFound, Refusal},
+		{domain.ErrConflict, http.StatusConflict, CategoryConflict, Retry},
 	}
 }
 
@@ -86,13 +104,32 @@ func Classify(err error) (status, code int) {
 	return http.StatusInternalServerError, CodeBase + CategoryInternal
 }
 
-// Transient reports whether err is an answer that a retry of the same command may change:
-// the service was unavailable, the key was in flight, or the pair kept changing under the
-// command (contention). Such an outcome is never recorded as a command's first outcome, and
-// the durable door retries the command.
-func Transient(err error) bool {
-	return errors.Is(err, app.ErrUnavailable) || errors.Is(err, app.ErrContended) ||
-		errors.Is(err, app.ErrInFlight) || errors.Is(err, app.ErrEarlierAttempt) || natserr.Unavailable(err)
+// KindOf returns what a door does with err: the kind of its row in the table. An error NATS
+// raised because it could not serve the request now ([natserr.Unavailable]) is Retry, and so
+// is an error of no family (a bug: 500), which another attempt may not meet.
+func KindOf(err error) Kind {
+	for _, row := range Table() {
+		if errors.Is(err, row.Err) {
+			return row.Kind
+		}
+	}
+	return Retry
+}
+
+// ErrorOf returns the family of an error answer: the table's first row with its status and
+// code, else its first row with its status (nil for a success or a status of no row, such as
+// a 500). It is for an answer read back without its error.
+func ErrorOf(status, code int) error {
+	var byStatus error
+	for _, row := range Table() {
+		if row.Status == status && CodeBase+row.Category == code {
+			return row.Err
+		}
+		if row.Status == status && byStatus == nil {
+			byStatus = row.Err
+		}
+	}
+	return byStatus
 }
 
 // RetryAfter is what a 503 answer's Retry-After header says, in seconds: about the time a

@@ -13,6 +13,7 @@ import (
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/zuora"
+	"github.com/entityconn/entityconn/domain"
 )
 
 // What NATS raises when it cannot serve a request now is 503, category 61, wherever it
@@ -40,16 +41,29 @@ func TestFaultsAreUnavailableNotInternal(t *testing.T) {
 	}
 }
 
-// Answers a retry may change are never recorded as a command's first outcome.
-func TestTransientAnswersAreNotOutcomes(t *testing.T) {
-	for _, err := range []error{app.ErrContended, natsjs.ErrInFlight, natsjs.ErrEarlierAttempt, fmt.Errorf("%w: x", app.ErrUnavailable), fmt.Errorf("x: %w", nats.ErrTimeout)} {
-		if !zuora.Transient(err) {
-			t.Errorf("Transient(%v) = false, want true", err)
+// Answers a retry may change are of kind Retry: never recorded as a command's first outcome,
+// and retried by the durable door; refusals are the command's outcome; a malformed command
+// is set aside.
+func TestKinds(t *testing.T) {
+	for _, err := range []error{app.ErrContended, natsjs.ErrInFlight, natsjs.ErrEarlierAttempt, fmt.Errorf("%w: x", app.ErrUnavailable), fmt.Errorf("x: %w", nats.ErrTimeout), errors.New("a bug")} {
+		if k := zuora.KindOf(err); k != zuora.Retry {
+			t.Errorf("KindOf(%v) = %v, want Retry", err, k)
 		}
 	}
-	for _, err := range []error{natsjs.ErrKeyReused, natsjs.ErrConcurrentChange, errors.New("a bug")} {
-		if zuora.Transient(err) {
-			t.Errorf("Transient(%v) = true, want false", err)
+	for _, err := range []error{domain.ErrAlreadyLive, domain.ErrConnectionNotFound, domain.ErrNotAdmin, domain.ErrUnauthenticated, zuora.ErrTooManyRequests} {
+		if k := zuora.KindOf(err); k != zuora.Refusal {
+			t.Errorf("KindOf(%v) = %v, want Refusal", err, k)
+		}
+	}
+	for _, err := range []error{natsjs.ErrKeyReused, domain.ErrSameEntity, domain.ErrMissingValue, zuora.ErrBodyTooLarge} {
+		if k := zuora.KindOf(err); k != zuora.Malformed {
+			t.Errorf("KindOf(%v) = %v, want Malformed", err, k)
+		}
+	}
+	// An answer read back without its error has the kind of its row.
+	for _, row := range zuora.Table() {
+		if got := zuora.KindOf(zuora.ErrorOf(row.Status, zuora.CodeBase+row.Category)); got != row.Kind {
+			t.Errorf("KindOf(ErrorOf(%d, %d)) = %v, want %v (%v)", row.Status, row.Category, got, row.Kind, row.Err)
 		}
 	}
 }

@@ -408,11 +408,11 @@ func (st *stack) build(cfg *serveConfig, loadDir func(context.Context, *natsjs.D
 	}
 	st.svc = app.New(app.Config{
 		Store: natsjs.NewStore(st.res), Views: st.views, Index: st.index, Directory: st.dirs,
-		PendingTTL: cfg.PendingTTL, Metrics: st.metrics, Log: log,
+		Outcomes: natsjs.NewOutcomes(st.res), PendingTTL: cfg.PendingTTL, Metrics: st.metrics, Log: log,
 	})
 
 	// The NATS request/reply door.
-	st.exec = &natsapi.Executor{Service: st.svc, Outcomes: natsjs.NewOutcomes(st.res)}
+	st.exec = &natsapi.Executor{Service: st.svc}
 	var micro *natsapi.Server
 	err = w.do(step{name: "the NATS request/reply door", each: setupAttempt}, func(context.Context) (err error) {
 		micro, err = natsapi.Start(st.nc, st.exec, log)
@@ -474,7 +474,7 @@ func (st *stack) build(cfg *serveConfig, loadDir func(context.Context, *natsjs.D
 	st.background("expiry", func(ctx context.Context) error { return st.svc.RunExpiry(ctx, feed) })
 
 	st.api = httpapi.New(httpapi.Config{
-		Service: st.svc, Outcomes: natsjs.NewOutcomes(st.res), Tokens: httpapi.NewTokens(key, nil), Directory: st.dirs,
+		Service: st.svc, Tokens: httpapi.NewTokens(key, nil), Directory: st.dirs,
 		Metrics: st.metrics, Log: log, UI: webui.Handler(), BaseURL: cfg.BaseURL,
 		Ready: func(ctx context.Context) error {
 			if !st.nc.IsConnected() {
