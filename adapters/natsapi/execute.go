@@ -71,4 +71,3 @@ func Failure(processID string, err error) Outcome {
 	data, _ := json.Marshal(body)
 	return Outcome{Status: status, Body: data, Code: body.Reasons[0].Code, Message: body.Reasons[0].Message, Err: err}
 }
-
