@@ -1,7 +1,11 @@
 // Package app is what every door (REST, NATS request/reply, durable NATS commands) calls: it
-// authorises the user through the directory, loads the state a command needs, asks the
-// domain's decider, appends the one resulting event conditionally and retries on a
-// concurrent change; it answers queries from the views.
+// authorises the user through the directory, records and replays the first outcome of each
+// command id, has the store decide the command on its pair and append the one resulting
+// event conditionally; it answers queries from the views and the list index.
+//
+// It declares the ports it needs, where they are used: [EventStore], [Views], [ListIndex],
+// [Directory], [Outcomes] and [ExpiryFeed]. Package natsjs implements them on NATS JetStream,
+// package memstore in memory; it imports neither.
 package app
 
 import (
