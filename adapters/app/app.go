@@ -223,13 +223,26 @@ func (s *Service) execute(ctx context.Context, p Principal, id CommandID, cmd do
 			return Result{}, err
 		}
 	}
-	return s.decideAndAppend(ctx, actor, cmd, eventID, source, target, explicit, explicit && id.Retry)
+	return s.decideAndAppend(ctx, decision{actor: actor, cmd: cmd, eventID: eventID, source: source, target: target,
+		explicit: explicit, retry: explicit && id.Retry})
 }
 
-// decideAndAppend decides cmd on its pair and appends the event ([EventStore.UpdatePair]).
-// explicit says that the command's id came from its caller, who may retry it; retry that an
-// earlier attempt may have stored the event.
-func (s *Service) decideAndAppend(ctx context.Context, actor domain.Actor, cmd domain.Command, eventID, source, target string, explicit, retry bool) (Result, error) {
+// decision is one command on its pair, ready to be decided: who acts, the command with its
+// ids set, its event's id, the pair, and what is known of earlier attempts.
+type decision struct {
+	actor          domain.Actor
+	cmd            domain.Command
+	eventID        string
+	source, target string
+	// explicit: the command's id came from its caller, who may retry it.
+	explicit bool
+	// retry: an earlier attempt may have stored the event.
+	retry bool
+}
+
+// decideAndAppend decides d on its pair and appends the event ([EventStore.UpdatePair]).
+func (s *Service) decideAndAppend(ctx context.Context, d decision) (Result, error) {
+	actor, cmd, eventID, source, target, explicit, retry := d.actor, d.cmd, d.eventID, d.source, d.target, d.explicit, d.retry
 	if retry {
 		// Before deciding afresh, look for the earlier attempt's event: once another event
 		// follows it on the pair, the command may be allowed again (a request after a

@@ -52,7 +52,8 @@ func (s *Service) Expire(ctx context.Context, req events.Event) (Result, error) 
 	cmd := domain.ExpireConnection{ConnectionID: req.ConnectionID, TTL: s.cfg.PendingTTL,
 		EventID: deriveID("event", "", "ExpireConnection", req.ConnectionID)}
 	start := time.Now()
-	res, err := s.decideAndAppend(ctx, domain.System, cmd, cmd.EventID, req.SourceEntityID, req.TargetEntityID, true, false)
+	res, err := s.decideAndAppend(ctx, decision{actor: domain.System, cmd: cmd, eventID: cmd.EventID,
+		source: req.SourceEntityID, target: req.TargetEntityID, explicit: true})
 	s.cfg.Metrics.Command(cmd.Name(), Outcome(err), time.Since(start))
 	if err == nil && !res.Replayed {
 		s.cfg.Metrics.Expired()
