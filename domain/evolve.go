@@ -76,12 +76,12 @@ func Evolve(state Connection, e events.Event) (Connection, error) {
 
 // Presume returns a state that e fits, for a reader that must take every event even when
 // some before it are lost to it: a projection, which must not stop on an event [Evolve]
-// refuses. It is state in the status e's type follows when e is a later event of state's
-// connection (same id, not a request), so that what only the request told is kept;
-// otherwise it is e's connection as e names it, in that status. Presume changes no state
-// by itself: [Evolve] of the result and e does, and never refuses an event of a known type.
+// refuses. It is state in the status e's type follows when state is e's connection, so that
+// what only the request told is kept; otherwise it is e's connection as e names it, in that
+// status. Presume changes no state by itself: [Evolve] of the result and e does, and never
+// refuses an event of a known type.
 func Presume(state Connection, e events.Event) Connection {
-	if e.Type == events.TypeConnectionRequested || state.ID != e.ConnectionID {
+	if state.ID != e.ConnectionID {
 		return before(e)
 	}
 	state.Status = statusBefore(e.Type)

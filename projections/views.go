@@ -6,7 +6,9 @@
 // view of its target entity, under the keys outbound.<source>.<id> and inbound.<target>.<id>.
 // Both hold the same [View]. Applying an event is idempotent by stream sequence: an event at or
 // below the view's sequence changes nothing, so redelivery is harmless. Events of unknown
-// types are ignored, so that older projectors survive newer event types.
+// types are ignored, so that older projectors survive newer event types. A view's state
+// changes only through [domain.Evolve], as the decider's does ([Apply]); this package has no
+// transitions of its own.
 package projections
 
 import (
