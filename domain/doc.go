@@ -2,6 +2,13 @@
 // no NATS. Adapters load state, call [Decide], store the events it returns and build views
 // with [Evolve].
 //
+// A connection's state changes in one place, [Evolve], which refuses an event that does not
+// fit. Everything else that yields a state is built on it: [FromLast] evolves a pair's last
+// event from the state that event follows, and the views of package projections evolve
+// their state too, taking an event Evolve refuses from the state [Presume] gives, so that a
+// projector never stops. [Connection.AsOfLastEvent] only leaves out what the last event does
+// not tell, so that a state read from a view equals the one [FromLast] loads.
+//
 // A connection lets a source entity share business objects to a target entity. It is
 // directional: A→B and B→A are two connections. Its states are Pending, Connected and the
 // terminal Denied, Cancelled, Expired and Disconnected.

@@ -107,3 +107,61 @@ func TestDecideEvolveProperties(t *testing.T) {
 		}
 	})
 }
+
+// TestFromLastAndPresumeFollowEvolve checks that the functions that load or presume a
+// connection's state add no transition of their own, for random events of one pair: an
+// event Evolve accepts leaves the state whose AsOfLastEvent is FromLast of that event, and
+// evolves the same from Presume's state as from the state it fits; an event of a known type
+// that Evolve refuses is accepted from Presume's state; an unknown type is refused by both.
+func TestFromLastAndPresumeFollowEvolve(t *testing.T) {
+	types := append([]events.Type{"ConnectionRenamed"}, events.Types...)
+	zones := []*time.Location{time.UTC, time.FixedZone("x", 3600)}
+	rapid.Check(t, func(rt *rapid.T) {
+		var state domain.Connection
+		now := t0
+		for range rapid.IntRange(1, 40).Draw(rt, "events") {
+			now = now.Add(time.Duration(rapid.IntRange(0, 100).Draw(rt, "hours")) * time.Hour)
+			e := events.Event{EventID: now.String(), ConnectionID: fmt.Sprintf("c%d", rapid.IntRange(0, 2).Draw(rt, "conn")),
+				SourceEntityID: "global", TargetEntityID: "eu", ActorUserID: rapid.SampledFrom([]string{"alice", "erik", ""}).Draw(rt, "user"),
+				OccurredAt: now.In(rapid.SampledFrom(zones).Draw(rt, "zone"))}
+			// Mostly an event that fits, found by asking Evolve; otherwise any type.
+			var fitting []events.Type
+			for _, typ := range events.Types {
+				e.Type = typ
+				if _, err := domain.Evolve(state, e); err == nil {
+					fitting = append(fitting, typ)
+				}
+			}
+			e.Type = rapid.SampledFrom(types).Draw(rt, "type")
+			if len(fitting) > 0 && rapid.IntRange(0, 3).Draw(rt, "fit") > 0 {
+				e.Type = rapid.SampledFrom(fitting).Draw(rt, "fittingType")
+			}
+
+			next, err := domain.Evolve(state, e)
+			presumed, perr := domain.Evolve(domain.Presume(state, e), e)
+			last, lerr := domain.FromLast(e)
+			if !e.Type.Known() {
+				if !errors.Is(err, domain.ErrUnknownEvent) || !errors.Is(perr, domain.ErrUnknownEvent) || !errors.Is(lerr, domain.ErrUnknownEvent) {
+					rt.Fatalf("%s: Evolve = %v, from Presume = %v, FromLast = %v; want ErrUnknownEvent", e.Type, err, perr, lerr)
+				}
+				continue
+			}
+			if perr != nil || lerr != nil {
+				rt.Fatalf("%s of %s on %+v: from Presume = %v, FromLast = %v; want both accepted", e.Type, e.ConnectionID, state, perr, lerr)
+			}
+			if err != nil {
+				if !errors.Is(err, domain.ErrBadEvent) {
+					rt.Fatalf("Evolve(%s) = %v, want ErrBadEvent", e.Type, err)
+				}
+				continue // not part of the history: the state stays as it was
+			}
+			if presumed != next {
+				rt.Fatalf("%s of %s on %+v: from Presume\n%+v\nwant what Evolve gives\n%+v", e.Type, e.ConnectionID, state, presumed, next)
+			}
+			if last != next.AsOfLastEvent() {
+				rt.Fatalf("FromLast(%s) =\n%+v\nwant AsOfLastEvent of the history\n%+v", e.Type, last, next.AsOfLastEvent())
+			}
+			state = next
+		}
+	})
+}

@@ -6,11 +6,14 @@
 // view of its target entity, under the keys outbound.<source>.<id> and inbound.<target>.<id>.
 // Both hold the same [View]. Applying an event is idempotent by stream sequence: an event at or
 // below the view's sequence changes nothing, so redelivery is harmless. Events of unknown
-// types are ignored, so that older projectors survive newer event types.
+// types are ignored, so that older projectors survive newer event types. A view's state
+// changes only through [domain.Evolve], as the decider's does ([Apply]); this package has no
+// transitions of its own.
 package projections
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -73,34 +76,45 @@ func Keys(e events.Event) [2]string {
 // Apply returns the view after the event at stream sequence seq. cur is the stored view
 // (the zero View if there is none). changed is false when the event is already in the view
 // (seq ≤ cur.Sequence) or of an unknown type; the caller then writes nothing.
+//
+// The view's state changes only through [domain.Evolve]. An event that Evolve refuses (the
+// request, or events before e, were lost to this view; or e belongs to another connection)
+// is still recorded, from the state [domain.Presume] gives: the projector never stops on an
+// event. Times are kept in UTC.
 func Apply(cur View, seq uint64, e events.Event) (next View, changed bool) {
-	status, known := domain.StatusAfter(e.Type)
-	if !known || (cur.Sequence != 0 && seq <= cur.Sequence) {
+	if cur.Sequence != 0 && seq <= cur.Sequence {
 		return cur, false
 	}
-	if e.Type == events.TypeConnectionRequested || cur.ID != e.ConnectionID {
-		// A request starts the view. Any other first event means the request was lost to
-		// this view; keep what the event says rather than nothing.
-		cur = View{ID: e.ConnectionID, SourceEntityID: e.SourceEntityID, TargetEntityID: e.TargetEntityID}
-		if e.Type == events.TypeConnectionRequested {
-			cur.RequestedBy, cur.RequestedAt = e.ActorUserID, e.OccurredAt.UTC()
-		}
+	e.OccurredAt = e.OccurredAt.UTC()
+	state := cur.state()
+	after, err := domain.Evolve(state, e)
+	if errors.Is(err, domain.ErrBadEvent) {
+		after, err = domain.Evolve(domain.Presume(state, e), e)
 	}
-	cur.Status = status
-	cur.UpdatedAt = e.OccurredAt.UTC()
-	cur.Sequence = seq
-	return cur, true
+	if err != nil {
+		return cur, false // an unknown type
+	}
+	return viewOf(after, seq), true
+}
+
+// state returns the view's connection, all of it.
+func (v View) state() domain.Connection {
+	return domain.Connection{ID: v.ID, Source: v.SourceEntityID, Target: v.TargetEntityID, Status: v.Status,
+		RequestedBy: v.RequestedBy, RequestedAt: v.RequestedAt, UpdatedAt: v.UpdatedAt}
+}
+
+// viewOf returns the view of c, whose last event is at stream sequence seq.
+func viewOf(c domain.Connection, seq uint64) View {
+	return View{ID: c.ID, SourceEntityID: c.Source, TargetEntityID: c.Target, Status: c.Status,
+		RequestedBy: c.RequestedBy, RequestedAt: c.RequestedAt, UpdatedAt: c.UpdatedAt, Sequence: seq}
 }
 
 // Connection returns the state of the view's connection as [domain.FromLast] gives it for
-// the connection's last event: who requested it and when only while that event is the
-// request (the status is Pending).
+// the connection's last event ([domain.Connection.AsOfLastEvent]): who requested it and when
+// only while that event is the request (the status is Pending). The decider then sees the
+// same state whether the pair was loaded from its view or from its last event.
 func (v View) Connection() domain.Connection {
-	c := domain.Connection{ID: v.ID, Source: v.SourceEntityID, Target: v.TargetEntityID, Status: v.Status, UpdatedAt: v.UpdatedAt}
-	if v.Status == domain.StatusPending {
-		c.RequestedBy, c.RequestedAt = v.RequestedBy, v.RequestedAt
-	}
-	return c
+	return v.state().AsOfLastEvent()
 }
 
 // Filter keeps the views with status, or all of them when status is StatusNone.
