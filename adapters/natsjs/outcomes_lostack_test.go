@@ -61,7 +61,7 @@ func lostAckOutcomes(t *testing.T) (*Outcomes, *lostAcks) {
 // attempt held the key, nor answers "not recorded" for an outcome that is.
 func TestOutcomesWritesWhoseAcknowledgementIsLost(t *testing.T) {
 	o, kv := lostAckOutcomes(t)
-	o.Lease = 600 * time.Millisecond
+	o.Lease = 1500 * time.Millisecond // renewed every 500 ms; room for a loaded machine
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 
