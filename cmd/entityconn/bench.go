@@ -28,6 +28,7 @@ import (
 	"github.com/entityconn/entityconn/adapters/natsclient"
 	"github.com/entityconn/entityconn/adapters/natscmd"
 	"github.com/entityconn/entityconn/adapters/natsjs"
+	"github.com/entityconn/entityconn/cmd/entityconn/internal/cli"
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/events"
 )
@@ -274,7 +275,7 @@ func (l load) result(raw float64) benchResult {
 func runLoad(ctx context.Context, name string, cfg benchConfig, progress io.Writer, op func(context.Context) error) load {
 	bar := progressbar.NewOptions(cfg.ops, progressbar.OptionSetWriter(progress), progressbar.OptionSetDescription(name),
 		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionClearOnFinish(), progressbar.OptionSetVisibility(isTerminal(progress)))
+		progressbar.OptionClearOnFinish(), progressbar.OptionSetVisibility(cli.IsTerminal(progress)))
 	defer bar.Close()
 	lat := make([]time.Duration, cfg.ops)
 	var next atomic.Int64
@@ -660,13 +661,4 @@ func percentiles(ds []time.Duration) (p50, p99 float64) {
 		return float64(s[min(int(q*float64(len(s))), len(s)-1)]) / float64(time.Millisecond)
 	}
 	return at(0.50), at(0.99)
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/natsjs"
+	"github.com/entityconn/entityconn/cmd/entityconn/internal/cli"
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/events"
 )
@@ -291,7 +292,7 @@ func benchOrderedRead(ctx context.Context, res *natsjs.Resources, n uint64, prog
 func newBar(w io.Writer, n int, what string) *progressbar.ProgressBar {
 	return progressbar.NewOptions(n, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(what),
 		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionClearOnFinish(), progressbar.OptionSetVisibility(isTerminal(w)))
+		progressbar.OptionClearOnFinish(), progressbar.OptionSetVisibility(cli.IsTerminal(w)))
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
