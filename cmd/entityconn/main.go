@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/entityconn/entityconn/cmd/entityconn/internal/bench"
 	"github.com/entityconn/entityconn/cmd/entityconn/internal/cli"
 )
 
@@ -53,7 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "watch":
 		return runWatch(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":
-		return runBench(ctx, args[1:], getenv, stdout, stderr)
+		return bench.Run(ctx, args[1:], getenv, stdout, stderr, startBenchStack)
 	case "faults":
 		return runFaults(ctx, args[1:], getenv, stdout, stderr)
 	case "faults-node": // internal: a NATS node of "entityconn faults", not in the usage

@@ -1,10 +1,9 @@
-package main
+package bench
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -30,7 +29,7 @@ import (
 // entities in the store: raw ordered reading, rebuilding the views, memory per connection,
 // restart to ready, list latency, and the command rate compared with emptyRate (the
 // in-process rate on an empty store, from the same run).
-func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progress io.Writer) ([]benchResult, error) {
+func benchScale(ctx context.Context, cfg benchConfig, start Start, emptyRate float64, progress io.Writer) ([]benchResult, error) {
 	data, err := os.MkdirTemp("", "entityconn-bench-scale-")
 	if err != nil {
 		return nil, err
@@ -88,13 +87,13 @@ func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progres
 
 	// Restart to ready, first with NATS running on (as with --nats-url): entityconn's own start.
 	began = time.Now()
-	st, restart, err := startReady(ctx, &serveConfig{NATSURL: ns.ClientURL(), Data: data, Replicas: 1})
+	st, restart, err := startReady(ctx, start, StartConfig{NATSURL: ns.ClientURL(), Data: data})
 	if err != nil {
 		return nil, fmt.Errorf("restart: %w", err)
 	}
 	// The first start on these events reads them all into the list index; stopping, it
 	// saves the index in the data directory for the next start, as serve does.
-	if _, err := st.index.WaitReady(ctx); err != nil {
+	if _, err := st.Index.WaitReady(ctx); err != nil {
 		return nil, err
 	}
 	loadedAll := time.Since(began)
@@ -109,7 +108,7 @@ func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progres
 	// Then the whole process as serve runs it by default: the embedded server restores the store.
 	stopProf = cfg.prof.cpu("restart-embedded")
 	began = time.Now()
-	st, restart, err = startReady(ctx, &serveConfig{Data: data, NATSListen: "127.0.0.1:0", Replicas: 1, Fsync: cfg.fsync})
+	st, restart, err = startReady(ctx, start, StartConfig{Data: data, Fsync: cfg.fsync})
 	stopProf()
 	if err != nil {
 		return nil, fmt.Errorf("restart: %w", err)
@@ -119,7 +118,7 @@ func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progres
 		Note: "start of the embedded server on the store (JetStream restores every stream) and of the stack, to its first list answered with the views caught up"})
 
 	// The list index loads in the background; lists read the views bucket until it has.
-	if _, err := st.index.WaitReady(ctx); err != nil {
+	if _, err := st.Index.WaitReady(ctx); err != nil {
 		return nil, err
 	}
 	results = append(results, benchResult{Phase: "list index from its snapshot", Ops: n, Value: ms(time.Since(began)), Unit: "ms",
@@ -132,7 +131,7 @@ func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progres
 	for i := range lat {
 		ent := fmt.Sprintf("e%d", rand.IntN(e))
 		t := time.Now()
-		if _, err := st.svc.List(ctx, app.Principal{UserID: "bench", EntityID: ent}, app.ListQuery{Page: 1, PageSize: 30}); err != nil {
+		if _, err := st.Service.List(ctx, app.Principal{UserID: "bench", EntityID: ent}, app.ListQuery{Page: 1, PageSize: 30}); err != nil {
 			return nil, fmt.Errorf("list: %w", err)
 		}
 		lat[i] = time.Since(t)
@@ -175,7 +174,7 @@ func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progres
 	stopProf = cfg.prof.cpu("populated")
 	l := runLoad(ctx, "entityconn in-process commands, populated", cfg, progress, func(ctx context.Context) error {
 		src, tgt := next()
-		_, err := st.svc.Execute(ctx, app.Principal{UserID: "bench", EntityID: src}, app.CommandID{}, domain.RequestConnection{Target: tgt})
+		_, err := st.Service.Execute(ctx, app.Principal{UserID: "bench", EntityID: src}, app.CommandID{}, domain.RequestConnection{Target: tgt})
 		return err
 	})
 	stopProf()
@@ -329,20 +328,21 @@ func heapAlloc() int64 {
 
 // startReady starts a stack and waits until it answers a list with its views caught up;
 // it returns the stack and how long that took.
-func startReady(ctx context.Context, scfg *serveConfig) (*stack, time.Duration, error) {
-	began := time.Now()
-	st, err := start(ctx, scfg, slog.New(slog.DiscardHandler), io.Discard, func(ctx context.Context, dirs *natsjs.DirectoryStore) error {
+func startReady(ctx context.Context, start Start, scfg StartConfig) (*Stack, time.Duration, error) {
+	scfg.LoadDir = func(ctx context.Context, dirs *natsjs.DirectoryStore) error {
 		_, err := dirs.Load(ctx)
 		return err
-	})
+	}
+	began := time.Now()
+	st, err := start(ctx, scfg)
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := st.views.WaitCaughtUp(ctx); err != nil {
+	if err := st.Views.WaitCaughtUp(ctx); err != nil {
 		st.Close()
 		return nil, 0, err
 	}
-	if _, err := st.svc.List(ctx, app.Principal{UserID: "bench", EntityID: "e0"}, app.ListQuery{Page: 1, PageSize: 30}); err != nil {
+	if _, err := st.Service.List(ctx, app.Principal{UserID: "bench", EntityID: "e0"}, app.ListQuery{Page: 1, PageSize: 30}); err != nil {
 		st.Close()
 		return nil, 0, err
 	}

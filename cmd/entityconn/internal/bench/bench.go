@@ -1,4 +1,10 @@
-package main
+// Package bench is "entityconn bench": it measures, in one run, raw JetStream conditional
+// appends and entityconn's commands at the same concurrency (in process, over HTTP, NATS
+// request/reply and the durable door), the durable outcome latency and the projection lag;
+// then, with many connections stored, a raw ordered read against a rebuild of the views,
+// restart to ready, list latency, memory per connection and the command rate. It starts
+// the stacks it measures through [Start], which the command's wiring provides.
+package bench
 
 import (
 	"context"
@@ -6,7 +12,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -65,7 +70,10 @@ type benchResult struct {
 	Note  string  `json:"note,omitempty"`
 }
 
-func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+// Run is "entityconn bench": it parses args, runs every phase on stacks that start starts,
+// prints the results on stdout (a table, or JSON with --json) and the progress on stderr,
+// and returns the exit status: 2 for a usage error, 1 when a phase fails.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, start Start) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg benchConfig
@@ -79,8 +87,9 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.IntVar(&cfg.connections, "connections", 1_000_000, "connections stored for the scale phases (rebuild, restart, list, memory, populated rate); 0 skips them")
 	fs.IntVar(&cfg.entities, "entities", 10_000, "entities the stored connections are spread over")
 	fs.DurationVar(&cfg.idleWait, "idle-wait", 130*time.Second, "after the scale phases' lists, wait this long without requests and measure memory again (the server's caches of its message blocks expire after 2 minutes); 0 skips it")
+	cfg.prof.warn = stderr
 	fs.StringVar(&cfg.prof.dir, "profile-dir", "", "write CPU profiles of the in-process phase and the scale phases, and heap profiles of the process serving the stored connections (serving, and idle after --idle-wait), into this directory")
-	if code, ok := parseFlags(fs, args, stderr); !ok {
+	if code, ok := cli.ParseFlags(fs, args, stderr); !ok {
 		return code
 	}
 	if cfg.quick {
@@ -96,7 +105,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintln(stderr, "entityconn bench: need --concurrency ≥ 1 and --ops ≥ --concurrency")
 		return 2
 	}
-	results, err := bench(ctx, cfg, stderr)
+	results, err := bench(ctx, cfg, start, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "entityconn bench: %v\n", err)
 		return 1
@@ -142,7 +151,7 @@ func printBench(w io.Writer, results []benchResult) {
 }
 
 // bench runs every phase on one server and returns the results in order.
-func bench(ctx context.Context, cfg benchConfig, progress io.Writer) ([]benchResult, error) {
+func bench(ctx context.Context, cfg benchConfig, start Start, progress io.Writer) ([]benchResult, error) {
 	// Every command requests a new pair: enough for two throughput phases and a lag phase of
 	// up to 200,000 commands.
 	pairs := cfg.ops*2 + 200_000
@@ -155,17 +164,15 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) ([]benchRes
 		return nil, err
 	}
 	defer os.RemoveAll(data)
-	scfg := &serveConfig{Data: data, NATSListen: "127.0.0.1:0", NATSURL: cfg.natsURL, Replicas: 1, Fsync: cfg.fsync}
-	log := slog.New(slog.DiscardHandler)
-	st, err := start(ctx, scfg, log, io.Discard, func(ctx context.Context, dirs *natsjs.DirectoryStore) error {
+	st, err := start(ctx, StartConfig{Data: data, NATSURL: cfg.natsURL, Fsync: cfg.fsync, LoadDir: func(ctx context.Context, dirs *natsjs.DirectoryStore) error {
 		_, _, err := dirs.Import(ctx, []byte(benchDirectory(entities)))
 		return err
-	})
+	}})
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
-	if n, err := st.res.Events.Info(ctx); err != nil || n.State.Msgs > 0 {
+	if n, err := st.Resources.Events.Info(ctx); err != nil || n.State.Msgs > 0 {
 		return nil, fmt.Errorf("the event stream must be empty for a benchmark (err %v)", err)
 	}
 	next := pairSource(entities)
@@ -180,7 +187,7 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) ([]benchRes
 	stopProf := cfg.prof.cpu("in-process")
 	inproc := runLoad(ctx, "entityconn in-process commands", cfg, progress, func(ctx context.Context) error {
 		src, tgt := next()
-		_, err := st.svc.Execute(ctx, app.Principal{UserID: "bench", EntityID: src}, app.CommandID{}, domain.RequestConnection{Target: tgt})
+		_, err := st.Service.Execute(ctx, app.Principal{UserID: "bench", EntityID: src}, app.CommandID{}, domain.RequestConnection{Target: tgt})
 		return err
 	})
 	stopProf()
@@ -220,7 +227,7 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) ([]benchRes
 	st.Close()
 
 	if cfg.connections > 0 && cfg.natsURL == "" {
-		scale, err := benchScale(ctx, cfg, inproc.opsPerSec(), progress)
+		scale, err := benchScale(ctx, cfg, start, inproc.opsPerSec(), progress)
 		if err != nil {
 			return nil, fmt.Errorf("scale: %w", err)
 		}
@@ -312,8 +319,8 @@ func runLoad(ctx context.Context, name string, cfg benchConfig, progress io.Writ
 // benchRaw measures raw JetStream: conditional appends of event-sized messages, each writer
 // to fresh subjects with an expected last subject sequence of 0, on a stream configured like
 // the event stream.
-func benchRaw(ctx context.Context, st *stack, cfg benchConfig, progress io.Writer) (benchResult, error) {
-	js, err := jetstream.New(st.nc)
+func benchRaw(ctx context.Context, st *Stack, cfg benchConfig, progress io.Writer) (benchResult, error) {
+	js, err := jetstream.New(st.NATS)
 	if err != nil {
 		return benchResult{}, err
 	}
@@ -346,12 +353,12 @@ func benchRaw(ctx context.Context, st *stack, cfg benchConfig, progress io.Write
 }
 
 // benchHTTP measures POST /v1/entity-connections through a real HTTP listener.
-func benchHTTP(ctx context.Context, st *stack, cfg benchConfig, progress io.Writer, next func() (string, string)) (load, error) {
+func benchHTTP(ctx context.Context, st *Stack, cfg benchConfig, progress io.Writer, next func() (string, string)) (load, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return load{}, err
 	}
-	srv := &http.Server{Handler: st.api, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: st.API, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 	base := "http://" + ln.Addr().String()
@@ -390,12 +397,12 @@ func benchHTTP(ctx context.Context, st *stack, cfg benchConfig, progress io.Writ
 
 // benchNATS measures entityconn.api.bench.request through the NATS micro service, from a client
 // connected over TCP like another service.
-func benchNATS(ctx context.Context, st *stack, cfg benchConfig, progress io.Writer, next func() (string, string)) (load, error) {
+func benchNATS(ctx context.Context, st *Stack, cfg benchConfig, progress io.Writer, next func() (string, string)) (load, error) {
 	var opts []nats.Option
-	if st.embedded != nil {
+	if st.Embedded {
 		opts = natsclient.SignIn("bench-svc", "bench-secret", "bench-svc")
 	}
-	nc, err := nats.Connect(st.url, opts...)
+	nc, err := nats.Connect(st.URL, opts...)
 	if err != nil {
 		return load{}, err
 	}
@@ -430,8 +437,8 @@ type outcomeClock struct {
 
 // newOutcomeClock connects to st's NATS as the service itself, which may read every
 // entity's outcomes.
-func newOutcomeClock(st *stack) (*outcomeClock, error) {
-	nc, err := nats.Connect(st.url, st.serviceOptions()...)
+func newOutcomeClock(st *Stack) (*outcomeClock, error) {
+	nc, err := nats.Connect(st.URL, st.ServiceOptions...)
 	if err != nil {
 		return nil, err
 	}
@@ -511,7 +518,7 @@ func (c *outcomeClock) close() {
 // benchDurable publishes commands on ENTITYCONN_COMMANDS from cfg.concurrency publishers and
 // measures, for each, the time from publishing to its outcome arriving; the rate is commands
 // whose outcome arrived per second.
-func benchDurable(ctx context.Context, st *stack, cfg benchConfig, progress io.Writer, next func() (string, string)) (load, error) {
+func benchDurable(ctx context.Context, st *Stack, cfg benchConfig, progress io.Writer, next func() (string, string)) (load, error) {
 	c, err := newOutcomeClock(st)
 	if err != nil {
 		return load{}, err
@@ -535,7 +542,7 @@ func benchDurable(ctx context.Context, st *stack, cfg benchConfig, progress io.W
 
 // benchOutcomeLatency publishes durable commands at rate per second for cfg.lagFor and
 // measures the time from publishing each to its outcome arriving.
-func benchOutcomeLatency(ctx context.Context, st *stack, cfg benchConfig, rate float64, next func() (string, string)) (benchResult, error) {
+func benchOutcomeLatency(ctx context.Context, st *Stack, cfg benchConfig, rate float64, next func() (string, string)) (benchResult, error) {
 	c, err := newOutcomeClock(st)
 	if err != nil {
 		return benchResult{}, err
@@ -570,8 +577,8 @@ func benchOutcomeLatency(ctx context.Context, st *stack, cfg benchConfig, rate f
 
 // benchLag sends commands at rate per second for cfg.lagFor and measures, for each, the
 // time from its acknowledgement to the views including it.
-func benchLag(ctx context.Context, st *stack, cfg benchConfig, rate float64, next func() (string, string)) (benchResult, error) {
-	if err := st.views.WaitCaughtUp(ctx); err != nil {
+func benchLag(ctx context.Context, st *Stack, cfg benchConfig, rate float64, next func() (string, string)) (benchResult, error) {
+	if err := st.Views.WaitCaughtUp(ctx); err != nil {
 		return benchResult{}, err
 	}
 	type ack struct {
@@ -585,7 +592,7 @@ func benchLag(ctx context.Context, st *stack, cfg benchConfig, rate float64, nex
 		defer close(watched)
 		var pending []ack
 		for {
-			progress, changed := st.views.Changed()
+			progress, changed := st.Views.Changed()
 			now := time.Now()
 			for {
 				select {
@@ -631,7 +638,7 @@ func benchLag(ctx context.Context, st *stack, cfg benchConfig, rate float64, nex
 		sent++
 		wg.Go(func() {
 			src, tgt := next()
-			res, err := st.svc.Execute(ctx, app.Principal{UserID: "bench", EntityID: src}, app.CommandID{}, domain.RequestConnection{Target: tgt})
+			res, err := st.Service.Execute(ctx, app.Principal{UserID: "bench", EntityID: src}, app.CommandID{}, domain.RequestConnection{Target: tgt})
 			if err != nil {
 				failed.CompareAndSwap(nil, err)
 				return
