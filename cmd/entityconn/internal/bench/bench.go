@@ -52,8 +52,7 @@ func bench(ctx context.Context, cfg benchConfig, start Start, progress io.Writer
 
 	stopProf := cfg.prof.cpu("in-process")
 	inproc := runLoad(ctx, "entityconn in-process commands", cfg, progress, func(ctx context.Context) error {
-		src, tgt := next()
-		_, err := st.Service.Execute(ctx, app.Principal{UserID: "bench", EntityID: src}, app.CommandID{}, domain.RequestConnection{Target: tgt})
+		_, err := request(ctx, st, next)
 		return err
 	})
 	stopProf()
@@ -118,6 +117,12 @@ func benchDirectory(n int) string {
 	// could not sign in to NATS: its permissions would name thousands of entities.
 	fmt.Fprintf(&b, "  - id: bench-svc\n    clientId: bench-svc\n    clientSecretHash: '%s'\n    service: true\n", hash)
 	return b.String()
+}
+
+// request has st's service execute, in process, a request by user bench for the next pair.
+func request(ctx context.Context, st *Stack, next func() (string, string)) (app.Result, error) {
+	src, tgt := next()
+	return st.Service.Execute(ctx, app.Principal{UserID: "bench", EntityID: src}, app.CommandID{}, domain.RequestConnection{Target: tgt})
 }
 
 // pairSource hands out distinct ordered pairs of n entities (pairOf from 0 on), safe for

@@ -6,9 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/entityconn/entityconn/adapters/app"
-	"github.com/entityconn/entityconn/domain"
 )
 
 // benchLag sends commands at rate per second for cfg.lagFor and measures, for each, the
@@ -73,8 +70,7 @@ func benchLag(ctx context.Context, st *Stack, cfg benchConfig, rate float64, nex
 		<-tick.C
 		sent++
 		wg.Go(func() {
-			src, tgt := next()
-			res, err := st.Service.Execute(ctx, app.Principal{UserID: "bench", EntityID: src}, app.CommandID{}, domain.RequestConnection{Target: tgt})
+			res, err := request(ctx, st, next)
 			if err != nil {
 				failed.CompareAndSwap(nil, err)
 				return

@@ -13,7 +13,6 @@ import (
 
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/natsjs"
-	"github.com/entityconn/entityconn/domain"
 )
 
 // benchScale measures entityconn with cfg.connections connections over cfg.entities
@@ -164,8 +163,7 @@ func benchScale(ctx context.Context, cfg benchConfig, start Start, emptyRate flo
 	next := pairsAfter(e, n)
 	stopProf = cfg.prof.cpu("populated")
 	l := runLoad(ctx, "entityconn in-process commands, populated", cfg, progress, func(ctx context.Context) error {
-		src, tgt := next()
-		_, err := st.Service.Execute(ctx, app.Principal{UserID: "bench", EntityID: src}, app.CommandID{}, domain.RequestConnection{Target: tgt})
+		_, err := request(ctx, st, next)
 		return err
 	})
 	stopProf()
