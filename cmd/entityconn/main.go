@@ -8,13 +8,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/entityconn/entityconn/cmd/entityconn/internal/bench"
+	"github.com/entityconn/entityconn/cmd/entityconn/internal/cli"
 )
 
 func main() {
@@ -52,7 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "watch":
 		return runWatch(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":
-		return runBench(ctx, args[1:], getenv, stdout, stderr)
+		return bench.Run(ctx, args[1:], getenv, stdout, stderr, startBenchStack)
 	case "faults":
 		return runFaults(ctx, args[1:], getenv, stdout, stderr)
 	case "faults-node": // internal: a NATS node of "entityconn faults", not in the usage
@@ -74,19 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 }
 
-// parseFlags parses a subcommand's args into fs and refuses what is not a flag. When the
-// subcommand should stop it returns false and its exit code: 0 after -h, 2 after a usage
-// error (which fs or parseFlags has reported on stderr).
+// parseFlags is [cli.ParseFlags], for the subcommands of this package.
 func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (int, bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0, false
-		}
-		return 2, false
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "entityconn %s: unexpected arguments %q\n", fs.Name(), fs.Args())
-		return 2, false
-	}
-	return 0, true
+	return cli.ParseFlags(fs, args, stderr)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/entityconn/entityconn/adapters/natsauth"
 	"github.com/entityconn/entityconn/adapters/natsjs"
+	"github.com/entityconn/entityconn/cmd/entityconn/internal/cli"
 )
 
 const rebuildUsage = `  rebuild      throw the Outbound and Inbound views away and project every event again,
@@ -93,7 +94,7 @@ func rebuild(ctx context.Context, data, url string, ext externalNATS, progress i
 				progressbar.OptionSetDescription("rebuilding views"), progressbar.OptionShowCount(),
 				progressbar.OptionShowIts(), progressbar.OptionSetItsString("events"),
 				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionSetPredictTime(true),
-				progressbar.OptionSetVisibility(isTerminal(progress)))
+				progressbar.OptionSetVisibility(cli.IsTerminal(progress)))
 		}
 		_ = bar.Set64(int64(done))
 	})

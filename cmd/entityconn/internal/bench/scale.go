@@ -1,35 +1,25 @@
-package main
+package bench
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"os"
-	"runtime"
-	"runtime/debug"
-	"strconv"
-	"strings"
-	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/schollz/progressbar/v3"
 
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/natsjs"
-	"github.com/entityconn/entityconn/domain"
-	"github.com/entityconn/entityconn/events"
 )
 
 // benchScale measures entityconn with cfg.connections connections over cfg.entities
 // entities in the store: raw ordered reading, rebuilding the views, memory per connection,
 // restart to ready, list latency, and the command rate compared with emptyRate (the
 // in-process rate on an empty store, from the same run).
-func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progress io.Writer) ([]benchResult, error) {
+func benchScale(ctx context.Context, cfg benchConfig, start Start, emptyRate float64, progress io.Writer) ([]benchResult, error) {
 	data, err := os.MkdirTemp("", "entityconn-bench-scale-")
 	if err != nil {
 		return nil, err
@@ -87,13 +77,13 @@ func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progres
 
 	// Restart to ready, first with NATS running on (as with --nats-url): entityconn's own start.
 	began = time.Now()
-	st, restart, err := startReady(ctx, &serveConfig{NATSURL: ns.ClientURL(), Data: data, Replicas: 1})
+	st, restart, err := startReady(ctx, start, StartConfig{NATSURL: ns.ClientURL(), Data: data})
 	if err != nil {
 		return nil, fmt.Errorf("restart: %w", err)
 	}
 	// The first start on these events reads them all into the list index; stopping, it
 	// saves the index in the data directory for the next start, as serve does.
-	if _, err := st.index.WaitReady(ctx); err != nil {
+	if _, err := st.Index.WaitReady(ctx); err != nil {
 		return nil, err
 	}
 	loadedAll := time.Since(began)
@@ -108,7 +98,7 @@ func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progres
 	// Then the whole process as serve runs it by default: the embedded server restores the store.
 	stopProf = cfg.prof.cpu("restart-embedded")
 	began = time.Now()
-	st, restart, err = startReady(ctx, &serveConfig{Data: data, NATSListen: "127.0.0.1:0", Replicas: 1, Fsync: cfg.fsync})
+	st, restart, err = startReady(ctx, start, StartConfig{Data: data, Fsync: cfg.fsync})
 	stopProf()
 	if err != nil {
 		return nil, fmt.Errorf("restart: %w", err)
@@ -118,7 +108,7 @@ func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progres
 		Note: "start of the embedded server on the store (JetStream restores every stream) and of the stack, to its first list answered with the views caught up"})
 
 	// The list index loads in the background; lists read the views bucket until it has.
-	if _, err := st.index.WaitReady(ctx); err != nil {
+	if _, err := st.Index.WaitReady(ctx); err != nil {
 		return nil, err
 	}
 	results = append(results, benchResult{Phase: "list index from its snapshot", Ops: n, Value: ms(time.Since(began)), Unit: "ms",
@@ -131,7 +121,7 @@ func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progres
 	for i := range lat {
 		ent := fmt.Sprintf("e%d", rand.IntN(e))
 		t := time.Now()
-		if _, err := st.svc.List(ctx, app.Principal{UserID: "bench", EntityID: ent}, app.ListQuery{Page: 1, PageSize: 30}); err != nil {
+		if _, err := st.Service.List(ctx, app.Principal{UserID: "bench", EntityID: ent}, app.ListQuery{Page: 1, PageSize: 30}); err != nil {
 			return nil, fmt.Errorf("list: %w", err)
 		}
 		lat[i] = time.Since(t)
@@ -173,8 +163,7 @@ func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progres
 	next := pairsAfter(e, n)
 	stopProf = cfg.prof.cpu("populated")
 	l := runLoad(ctx, "entityconn in-process commands, populated", cfg, progress, func(ctx context.Context) error {
-		src, tgt := next()
-		_, err := st.svc.Execute(ctx, app.Principal{UserID: "bench", EntityID: src}, app.CommandID{}, domain.RequestConnection{Target: tgt})
+		_, err := request(ctx, st, next)
 		return err
 	})
 	stopProf()
@@ -189,159 +178,23 @@ func benchScale(ctx context.Context, cfg benchConfig, emptyRate float64, progres
 	return results, nil
 }
 
-// pairOf returns the k-th pair of populate's sequence over e entities: every source in turn,
-// each time to the next target, so that pairs never repeat below e*(e-1).
-func pairOf(k, e int) (string, string) {
-	src := k % e
-	off := k/e%(e-1) + 1
-	return "e" + strconv.Itoa(src), "e" + strconv.Itoa((src+off)%e)
-}
-
-// pairsAfter hands out the pairs of pairOf over e entities after the first n, safe for
-// concurrent use.
-func pairsAfter(e, n int) func() (string, string) {
-	var k atomic.Int64
-	k.Store(int64(n))
-	return func() (string, string) { return pairOf(int(k.Add(1)-1), e) }
-}
-
-// populate starts an embedded server without fsync on data, sets entityconn up with a
-// directory of e entities, and stores n requests, one per pair, as the service would.
-func populate(ctx context.Context, data string, e, n int, progress io.Writer) error {
-	ns, err := natsjs.StartEmbedded(natsjs.EmbeddedOptions{StoreDir: data, InProcessOnly: true})
-	if err != nil {
-		return err
-	}
-	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
-	nc, err := nats.Connect(ns.ClientURL(), nats.InProcessServer(ns))
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
-	if err != nil {
-		return err
-	}
-	res, err := natsjs.Setup(ctx, js, 1)
-	if err != nil {
-		return err
-	}
-	if _, _, err := natsjs.NewDirectoryStore(res, nil).Import(ctx, []byte(benchDirectory(e))); err != nil {
-		return err
-	}
-	bar := newBar(progress, n, "storing requests")
-	defer bar.Close()
-	at := time.Now().UTC()
-	for k := range n {
-		src, tgt := pairOf(k, e)
-		ev := events.Event{EventID: uuid.NewString(), Type: events.TypeConnectionRequested, ConnectionID: uuid.NewString(),
-			SourceEntityID: src, TargetEntityID: tgt, ActorUserID: "bench", ActorEntityID: src, OccurredAt: at}
-		body, _ := events.Encode(ev)
-		m := &nats.Msg{Subject: natsjs.AppendSubject(ev), Data: body, Header: nats.Header{}}
-		m.Header.Set(events.HeaderMsgID, ev.EventID)
-		m.Header.Set(events.HeaderConnectionID, ev.ConnectionID)
-		if _, err := js.PublishMsgAsync(m, jetstream.WithExpectLastSequenceForSubject(0, events.PairSubject(src, tgt))); err != nil {
-			return err
-		}
-		if k%1024 == 1023 {
-			_ = bar.Set(k + 1)
-		}
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	_ = bar.Set(n)
-	info, err := res.Events.Info(ctx)
-	if err != nil {
-		return err
-	}
-	if int(info.State.Msgs) != n {
-		return fmt.Errorf("stored %d of %d requests", info.State.Msgs, n)
-	}
-	return nil
-}
-
-// benchOrderedRead reads every event with an ordered consumer and returns events per second.
-func benchOrderedRead(ctx context.Context, res *natsjs.Resources, n uint64, progress io.Writer) (float64, error) {
-	cons, err := res.Events.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		return 0, err
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
-	if err != nil {
-		return 0, err
-	}
-	defer it.Stop()
-	bar := newBar(progress, int(n), "raw ordered read")
-	defer bar.Close()
-	start := time.Now()
-	for i := uint64(1); i <= n; i++ {
-		if _, err := it.Next(); err != nil {
-			return 0, err
-		}
-		if i%4096 == 0 {
-			_ = bar.Set64(int64(i))
-		}
-	}
-	return float64(n) / time.Since(start).Seconds(), nil
-}
-
-func newBar(w io.Writer, n int, what string) *progressbar.ProgressBar {
-	return progressbar.NewOptions(n, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(what),
-		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionClearOnFinish(), progressbar.OptionSetVisibility(isTerminal(w)))
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// rss returns the resident memory of this process in bytes (Linux), or the memory the Go
-// runtime holds from the system elsewhere.
-func rss() int64 {
-	if b, err := os.ReadFile("/proc/self/statm"); err == nil {
-		f := strings.Fields(string(b))
-		if len(f) > 1 {
-			if pages, err := strconv.ParseInt(f[1], 10, 64); err == nil {
-				return pages * int64(os.Getpagesize())
-			}
-		}
-	}
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.Sys)
-}
-
-// settleMemory collects twice, so that what sync.Pools held in the first collection goes
-// too, and gives back to the system what the heap no longer uses.
-func settleMemory() {
-	runtime.GC()
-	debug.FreeOSMemory()
-}
-
-// heapAlloc returns the bytes of live heap objects as of the last collection.
-func heapAlloc() int64 {
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapAlloc)
-}
-
 // startReady starts a stack and waits until it answers a list with its views caught up;
 // it returns the stack and how long that took.
-func startReady(ctx context.Context, scfg *serveConfig) (*stack, time.Duration, error) {
-	began := time.Now()
-	st, err := start(ctx, scfg, slog.New(slog.DiscardHandler), io.Discard, func(ctx context.Context, dirs *natsjs.DirectoryStore) error {
+func startReady(ctx context.Context, start Start, scfg StartConfig) (*Stack, time.Duration, error) {
+	scfg.LoadDir = func(ctx context.Context, dirs *natsjs.DirectoryStore) error {
 		_, err := dirs.Load(ctx)
 		return err
-	})
+	}
+	began := time.Now()
+	st, err := start(ctx, scfg)
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := st.views.WaitCaughtUp(ctx); err != nil {
+	if err := st.Views.WaitCaughtUp(ctx); err != nil {
 		st.Close()
 		return nil, 0, err
 	}
-	if _, err := st.svc.List(ctx, app.Principal{UserID: "bench", EntityID: "e0"}, app.ListQuery{Page: 1, PageSize: 30}); err != nil {
+	if _, err := st.Service.List(ctx, app.Principal{UserID: "bench", EntityID: "e0"}, app.ListQuery{Page: 1, PageSize: 30}); err != nil {
 		st.Close()
 		return nil, 0, err
 	}
