@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/entityconn/entityconn/cmd/entityconn/internal/cli"
+
 	"cmp"
 	"context"
 	"flag"
@@ -72,7 +74,7 @@ func runFaults(ctx context.Context, args []string, _ func(string) string, stdout
 	fs.StringVar(&cfg.NATSServer, "nats-server", "", "run the NATS nodes with this nats-server binary instead of this program's internal node mode")
 	fs.StringVar(&cfg.LogLevel, "log-level", "warn", "--log-level of the replicas (their logs are in the work directory)")
 	fs.BoolVar(&cfg.Verbose, "verbose", false, "log every fault step, the routes of a partitioned node and the processes' restarts")
-	if code, ok := parseFlags(fs, args, stderr); !ok {
+	if code, ok := cli.ParseFlags(fs, args, stderr); !ok {
 		return code
 	}
 	for _, k := range strings.Split(kinds, ",") {

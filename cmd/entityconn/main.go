@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,7 +15,6 @@ import (
 	"syscall"
 
 	"github.com/entityconn/entityconn/cmd/entityconn/internal/bench"
-	"github.com/entityconn/entityconn/cmd/entityconn/internal/cli"
 )
 
 func main() {
@@ -74,9 +72,4 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "entityconn: unknown command %q\n\n%s%s", sub, usage, clientUsage)
 		return 2
 	}
-}
-
-// parseFlags is [cli.ParseFlags], for the subcommands of this package.
-func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (int, bool) {
-	return cli.ParseFlags(fs, args, stderr)
 }

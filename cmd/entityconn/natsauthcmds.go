@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/entityconn/entityconn/cmd/entityconn/internal/cli"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -65,7 +67,7 @@ func runNATSContext(_ context.Context, args []string, getenv func(string) string
 	env := envOr(getenv)
 	data := fs.String("data", env("ENTITYCONN_DATA", "./data"), "data directory of entityconn serve (env ENTITYCONN_DATA)")
 	listen := fs.String("nats-listen", env("ENTITYCONN_NATS_LISTEN", "127.0.0.1:4222"), "client address of the embedded NATS server (env ENTITYCONN_NATS_LISTEN)")
-	if code, ok := parseFlags(fs, args, stderr); !ok {
+	if code, ok := cli.ParseFlags(fs, args, stderr); !ok {
 		return code
 	}
 	url, err := natsURLOf(*listen)
@@ -202,7 +204,7 @@ func runNATSServerConfig(_ context.Context, args []string, _ func(string) string
 	fs := flag.NewFlagSet("nats-server-config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	envFile := fs.String("env-file", "", "write the secrets of the entityconn replicas to this file (mode 0600), as NAME=value lines (docker compose env_file)")
-	if code, ok := parseFlags(fs, args, stderr); !ok {
+	if code, ok := cli.ParseFlags(fs, args, stderr); !ok {
 		return code
 	}
 	cfg, secrets, err := natsauth.NewServerConfig()

@@ -34,7 +34,7 @@ func runRebuild(ctx context.Context, args []string, getenv func(string) string, 
 	url := fs.String("nats-url", env("NATS_URL", ""), "rebuild on this external NATS instead (env NATS_URL)")
 	var ext externalNATS
 	ext.register(fs, env, false)
-	if code, ok := parseFlags(fs, args, stderr); !ok {
+	if code, ok := cli.ParseFlags(fs, args, stderr); !ok {
 		return code
 	}
 	n, elapsed, err := rebuild(ctx, *data, *url, ext, stderr)
