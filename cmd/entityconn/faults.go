@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/entityconn/entityconn/cmd/entityconn/internal/cli"
-
 	"cmp"
 	"context"
 	"flag"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/entityconn/entityconn/cmd/entityconn/internal/cli"
 	"github.com/entityconn/entityconn/projections"
 )
 

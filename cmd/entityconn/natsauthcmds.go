@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/entityconn/entityconn/cmd/entityconn/internal/cli"
-
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +19,7 @@ import (
 	"github.com/entityconn/entityconn/adapters/directoryfile"
 	"github.com/entityconn/entityconn/adapters/natsauth"
 	"github.com/entityconn/entityconn/adapters/natsjs"
+	"github.com/entityconn/entityconn/cmd/entityconn/internal/cli"
 	"github.com/entityconn/entityconn/domain"
 )
 
