@@ -47,11 +47,12 @@ type followed struct {
 // zero Event then, with its sequence and Pending, and what to do with it is the caller's
 // choice.
 //
-// Failures to read are not yielded. The ordered consumer makes a new consumer itself when it
-// misses heartbeats or its consumer is deleted; when it gives up, or cannot be made, the
-// failure is logged to log and a new one is made from after the last event yielded, after a
-// pause that grows from 10 ms to 2 s while the failures go on ([newBackoff]). So no event is
-// skipped and none is yielded twice. buffer is how many messages the client pulls ahead.
+// Failures to read are not yielded. When the ordered consumer misses heartbeats, or its
+// consumer is deleted, it tries once to make a new consumer; when that fails, or no consumer
+// can be made, the failure is logged to log and a new ordered consumer is made from after the
+// last event yielded, after a pause that grows from 10 ms to 2 s while the failures go on
+// ([newBackoff]), rather than after nats.go's own pauses of up to 10 s, unlogged. So no event
+// is skipped and none is yielded twice. buffer is how many messages the client pulls ahead.
 //
 // The sequence is for one loop at a time. A loop body that blocks holds the stream back (the
 // client stops pulling once buffer messages wait), never skips it.
@@ -84,7 +85,7 @@ type follower struct {
 // read makes an ordered consumer of the events after f.after and yields them until yield
 // returns false, ctx ends or reading fails; it returns the failure.
 func (f *follower) read(ctx context.Context, yield func(followed, error) bool) error {
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{f.filter}}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{f.filter}, MaxResetAttempts: 1}
 	if f.after > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, f.after+1
 	}
