@@ -129,18 +129,17 @@ type flightWrite struct {
 // start: it reads the events as they come, gathers them in batches (what has arrived, up to
 // p.batch) and writes each batch's views.
 func (p *Projector) project(ctx context.Context) error {
-	p.ck = checkpoint{kv: p.r.Views, onMove: p.onBatch}
-	if err := p.ck.read(ctx); err != nil {
-		return fmt.Errorf("read checkpoint: %w", err)
-	}
-	p.cache = make(map[string]cachedView) // another projector may have written meanwhile
-	p.flights, p.acked, p.verify = nil, p.ck.seq, false
 	var err error
 	if p.w, err = newViewWriter(p.r.JS.Conn(), 4*(p.window+2*p.batch)); err != nil {
 		return fmt.Errorf("views writer: %w", err)
 	}
 	defer p.w.close()
-	p.ck.w = p.w
+	p.ck = checkpoint{kv: p.r.Views, w: p.w, onMove: p.onBatch}
+	if err := p.ck.read(ctx); err != nil {
+		return fmt.Errorf("read checkpoint: %w", err)
+	}
+	p.cache = make(map[string]cachedView) // another projector may have written meanwhile
+	p.flights, p.acked, p.verify = nil, p.ck.seq, false
 
 	f := &flight{events: make([]stored, 0, p.batch)}
 	for ev, err := range followEvents(ctx, p.r, allEvents, p.ck.seq, 2*p.batch, p.log.With("follower", "projector")) {

@@ -38,6 +38,8 @@ type viewWriter struct {
 	reply   []byte
 }
 
+// writeResult is the outcome of one write: once done, the key's new revision or why the
+// write failed.
 type writeResult struct {
 	done bool
 	seq  uint64 // the stream sequence: the key's new revision
@@ -60,6 +62,7 @@ func newViewWriter(nc *nats.Conn, capacity int) (*viewWriter, error) {
 	return w, nil
 }
 
+// close stops taking acknowledgements in.
 func (w *viewWriter) close() { _ = w.sub.Unsubscribe() }
 
 // publish publishes data to subject, to be stored only if the subject's last revision is
@@ -83,11 +86,13 @@ func (w *viewWriter) publish(subject string, data []byte, expect uint64) (uint64
 	return tok, nil
 }
 
+// done reports whether write tok has its outcome (or was forgotten).
 func (w *viewWriter) done(tok uint64) bool { return tok < w.base || w.results[tok-w.base].done }
 
 // doneBefore reports whether every token before end has its outcome.
 func (w *viewWriter) doneBefore(end uint64) bool { return w.open >= end }
 
+// result returns the outcome of write tok, which must not be released yet.
 func (w *viewWriter) result(tok uint64) writeResult { return w.results[tok-w.base] }
 
 // release forgets the outcomes before end, except from keep on if hold is true.
@@ -143,6 +148,7 @@ func (w *viewWriter) abandon(ctx context.Context) {
 	w.base, w.open, w.results = w.next, w.next, nil
 }
 
+// take records the outcome an acknowledgement carries, if it is of a write awaiting one.
 func (w *viewWriter) take(m *nats.Msg) {
 	tok, err := strconv.ParseUint(m.Subject[min(len(w.prefix), len(m.Subject)):], 36, 64)
 	if err != nil || tok < w.base || tok >= w.next || w.results[tok-w.base].done {
