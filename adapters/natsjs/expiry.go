@@ -3,14 +3,11 @@ package natsjs
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/entityconn/entityconn/events"
 )
 
 // Keys of the views bucket that expiry keeps.
@@ -53,53 +50,28 @@ func (x *ExpiryFeed) feed(ctx context.Context, settle func(context.Context, Stor
 	if err != nil {
 		return err
 	}
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.SubjectPrefix + ".*.*." + string(events.TypeConnectionRequested)}}
-	if from > 0 {
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from+1
-	}
-	cons, err := x.r.Events.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("natsjs: expiry consumer: %w", err)
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(256), jetstream.PullExpiry(followExpiry), jetstream.PullHeartbeat(followHeartbeat))
-	if err != nil {
-		return err
-	}
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-	defer it.Stop()
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return ctx.Err()
-			}
-			return err
-		}
-		md, err := msg.Metadata()
-		if err != nil {
-			return err
-		}
-		e, err := events.Decode(msg.Data())
+	n := 0
+	for ev, err := range followEvents(ctx, x.r, allRequests, from, 256, x.log.With("follower", "expiry")) {
 		if err == nil {
-			st := Stored{Event: e, Sequence: md.Sequence.Stream}
-			if err := retry(ctx, x.log, "expiry", func() error { return settle(ctx, st) }); err != nil {
+			if err := retry(ctx, x.log, "expiry settle", func() error { return settle(ctx, ev.Stored) }); err != nil {
 				return err
 			}
 		} else {
-			x.log.Error("expiry: request skipped", "sequence", md.Sequence.Stream, "err", err)
+			x.log.Error("expiry: request skipped", "sequence", ev.Sequence, "err", err)
 		}
 		// Move the checkpoint when nothing else is waiting, or every 256 requests; also when
 		// ctx has just ended, so that a stop does not lose the last position.
-		if md.NumPending == 0 || md.Sequence.Consumer%256 == 0 {
+		if n++; ev.Pending == 0 || n%256 == 0 {
 			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			rev, err = x.setCheckpoint(wctx, md.Sequence.Stream, rev)
+			var werr error
+			rev, werr = x.setCheckpoint(wctx, ev.Sequence, rev)
 			cancel()
-			if err != nil {
-				return err
+			if werr != nil {
+				return werr
 			}
 		}
 	}
+	return ctx.Err()
 }
 
 func (x *ExpiryFeed) checkpoint(ctx context.Context) (uint64, uint64, error) {

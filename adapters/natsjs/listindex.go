@@ -11,7 +11,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/entityconn/entityconn/events"
 	"github.com/entityconn/entityconn/projections"
 )
 
@@ -45,7 +44,7 @@ func NewListIndex(r *Resources, log *slog.Logger) *ListIndex {
 }
 
 // Run reads the event stream into the index until ctx ends, and returns ctx's error. A failed
-// read is logged and resumed after the last event applied.
+// read is logged and resumed after the last event applied ([followEvents]).
 func (l *ListIndex) Run(ctx context.Context) error {
 	began := time.Now()
 	var target uint64
@@ -69,67 +68,26 @@ func (l *ListIndex) Run(ctx context.Context) error {
 	if l.idx.Sequence() >= target {
 		l.markReady(began)
 	}
-	for {
-		err := l.follow(ctx, target, began)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		l.log.Warn("list index: reading the event stream again", "after", l.idx.Sequence(), "err", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-// signalEvery is how many events the index applies, while loading, between wake-ups of its
-// waiters; once live it wakes them after each event.
-const signalEvery = 1024
-
-func (l *ListIndex) follow(ctx context.Context, target uint64, began time.Time) error {
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.SubjectPrefix + ".>"}}
-	if seq := l.idx.Sequence(); seq > 0 {
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, seq+1
-	}
-	cons, err := l.r.Events.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(2*signalEvery), jetstream.PullExpiry(followExpiry), jetstream.PullHeartbeat(followHeartbeat))
-	if err != nil {
-		return err
-	}
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-	defer it.Stop()
-	for n := 1; ; n++ {
-		msg, err := it.Next()
+	n := 0
+	for ev, err := range followEvents(ctx, l.r, allEvents, l.idx.Sequence(), 2*signalEvery, l.log.With("follower", "list index")) {
 		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) && ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return err
+			l.log.Error("list index: event skipped", "sequence", ev.Sequence, "err", err)
 		}
-		md, err := msg.Metadata()
-		if err != nil {
-			return err
-		}
-		seq := md.Sequence.Stream
-		e, err := events.Decode(msg.Data())
-		if err != nil {
-			l.log.Error("list index: event skipped", "sequence", seq, "err", err)
-			e = events.Event{} // of no known type: moves the sequence only
-		}
-		l.idx.Apply(seq, e)
-		if live := md.NumPending == 0; live || n%signalEvery == 0 {
-			if live || seq >= target {
+		l.idx.Apply(ev.Sequence, ev.Event) // of no known type when skipped: moves the sequence only
+		n++
+		if live := ev.Pending == 0; live || n%signalEvery == 0 {
+			if live || ev.Sequence >= target {
 				l.markReady(began)
 			}
 			l.signal()
 		}
 	}
+	return ctx.Err()
 }
+
+// signalEvery is how many events the index applies, while loading, between wake-ups of its
+// waiters; once live it wakes them after each event.
+const signalEvery = 1024
 
 func (l *ListIndex) signal() {
 	l.mu.Lock()

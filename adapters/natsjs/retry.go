@@ -28,7 +28,7 @@ func retrying[T any](ctx context.Context, each time.Duration, f func(context.Con
 		ctx, cancel = context.WithTimeout(ctx, retryFor)
 		defer cancel()
 	}
-	pause := retryPause
+	pause := backoffBetween(retryPause, time.Second)
 	for {
 		actx, cancel := context.WithTimeout(ctx, each)
 		v, err := f(actx)
@@ -36,11 +36,8 @@ func retrying[T any](ctx context.Context, each time.Duration, f func(context.Con
 		if err == nil || ctx.Err() != nil || !Unavailable(err) {
 			return v, err
 		}
-		select {
-		case <-ctx.Done():
+		if pause.wait(ctx) != nil {
 			return v, err
-		case <-time.After(pause):
 		}
-		pause = min(2*pause, time.Second)
 	}
 }
