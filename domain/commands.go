@@ -1,12 +1,17 @@
 package domain
 
-import "time"
+import (
+	"time"
+
+	"github.com/entityconn/entityconn/events/contract"
+)
 
 // Command is one of the commands of contract §1. Commands are plain values; the ids in them
 // are chosen by the caller (derived from the command id, so that a retry produces the same
 // event: rule 5).
 type Command interface {
-	// Name returns the command's name as in contract §1, e.g. "AcceptConnection".
+	// Name returns the command's name as in contract §1, one of the Command constants of
+	// package contract such as [contract.CommandAcceptConnection].
 	Name() string
 }
 
@@ -51,22 +56,22 @@ type ExpireConnection struct {
 }
 
 // Name implements [Command].
-func (RequestConnection) Name() string { return "RequestConnection" }
+func (RequestConnection) Name() string { return contract.CommandRequestConnection }
 
 // Name implements [Command].
-func (AcceptConnection) Name() string { return "AcceptConnection" }
+func (AcceptConnection) Name() string { return contract.CommandAcceptConnection }
 
 // Name implements [Command].
-func (DenyConnection) Name() string { return "DenyConnection" }
+func (DenyConnection) Name() string { return contract.CommandDenyConnection }
 
 // Name implements [Command].
-func (CancelConnection) Name() string { return "CancelConnection" }
+func (CancelConnection) Name() string { return contract.CommandCancelConnection }
 
 // Name implements [Command].
-func (DisconnectConnection) Name() string { return "DisconnectConnection" }
+func (DisconnectConnection) Name() string { return contract.CommandDisconnectConnection }
 
 // Name implements [Command].
-func (ExpireConnection) Name() string { return "ExpireConnection" }
+func (ExpireConnection) Name() string { return contract.CommandExpireConnection }
 
 // TargetConnection returns the connection id a command names, or "" for RequestConnection.
 func TargetConnection(cmd Command) string {

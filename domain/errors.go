@@ -3,26 +3,33 @@ package domain
 import (
 	"errors"
 	"fmt"
+
+	"github.com/entityconn/entityconn/events/contract"
 )
 
 // The error families. Every error this package returns wraps exactly one of them, and the
 // edges (HTTP, NATS) map a family to a status and a Zuora error category with errors.Is, once.
+// Each is named after the category it is answered with.
 var (
-	// ErrPermission: the actor is known but may not do this (Zuora category 10, HTTP 403).
-	ErrPermission = errors.New("permission denied")
-	// ErrUnauthenticated: no valid credentials (Zuora category 11, HTTP 401).
-	ErrUnauthenticated = errors.New("authentication failed")
-	// ErrInvalidValue: a value is malformed or refers to nothing (category 20, HTTP 400).
-	ErrInvalidValue = errors.New("invalid value")
-	// ErrMissingValue: a required value is absent (category 21, HTTP 400).
-	ErrMissingValue = errors.New("missing value")
-	// ErrRuleViolation: the state of the connection forbids the command (category 30, HTTP 409).
-	ErrRuleViolation = errors.New("rule violation")
-	// ErrNotFound: no such thing, or one the caller may not see (category 40, HTTP 404).
-	ErrNotFound = errors.New("not found")
+	// ErrPermission: the actor is known but may not do this ([contract.CategoryPermission],
+	// HTTP 403).
+	ErrPermission = errors.New(contract.CategoryPermission.String())
+	// ErrUnauthenticated: no valid credentials ([contract.CategoryAuthentication], HTTP 401).
+	ErrUnauthenticated = errors.New(contract.CategoryAuthentication.String())
+	// ErrInvalidValue: a value is malformed or refers to nothing
+	// ([contract.CategoryInvalidValue], HTTP 400).
+	ErrInvalidValue = errors.New(contract.CategoryInvalidValue.String())
+	// ErrMissingValue: a required value is absent ([contract.CategoryMissingValue], HTTP 400).
+	ErrMissingValue = errors.New(contract.CategoryMissingValue.String())
+	// ErrRuleViolation: the state of the connection forbids the command
+	// ([contract.CategoryRuleViolation], HTTP 409).
+	ErrRuleViolation = errors.New(contract.CategoryRuleViolation.String())
+	// ErrNotFound: no such thing, or one the caller may not see ([contract.CategoryNotFound],
+	// HTTP 404).
+	ErrNotFound = errors.New(contract.CategoryNotFound.String())
 	// ErrConflict: a concurrent attempt holds a lock, such as an idempotency key still in
-	// flight (category 50, HTTP 409).
-	ErrConflict = errors.New("conflict")
+	// flight ([contract.CategoryConflict], HTTP 409).
+	ErrConflict = errors.New(contract.CategoryConflict.String())
 )
 
 // Rule 1. That both entities exist needs no error of its own: a user holds grants only for

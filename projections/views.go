@@ -20,10 +20,16 @@ import (
 
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/events"
+	"github.com/entityconn/entityconn/events/contract"
 )
 
 // View is one connection as the REST list shows it (contract §4), plus the stream sequence of
-// the connection's last event.
+// the connection's last event: the value of its keys in the views bucket (contract §5).
+//
+// Its JSON is that of the list item, [contract.Connection], with "sequence" added (a test
+// keeps the two alike), but it is a type of its own: the projection works with its status as
+// a [domain.Status], and [View.AppendJSON] encodes it by hand. The doors derive the list
+// item from it.
 type View struct {
 	ID             string        `json:"id"`
 	SourceEntityID string        `json:"sourceEntityId"`
@@ -155,14 +161,8 @@ func Page(vs []View, page, size int) (items []View, more bool) {
 	return vs[start:end], end < len(vs)
 }
 
-// HistoryItem is one entry of a connection's history (contract §4).
-type HistoryItem struct {
-	Type          events.Type `json:"type"`
-	At            time.Time   `json:"at"`
-	ActorUserID   string      `json:"actorUserId"`
-	ActorEntityID string      `json:"actorEntityId"`
-	Reason        string      `json:"reason"`
-}
+// HistoryItem is one entry of a connection's history: the published shape of contract §4.
+type HistoryItem = contract.HistoryItem
 
 // History returns the history items of connection id among evs, in order, ignoring other
 // connections' events and unknown types.

@@ -20,6 +20,7 @@ import (
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/events"
+	"github.com/entityconn/entityconn/events/contract"
 	"github.com/entityconn/entityconn/projections"
 )
 
@@ -52,11 +53,11 @@ type Request struct {
 
 // Commands are the names of the commands of contract §1, by endpoint.
 var Commands = map[string]string{
-	"request":    "RequestConnection",
-	"accept":     "AcceptConnection",
-	"deny":       "DenyConnection",
-	"cancel":     "CancelConnection",
-	"disconnect": "DisconnectConnection",
+	"request":    contract.CommandRequestConnection,
+	"accept":     contract.CommandAcceptConnection,
+	"deny":       contract.CommandDenyConnection,
+	"cancel":     contract.CommandCancelConnection,
+	"disconnect": contract.CommandDisconnectConnection,
 }
 
 // Decode parses a request body: JSON, at most MaxRequestBytes, no unknown fields. Errors wrap
@@ -130,18 +131,18 @@ func (r Request) Command(name string) (domain.Command, error) {
 		return nil
 	}
 	switch name {
-	case "RequestConnection":
+	case contract.CommandRequestConnection:
 		if r.TargetEntityID == "" {
 			return nil, fmt.Errorf("%w: targetEntityId is required", domain.ErrMissingValue)
 		}
 		return domain.RequestConnection{Target: r.TargetEntityID}, nil
-	case "AcceptConnection":
+	case contract.CommandAcceptConnection:
 		return domain.AcceptConnection{ConnectionID: r.ConnectionID}, needID()
-	case "DenyConnection":
+	case contract.CommandDenyConnection:
 		return domain.DenyConnection{ConnectionID: r.ConnectionID, Reason: r.Reason}, needID()
-	case "CancelConnection":
+	case contract.CommandCancelConnection:
 		return domain.CancelConnection{ConnectionID: r.ConnectionID}, needID()
-	case "DisconnectConnection":
+	case contract.CommandDisconnectConnection:
 		return domain.DisconnectConnection{ConnectionID: r.ConnectionID, Reason: r.Reason}, needID()
 	}
 	return nil, fmt.Errorf("%w: unknown command %q", domain.ErrInvalidValue, name)

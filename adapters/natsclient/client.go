@@ -40,6 +40,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/entityconn/entityconn/events"
+	"github.com/entityconn/entityconn/events/contract"
 )
 
 // SubjectPrefix starts the subject of every endpoint of the micro service:
@@ -265,9 +266,7 @@ func (c *Client) command(ctx context.Context, endpoint string, body request, opt
 	if err != nil {
 		return Result{}, err
 	}
-	var out struct {
-		ID string `json:"id"`
-	}
+	var out contract.Requested // accept and the others answer without the id
 	if len(reply.Data) > 0 {
 		if err := json.Unmarshal(reply.Data, &out); err != nil {
 			return Result{}, fmt.Errorf("natsclient: %s: decode reply: %w", endpoint, err)

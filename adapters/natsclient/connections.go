@@ -3,34 +3,21 @@ package natsclient
 import (
 	"context"
 	"fmt"
-	"time"
+
+	"github.com/entityconn/entityconn/events/contract"
 )
 
-// Connection is one connection as the list of the service shows it (contract §4).
-type Connection struct {
-	ID             string    `json:"id"`
-	SourceEntityID string    `json:"sourceEntityId"`
-	TargetEntityID string    `json:"targetEntityId"`
-	Status         string    `json:"status"` // Pending, Connected, Denied, Cancelled, Expired or Disconnected
-	RequestedBy    string    `json:"requestedBy"`
-	RequestedAt    time.Time `json:"requestedAt"`
-	UpdatedAt      time.Time `json:"updatedAt"`
-}
+// Connection is one connection as the list of the service shows it (contract §4). Status is
+// one of Pending, Connected, Denied, Cancelled, Expired or Disconnected.
+type Connection = contract.Connection
 
-// HistoryItem is one event in the history of a connection.
-type HistoryItem struct {
-	Type          string    `json:"type"` // such as ConnectionRequested
-	At            time.Time `json:"at"`
-	ActorUserID   string    `json:"actorUserId"`
-	ActorEntityID string    `json:"actorEntityId"`
-	Reason        string    `json:"reason,omitempty"`
-}
+// HistoryItem is one event in the history of a connection; Type is an event type such as
+// [events.TypeConnectionRequested].
+type HistoryItem = contract.HistoryItem
 
-// Detail is a connection with its history, oldest event first.
-type Detail struct {
-	Connection
-	History []HistoryItem `json:"history"`
-}
+// Detail is a connection with its history, oldest event first. Its Success is true: the
+// client returns an error for any other answer.
+type Detail = contract.Detail
 
 // Result is the outcome of a command.
 type Result struct {
@@ -104,17 +91,15 @@ func (c *Client) connectionCommand(ctx context.Context, endpoint, id, reason str
 // List returns one page of the acting entity's connections, newest request first. The slice
 // is never nil. It fails with [ErrInvalid] for an unknown type or status.
 func (c *Client) List(ctx context.Context, lo ListOptions, opts ...CallOption) ([]Connection, error) {
-	var out struct {
-		Items []Connection `json:"entityConnections"`
-	}
+	var out contract.List
 	body := request{Type: lo.Type, Status: lo.Status, Page: lo.Page, PageSize: lo.PageSize, MinSequence: lo.MinSequence}
 	if err := c.query(ctx, "list", body, opts, &out); err != nil {
 		return nil, err
 	}
-	if out.Items == nil {
-		out.Items = []Connection{}
+	if out.EntityConnections == nil {
+		out.EntityConnections = []Connection{}
 	}
-	return out.Items, nil
+	return out.EntityConnections, nil
 }
 
 // Get returns the connection id with its history. With minSequence > 0 the service answers

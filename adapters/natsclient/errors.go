@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/entityconn/entityconn/events/contract"
 )
 
 // The error families of the service. An [*Error] matches one of them with [errors.Is] through
@@ -23,32 +25,32 @@ import (
 var (
 	// ErrPermission is matched by an error of Zuora category 10: the actor may not do this in
 	// the acting entity, such as a user who is not an admin there (status 403).
-	ErrPermission = errors.New("natsclient: permission denied")
+	ErrPermission error = family(contract.CategoryPermission)
 	// ErrUnauthenticated is matched by an error of Zuora category 11 (status 401). The NATS
 	// door does not authenticate users, so the service sends it only for an actor it does not
 	// know.
-	ErrUnauthenticated = errors.New("natsclient: authentication failed")
+	ErrUnauthenticated error = family(contract.CategoryAuthentication)
 	// ErrInvalid is matched by an error of Zuora category 20: a value is malformed or names
 	// nothing, such as an unknown target entity (status 400), or a command id reused with
 	// another command (status 422).
-	ErrInvalid = errors.New("natsclient: invalid value")
+	ErrInvalid error = family(contract.CategoryInvalidValue)
 	// ErrMissing is matched by an error of Zuora category 21: a required value is absent
 	// (status 400).
-	ErrMissing = errors.New("natsclient: missing value")
+	ErrMissing error = family(contract.CategoryMissingValue)
 	// ErrRuleViolation is matched by an error of Zuora category 30: the state of the
 	// connection forbids the command, such as a request for a pair that already has a live
 	// connection or accepting one that is not pending (status 409).
-	ErrRuleViolation = errors.New("natsclient: rule violation")
+	ErrRuleViolation error = family(contract.CategoryRuleViolation)
 	// ErrNotFound is matched by an error of Zuora category 40: no such connection, or one the
 	// acting entity may not see (status 404).
-	ErrNotFound = errors.New("natsclient: not found")
+	ErrNotFound error = family(contract.CategoryNotFound)
 	// ErrConflict is matched by an error of Zuora category 50: a concurrent attempt holds a
 	// lock, such as the same command id still in flight (status 409). Retrying later with the
 	// same command id is safe.
-	ErrConflict = errors.New("natsclient: conflict")
+	ErrConflict error = family(contract.CategoryConflict)
 	// ErrOverLimit is matched by an error of Zuora category 70: a limit was exceeded (status
 	// 413 or 429).
-	ErrOverLimit = errors.New("natsclient: over a limit")
+	ErrOverLimit error = family(contract.CategoryOverLimit)
 	// ErrUnavailable is matched by an error with status 503 (the service is not ready, or a
 	// read with a minimum sequence timed out waiting for its views), by the client's own
 	// error when no service instance listens (status 503, which also matches
@@ -98,11 +100,10 @@ func (e *Error) Error() string {
 // ([nats.ErrNoResponders], [nats.ErrTimeout]), and nil for an answer of the service.
 func (e *Error) Unwrap() error { return e.cause }
 
-// Category returns Zuora's error category: the last two digits of Code (10 permission,
-// 11 authentication, 20 invalid value, 21 missing value, 30 rule violation, 40 not found,
-// 50 conflict), or 0 when there is no code.
+// Category returns Zuora's error category: the last two digits of Code, one of
+// [contract.Categories] such as 30 for a rule violation, or 0 when there is no code.
 func (e *Error) Category() int {
-	return e.Code % 100
+	return int(contract.CategoryOf(e.Code))
 }
 
 // Is reports whether the error belongs to the family named by target, one of the sentinels
@@ -111,48 +112,39 @@ func (e *Error) Is(target error) bool {
 	if target == ErrUnavailable {
 		return e.Status == http.StatusServiceUnavailable || e.Status == http.StatusGatewayTimeout
 	}
-	category := 0
-	switch target {
-	case ErrPermission:
-		category = 10
-	case ErrUnauthenticated:
-		category = 11
-	case ErrInvalid:
-		category = 20
-	case ErrMissing:
-		category = 21
-	case ErrRuleViolation:
-		category = 30
-	case ErrNotFound:
-		category = 40
-	case ErrConflict:
-		category = 50
-	case ErrOverLimit:
-		category = 70
-	default:
-		return false
-	}
-	if e.Code != 0 {
-		return e.Category() == category
-	}
-	// No Zuora code: only the statuses that name a single family can say which one.
-	switch e.Status {
-	case http.StatusUnauthorized:
-		return category == 11
-	case http.StatusForbidden:
-		return category == 10
-	case http.StatusNotFound:
-		return category == 40
-	case http.StatusRequestEntityTooLarge, http.StatusTooManyRequests:
-		return category == 70
+	for _, c := range contract.Categories {
+		if target == error(family(c)) {
+			return e.inCategory(c)
+		}
 	}
 	return false
+}
+
+// inCategory reports whether e is of category c: by its Zuora code, or when it carries none
+// (a gateway's page, a bare status) by the status, if the status names a single category.
+func (e *Error) inCategory(c contract.Category) bool {
+	if e.Code != 0 {
+		return contract.CategoryOf(e.Code) == c
+	}
+	byStatus, ok := contract.CategoryOfStatus(e.Status)
+	return ok && byStatus == c
+}
+
+// family is the type of the sentinels of this package that stand for a Zuora category. Like
+// syscall.Errno it is a comparable value, so that [Error.Is] finds a sentinel's category by
+// comparing it with each of [contract.Categories].
+type family contract.Category
+
+// Error returns the sentinel's text: the package name and what the category means, such as
+// "natsclient: rule violation".
+func (f family) Error() string {
+	return "natsclient: " + contract.Category(f).String()
 }
 
 // inFlight reports whether e says that an earlier attempt of the same command id is still
 // being handled.
 func (e *Error) inFlight() bool {
-	return e.Status == http.StatusConflict && e.Category() == 50
+	return e.Status == http.StatusConflict && contract.CategoryOf(e.Code) == contract.CategoryConflict
 }
 
 // Headers of a micro service error reply (nats.go/micro ErrorHeader and ErrorCodeHeader),

@@ -10,6 +10,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/entityconn/entityconn/adapters/natsapi"
+	"github.com/entityconn/entityconn/events/contract"
 )
 
 // envelope is a command as the CQRS processor hands it over: the decoded request, or why the
@@ -32,11 +33,11 @@ type (
 	disconnectConnection struct{ envelope }
 )
 
-func (requestConnection) commandName() string    { return "RequestConnection" }
-func (acceptConnection) commandName() string     { return "AcceptConnection" }
-func (denyConnection) commandName() string       { return "DenyConnection" }
-func (cancelConnection) commandName() string     { return "CancelConnection" }
-func (disconnectConnection) commandName() string { return "DisconnectConnection" }
+func (requestConnection) commandName() string    { return contract.CommandRequestConnection }
+func (acceptConnection) commandName() string     { return contract.CommandAcceptConnection }
+func (denyConnection) commandName() string       { return contract.CommandDenyConnection }
+func (cancelConnection) commandName() string     { return contract.CommandCancelConnection }
+func (disconnectConnection) commandName() string { return contract.CommandDisconnectConnection }
 
 type command interface {
 	commandName() string

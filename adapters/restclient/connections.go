@@ -6,7 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
+
+	"github.com/entityconn/entityconn/events/contract"
 )
 
 // Entity is an entity the user has access to, with the user's role in it.
@@ -17,31 +18,17 @@ type Entity struct {
 	Role     string `json:"role"`               // "admin" or "user"
 }
 
-// Connection is one connection as the list of the API shows it.
-type Connection struct {
-	ID             string    `json:"id"`
-	SourceEntityID string    `json:"sourceEntityId"`
-	TargetEntityID string    `json:"targetEntityId"`
-	Status         string    `json:"status"` // Pending, Connected, Denied, Cancelled, Expired or Disconnected
-	RequestedBy    string    `json:"requestedBy"`
-	RequestedAt    time.Time `json:"requestedAt"`
-	UpdatedAt      time.Time `json:"updatedAt"`
-}
+// Connection is one connection as the list of the API shows it. Status is one of Pending,
+// Connected, Denied, Cancelled, Expired or Disconnected.
+type Connection = contract.Connection
 
-// HistoryItem is one event in the history of a connection.
-type HistoryItem struct {
-	Type          string    `json:"type"` // such as ConnectionRequested
-	At            time.Time `json:"at"`
-	ActorUserID   string    `json:"actorUserId"`
-	ActorEntityID string    `json:"actorEntityId"`
-	Reason        string    `json:"reason,omitempty"`
-}
+// HistoryItem is one event in the history of a connection; Type is an event type such as
+// ConnectionRequested.
+type HistoryItem = contract.HistoryItem
 
-// Detail is a connection with its history, in the order the server sends it.
-type Detail struct {
-	Connection
-	History []HistoryItem `json:"history"`
-}
+// Detail is a connection with its history, in the order the server sends it. Its Success is
+// true: the client returns an error for any other answer.
+type Detail = contract.Detail
 
 // Result is the outcome of a command.
 type Result struct {
@@ -98,9 +85,7 @@ func (c *Client) Request(ctx context.Context, target string, opts ...CallOption)
 	if target == "" {
 		return Result{}, fmt.Errorf("%w: target entity id is empty", ErrMissing)
 	}
-	var out struct {
-		ID string `json:"id"`
-	}
+	var out contract.Requested
 	h, err := c.do(ctx, http.MethodPost, c.base+"/v1/entity-connections",
 		map[string]string{"targetEntityId": target}, collect(opts), &out)
 	if err != nil {
@@ -189,17 +174,14 @@ func (c *Client) List(ctx context.Context, opts ListOptions) (Page, error) {
 }
 
 func (c *Client) listPage(ctx context.Context, target string) (Page, error) {
-	var out struct {
-		Items    []Connection `json:"entityConnections"`
-		NextPage string       `json:"nextPage"`
-	}
+	var out contract.List
 	if _, err := c.do(ctx, http.MethodGet, target, nil, callOptions{}, &out); err != nil {
 		return Page{}, err
 	}
-	if out.Items == nil {
-		out.Items = []Connection{}
+	if out.EntityConnections == nil {
+		out.EntityConnections = []Connection{}
 	}
-	return Page{Items: out.Items, NextPage: out.NextPage}, nil
+	return Page{Items: out.EntityConnections, NextPage: out.NextPage}, nil
 }
 
 // ListAll returns every connection that opts selects, from opts.Page (or the first) to the

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/entityconn/entityconn/events/contract"
 )
 
 // The error families of the API. An [*APIError] matches one of them with [errors.Is] through
@@ -20,32 +22,32 @@ import (
 var (
 	// ErrPermission is matched by an API error of Zuora category 10: the caller is known but
 	// may not do this in the acting entity (HTTP 403).
-	ErrPermission = errors.New("restclient: permission denied")
+	ErrPermission error = family(contract.CategoryPermission)
 	// ErrUnauthenticated is matched by an API error of Zuora category 11: the credentials or
 	// the token were refused (HTTP 401), even after the client fetched a fresh token once.
-	ErrUnauthenticated = errors.New("restclient: authentication failed")
+	ErrUnauthenticated error = family(contract.CategoryAuthentication)
 	// ErrInvalid is matched by an API error of Zuora category 20: a value is malformed or
 	// names nothing, such as an unknown target entity (HTTP 400, or 422 for an idempotency
 	// key reused with another request).
-	ErrInvalid = errors.New("restclient: invalid value")
+	ErrInvalid error = family(contract.CategoryInvalidValue)
 	// ErrMissing is matched by an API error of Zuora category 21: a required value is absent,
 	// such as Zuora-Entity-Ids for a user with several entities (HTTP 400). The client also
 	// returns an error wrapping it, without calling the server, for an empty connection id.
-	ErrMissing = errors.New("restclient: missing value")
+	ErrMissing error = family(contract.CategoryMissingValue)
 	// ErrRuleViolation is matched by an API error of Zuora category 30: the state of the
 	// connection forbids the command, such as accepting one that is not pending (HTTP 409).
-	ErrRuleViolation = errors.New("restclient: rule violation")
+	ErrRuleViolation error = family(contract.CategoryRuleViolation)
 	// ErrNotFound is matched by an API error of Zuora category 40: no such connection, or one
 	// the acting entity may not see (HTTP 404).
-	ErrNotFound = errors.New("restclient: not found")
+	ErrNotFound error = family(contract.CategoryNotFound)
 	// ErrConflict is matched by an API error of Zuora category 50: a concurrent attempt holds
 	// a lock, such as the same idempotency key still in flight (HTTP 409). Retrying later with
 	// the same key is safe.
-	ErrConflict = errors.New("restclient: conflict")
+	ErrConflict error = family(contract.CategoryConflict)
 	// ErrOverLimit is matched by an API error of Zuora category 70: a limit was exceeded, a
 	// body over 64 KiB (HTTP 413) or too many requests (HTTP 429, whose Retry-After header
 	// says when to try again).
-	ErrOverLimit = errors.New("restclient: over a limit")
+	ErrOverLimit error = family(contract.CategoryOverLimit)
 	// ErrUnavailable is matched by an API error with HTTP status 503, whatever its code: the
 	// service is not ready, or a read with a minimum sequence timed out waiting for the views.
 	// Retrying is safe.
@@ -83,11 +85,10 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("%s (HTTP %d, code %d)", msg, e.Status, e.Code)
 }
 
-// Category returns Zuora's error category: the last two digits of Code (10 permission,
-// 11 authentication, 20 invalid value, 21 missing value, 30 rule violation, 40 not found,
-// 50 conflict), or 0 when there is no code.
+// Category returns Zuora's error category: the last two digits of Code, one of
+// [contract.Categories] such as 30 for a rule violation, or 0 when there is no code.
 func (e *APIError) Category() int {
-	return e.Code % 100
+	return int(contract.CategoryOf(e.Code))
 }
 
 // Is reports whether the error belongs to the family named by target, one of the sentinels
@@ -96,43 +97,33 @@ func (e *APIError) Is(target error) bool {
 	if target == ErrUnavailable {
 		return e.Status == http.StatusServiceUnavailable
 	}
-	category := 0
-	switch target {
-	case ErrPermission:
-		category = 10
-	case ErrUnauthenticated:
-		category = 11
-	case ErrInvalid:
-		category = 20
-	case ErrMissing:
-		category = 21
-	case ErrRuleViolation:
-		category = 30
-	case ErrNotFound:
-		category = 40
-	case ErrConflict:
-		category = 50
-	case ErrOverLimit:
-		category = 70
-	default:
-		return false
-	}
-	if e.Code != 0 {
-		return e.Category() == category
-	}
-	// No Zuora code (a gateway's page, a bare status): only the statuses that name a single
-	// family can say which one.
-	switch e.Status {
-	case http.StatusUnauthorized:
-		return category == 11
-	case http.StatusForbidden:
-		return category == 10
-	case http.StatusNotFound:
-		return category == 40
-	case http.StatusRequestEntityTooLarge, http.StatusTooManyRequests:
-		return category == 70
+	for _, c := range contract.Categories {
+		if target == error(family(c)) {
+			return e.inCategory(c)
+		}
 	}
 	return false
+}
+
+// inCategory reports whether e is of category c: by its Zuora code, or when it carries none
+// (a gateway's page, a bare status) by the status, if the status names a single category.
+func (e *APIError) inCategory(c contract.Category) bool {
+	if e.Code != 0 {
+		return contract.CategoryOf(e.Code) == c
+	}
+	byStatus, ok := contract.CategoryOfStatus(e.Status)
+	return ok && byStatus == c
+}
+
+// family is the type of the sentinels of this package that stand for a Zuora category. Like
+// syscall.Errno it is a comparable value, so that [APIError.Is] finds a sentinel's category by
+// comparing it with each of [contract.Categories].
+type family contract.Category
+
+// Error returns the sentinel's text: the package name and what the category means, such as
+// "restclient: rule violation".
+func (f family) Error() string {
+	return "restclient: " + contract.Category(f).String()
 }
 
 // zuoraBody is the Zuora envelope of every answer, plus the OAuth 2 error fields that a

@@ -1,62 +1,49 @@
 // Package wire defines the JSON bodies entityconn answers with, the same on every door:
-// REST (contract §4) and NATS request/reply (contract §5).
+// REST (contract §4) and NATS request/reply (contract §5). The published shapes are those of
+// package events/contract; this package names them for the doors and builds them from what
+// the service returns.
 package wire
 
 import (
-	"time"
-
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/domain"
+	"github.com/entityconn/entityconn/events/contract"
 	"github.com/entityconn/entityconn/projections"
 )
 
 // Connection is a connection as lists show it.
-type Connection struct {
-	ID             string        `json:"id"`
-	SourceEntityID string        `json:"sourceEntityId"`
-	TargetEntityID string        `json:"targetEntityId"`
-	Status         domain.Status `json:"status"`
-	RequestedBy    string        `json:"requestedBy"`
-	RequestedAt    time.Time     `json:"requestedAt"`
-	UpdatedAt      time.Time     `json:"updatedAt"`
-}
+type Connection = contract.Connection
 
-// NewConnection returns the list item of a view.
+// HistoryItem is one entry of a connection's history.
+type HistoryItem = contract.HistoryItem
+
+// Detail is the answer to a get: the connection, its history and success.
+type Detail = contract.Detail
+
+// List is the answer to a list. NextPage is set by REST only (a URL).
+type List = contract.List
+
+// Requested is the answer to a request: the new connection's id.
+type Requested = contract.Requested
+
+// Done is the answer to accept, deny, cancel and disconnect.
+type Done = contract.Done
+
+// NewConnection returns the list item of a view: the view less its sequence, its times in
+// UTC.
 func NewConnection(v projections.View) Connection {
-	return Connection{ID: v.ID, SourceEntityID: v.SourceEntityID, TargetEntityID: v.TargetEntityID, Status: v.Status,
+	return Connection{ID: v.ID, SourceEntityID: v.SourceEntityID, TargetEntityID: v.TargetEntityID, Status: string(v.Status),
 		RequestedBy: v.RequestedBy, RequestedAt: v.RequestedAt.UTC(), UpdatedAt: v.UpdatedAt.UTC()}
 }
 
-// HistoryItem is one entry of a connection's history.
-type HistoryItem struct {
-	Type          string    `json:"type"`
-	At            time.Time `json:"at"`
-	ActorUserID   string    `json:"actorUserId"`
-	ActorEntityID string    `json:"actorEntityId"`
-	Reason        string    `json:"reason"`
-}
-
-// Detail is the answer to a get: the connection, its history and success.
-type Detail struct {
-	Connection
-	History []HistoryItem `json:"history"`
-	Success bool          `json:"success"`
-}
-
-// NewDetail returns the body of a get.
+// NewDetail returns the body of a get. Its History is never nil, so that it is sent as [].
 func NewDetail(d app.Detail) Detail {
 	hist := make([]HistoryItem, len(d.History))
 	for i, h := range d.History {
-		hist[i] = HistoryItem{Type: string(h.Type), At: h.At.UTC(), ActorUserID: h.ActorUserID, ActorEntityID: h.ActorEntityID, Reason: h.Reason}
+		h.At = h.At.UTC()
+		hist[i] = h
 	}
 	return Detail{Connection: NewConnection(d.View), History: hist, Success: true}
-}
-
-// List is the answer to a list. NextPage is set by REST only (a URL).
-type List struct {
-	EntityConnections []Connection `json:"entityConnections"`
-	NextPage          string       `json:"nextPage,omitempty"`
-	Success           bool         `json:"success"`
 }
 
 // NewList returns the body of a list, without NextPage.
@@ -74,15 +61,4 @@ type Entity struct {
 	Name     string      `json:"name"`
 	ParentID *string     `json:"parentId"`
 	Role     domain.Role `json:"role"`
-}
-
-// Requested is the answer to a request: the new connection's id.
-type Requested struct {
-	ID      string `json:"id"`
-	Success bool   `json:"success"`
-}
-
-// Done is the answer to accept, deny, cancel and disconnect.
-type Done struct {
-	Success bool `json:"success"`
 }

@@ -12,24 +12,26 @@ import (
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/natserr"
 	"github.com/entityconn/entityconn/domain"
+	"github.com/entityconn/entityconn/events/contract"
 )
 
-// Zuora error categories: the last two digits of an error code.
+// Zuora error categories: the last two digits of an error code. They are those of
+// package contract, as ints.
 const (
-	CategoryPermission     = 10
-	CategoryAuthentication = 11
-	CategoryInvalidValue   = 20
-	CategoryMissingValue   = 21
-	CategoryRuleViolation  = 30
-	CategoryNotFound       = 40
-	CategoryConflict       = 50
-	CategoryUnavailable    = 61
-	CategoryOverLimit      = 70
-	CategoryInternal       = 99
+	CategoryPermission     = int(contract.CategoryPermission)
+	CategoryAuthentication = int(contract.CategoryAuthentication)
+	CategoryInvalidValue   = int(contract.CategoryInvalidValue)
+	CategoryMissingValue   = int(contract.CategoryMissingValue)
+	CategoryRuleViolation  = int(contract.CategoryRuleViolation)
+	CategoryNotFound       = int(contract.CategoryNotFound)
+	CategoryConflict       = int(contract.CategoryConflict)
+	CategoryUnavailable    = int(contract.CategoryUnavailable)
+	CategoryOverLimit      = int(contract.CategoryOverLimit)
+	CategoryInternal       = int(contract.CategoryInternal)
 )
 
 // CodeBase is the object part of entityconn's error codes: code = CodeBase + category.
-const CodeBase = 53000000
+const CodeBase = contract.CodeBase
 
 // ErrOverLimit is the family of requests refused because they go over a limit: too large
 // or too many (Zuora category 70).

@@ -355,7 +355,7 @@ func clientPrintDetail(w io.Writer, d restclient.Detail) error {
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "AT\tTYPE\tACTOR\tENTITY\tREASON")
 	for _, h := range d.History {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", clientTime(h.At), clientClean(h.Type),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", clientTime(h.At), clientClean(string(h.Type)),
 			clientOrDash(h.ActorUserID), clientOrDash(h.ActorEntityID), clientOrDash(h.Reason))
 	}
 	return tw.Flush()

@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/entityconn/entityconn/adapters/natsclient"
+	"github.com/entityconn/entityconn/events/contract"
 )
 
 // The doors a command goes through.
@@ -622,7 +623,13 @@ func (w *workload) natsAttempt(ctx context.Context, rec *cmdRec) attemptResult {
 }
 
 // durable command names per workload command.
-var durableNames = map[string]string{"request": "RequestConnection", "accept": "AcceptConnection", "deny": "DenyConnection", "cancel": "CancelConnection", "disconnect": "DisconnectConnection"}
+var durableNames = map[string]string{
+	"request":    contract.CommandRequestConnection,
+	"accept":     contract.CommandAcceptConnection,
+	"deny":       contract.CommandDenyConnection,
+	"cancel":     contract.CommandCancelConnection,
+	"disconnect": contract.CommandDisconnectConnection,
+}
 
 // statusOfCategory gives the HTTP-like status of a Zuora category, for durable outcomes.
 func statusOfCategory(code int) int {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/entityconn/entityconn/adapters/natsapi"
 	"github.com/entityconn/entityconn/adapters/natscmd"
+	"github.com/entityconn/entityconn/events/contract"
 )
 
 // outcomeClock publishes durable commands and times each from publishing to its outcome.
@@ -77,7 +78,7 @@ func (c *outcomeClock) publish(ctx context.Context, id, src, tgt string) error {
 	c.mu.Lock()
 	c.sent[id] = time.Now()
 	c.mu.Unlock()
-	return natscmd.Publish(ctx, c.js, "bench", "RequestConnection", natsapi.Request{CommandID: id, EntityID: src, TargetEntityID: tgt})
+	return natscmd.Publish(ctx, c.js, "bench", contract.CommandRequestConnection, natsapi.Request{CommandID: id, EntityID: src, TargetEntityID: tgt})
 }
 
 // wait returns the latencies once every published command has its outcome, or an error
