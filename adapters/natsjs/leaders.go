@@ -63,6 +63,22 @@ func (l *Leaders) Run(ctx context.Context) {
 	}
 }
 
+// Settle checks the leaders until a check moves nothing, or ctx ends: for a start, so that
+// the first moves happen before the work does.
+func (l *Leaders) Settle(ctx context.Context) {
+	for {
+		moved, err := l.Once(ctx)
+		if err == nil && len(moved) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
 // Move is one step-down asked for by [Leaders.Once].
 type Move struct{ What, From, To string }
 

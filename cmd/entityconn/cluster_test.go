@@ -52,13 +52,14 @@ func TestOnAThreeNodeCluster(t *testing.T) {
 	if r := st.CachedInfo().Config.Replicas; r != 3 {
 		t.Errorf("event stream replicas = %d, want 3", r)
 	}
-	l := must(t, b.call("GET", "/v1/entity-connections?type=inbound&status=Pending", b.token("eve"), "eu", ""), 200)
+	eve := b.token("eve")
+	l := must(t, b.call("GET", "/v1/entity-connections?type=inbound&status=Pending", eve, "eu", ""), 200)
 	eventually(t, "the request is in eu's inbound view", func() bool {
-		l = b.call("GET", "/v1/entity-connections?type=inbound&status=Pending", b.token("eve"), "eu", "")
+		l = b.call("GET", "/v1/entity-connections?type=inbound&status=Pending", eve, "eu", "")
 		return len(l.Body["entityConnections"].([]any)) == 1
 	})
 	id := str(l.Body["entityConnections"].([]any)[0].(map[string]any)["id"])
-	must(t, a.call("PUT", "/v1/entity-connections/"+id+"/accept", a.token("eve"), "eu", ""), 200)
+	must(t, a.call("PUT", "/v1/entity-connections/"+id+"/accept", eve, "eu", ""), 200)
 
 	// The replicas gather the leaders of the streams, buckets and consumer a command needs
 	// on the event stream's leader (--gather-leaders).

@@ -433,6 +433,21 @@ func (st *stack) build(cfg *serveConfig, loadDir func(context.Context, *natsjs.D
 	}
 	st.doors = append(st.doors, door.Stop)
 
+	// The leaders gather before the work starts, so that the first moves stall nothing.
+	var leaders *natsjs.Leaders
+	if cfg.Replicas > 1 && cfg.GatherLeaders {
+		leaders = &natsjs.Leaders{
+			JS: st.res.JS,
+			Streams: []string{events.Stream, "KV_" + natsjs.BucketIdempotency, "KV_" + natsjs.BucketViews,
+				natscmd.StreamCommands, natscmd.StreamOutcomes},
+			Consumers: []natsjs.ConsumerRef{{Stream: natscmd.StreamCommands, Name: natscmd.ConsumerName}},
+			Log:       log,
+		}
+		sctx, cancel := context.WithTimeout(w.ctx, 5*time.Second)
+		leaders.Settle(sctx)
+		cancel()
+	}
+
 	// Background work stops on Close, which serve calls after the HTTP server has drained.
 	st.bg, st.stopBG = context.WithCancel(context.WithoutCancel(w.ctx))
 	st.background("views", st.views.Run)
@@ -458,14 +473,7 @@ func (st *stack) build(cfg *serveConfig, loadDir func(context.Context, *natsjs.D
 			return st.authorizer.Follow(ctx, st.kicker, time.Second)
 		})
 	}
-	if cfg.Replicas > 1 && cfg.GatherLeaders {
-		leaders := &natsjs.Leaders{
-			JS: st.res.JS,
-			Streams: []string{events.Stream, "KV_" + natsjs.BucketIdempotency, "KV_" + natsjs.BucketViews,
-				natscmd.StreamCommands, natscmd.StreamOutcomes},
-			Consumers: []natsjs.ConsumerRef{{Stream: natscmd.StreamCommands, Name: natscmd.ConsumerName}},
-			Log:       log,
-		}
+	if leaders != nil {
 		st.background("leader placement", func(ctx context.Context) error { leaders.Run(ctx); return nil })
 	}
 	holder := instanceID(cfg)
