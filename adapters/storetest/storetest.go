@@ -117,6 +117,7 @@ func oneWinner(t *testing.T, s app.EventStore) {
 					if st.Latest.Status.Live() {
 						return events.Event{}, domain.ErrAlreadyLive
 					}
+					time.Sleep(time.Millisecond) // let the others decide on the same state
 					return ev(id, events.TypeConnectionRequested, "c-"+id, "global", "eu"), nil
 				}})
 			switch {
