@@ -7,7 +7,6 @@ package memstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -17,10 +16,6 @@ import (
 	"github.com/entityconn/entityconn/events"
 	"github.com/entityconn/entityconn/projections"
 )
-
-// maxDecisions bounds how often UpdatePair decides again after concurrent changes, as the
-// NATS store does.
-const maxDecisions = 8
 
 // Store is an event log with its views, list index and directory, in memory. The zero value
 // is not usable: use [New]. Safe for concurrent use.
@@ -46,71 +41,32 @@ func New() *Store {
 	}
 }
 
-// errConcurrentChange says that the pair got another event since it was read.
-var errConcurrentChange = errors.New("memstore: the pair changed since it was read")
-
-// UpdatePair implements [app.EventStore.UpdatePair].
+// UpdatePair implements [app.EventStore.UpdatePair] ([app.UpdateOptimistically]).
 func (s *Store) UpdatePair(ctx context.Context, u app.PairUpdate) (app.Update, error) {
-	var res app.Update
-	guess := u.Guess
-	for range maxDecisions {
-		if err := ctx.Err(); err != nil {
-			return res, fmt.Errorf("%w: %w", app.ErrUnavailable, err)
-		}
-		var state app.PairState
-		fromGuess := guess != nil
-		if fromGuess {
-			state, guess = *guess, nil
-		} else {
-			last, found := s.last(u.Source, u.Target)
-			if found && last.Event.EventID == u.EventID {
-				res.Stored, res.Replayed = last, true
-				return res, nil
-			}
-			if found {
-				latest, err := domain.FromLast(last.Event)
-				if err != nil {
-					return res, err
-				}
-				state = app.PairState{Sequence: last.Sequence, Latest: latest}
-			}
-		}
-		e, err := u.Decide(ctx, state)
-		switch {
-		case errors.Is(err, app.ErrReadAgain):
-			continue
-		case err != nil && fromGuess:
-			continue
-		case err != nil:
-			return res, err
-		}
-		seq, err := s.Append(e, state.Sequence)
-		res.Appended = true
-		if errors.Is(err, errConcurrentChange) {
-			continue
-		}
-		if err != nil {
-			return res, err
-		}
-		res.Stored = app.Stored{Event: e, Sequence: seq}
-		return res, nil
+	if err := ctx.Err(); err != nil {
+		return app.Update{}, fmt.Errorf("%w: %w", app.ErrUnavailable, err)
 	}
-	return res, app.ErrContended
+	return app.UpdateOptimistically(ctx, s, u)
 }
 
-// last returns the pair's last event.
-func (s *Store) last(source, target string) (app.Stored, bool) {
+// LastOfPair implements [app.ConditionalLog].
+func (s *Store) LastOfPair(_ context.Context, source, target string) (app.Stored, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ps := s.pairs[[2]string{source, target}]
 	if len(ps) == 0 {
-		return app.Stored{}, false
+		return app.Stored{}, false, nil
 	}
-	return s.log[ps[len(ps)-1]], true
+	return s.log[ps[len(ps)-1]], true, nil
+}
+
+// AppendIf implements [app.ConditionalLog] ([Store.Append]).
+func (s *Store) AppendIf(_ context.Context, e events.Event, expect uint64) (uint64, error) {
+	return s.Append(e, expect)
 }
 
 // Append stores e if the pair's last event is at sequence expect (0: the pair has none), and
-// returns its sequence. An event whose id is stored already is not stored again: its sequence
+// returns its sequence, or [app.ErrConcurrentChange]. An event whose id is stored already is not stored again: its sequence
 // is returned if it is the same event (id, pair, type, connection), and an error wrapping
 // [app.ErrEventIDTaken] if not.
 func (s *Store) Append(e events.Event, expect uint64) (uint64, error) {
@@ -133,7 +89,7 @@ func (s *Store) Append(e events.Event, expect uint64) (uint64, error) {
 		last = s.log[ps[len(ps)-1]].Sequence
 	}
 	if last != expect {
-		return 0, errConcurrentChange
+		return 0, app.ErrConcurrentChange
 	}
 	seq := uint64(len(s.log) + 1)
 	s.log = append(s.log, app.Stored{Event: e, Sequence: seq})

@@ -12,13 +12,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/entityconn/entityconn/adapters/app"
-	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/events"
 )
 
 // ErrConcurrentChange is returned by [Store.Append] when the pair got another event since
 // the caller read it. The caller reloads and decides again.
-var ErrConcurrentChange = fmt.Errorf("%w: the pair changed since it was read", domain.ErrConflict)
+var ErrConcurrentChange = app.ErrConcurrentChange
 
 // ErrEventIDTaken is returned by [Store.Append] when the event's id is already stored for
 // an event of another pair, type or connection: event ids are derived from command ids, so

@@ -7,60 +7,34 @@ import (
 
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/domain"
+	"github.com/entityconn/entityconn/events"
 )
 
-// maxDecisions bounds how often [Store.UpdatePair] decides again after concurrent changes.
-const maxDecisions = 8
-
-// UpdatePair implements [app.EventStore]: it reads the pair's last event (a direct get, which
-// may lag: the append, conditional on it, then fails and the pair is read again), decides,
-// and appends conditionally, again while the pair changes under it.
+// UpdatePair implements [app.EventStore] ([app.UpdateOptimistically]): it reads the pair's
+// last event with a direct get, which may lag (the append, conditional on it, then fails and
+// the pair is read again), decides, and appends conditionally.
 func (s *Store) UpdatePair(ctx context.Context, u app.PairUpdate) (app.Update, error) {
-	var res app.Update
-	guess := u.Guess
-	for range maxDecisions {
-		var state app.PairState
-		fromGuess := guess != nil
-		if fromGuess {
-			state, guess = *guess, nil
-		} else {
-			last, found, err := s.LastOfPair(ctx, u.Source, u.Target)
-			if err != nil {
-				return res, unavailable(err)
-			}
-			if found && last.Event.EventID == u.EventID {
-				res.Stored, res.Replayed = last, true
-				return res, nil
-			}
-			if found {
-				latest, err := domain.FromLast(last.Event)
-				if err != nil {
-					return res, err
-				}
-				state = app.PairState{Sequence: last.Sequence, Latest: latest}
-			}
-		}
-		e, err := u.Decide(ctx, state)
-		switch {
-		case errors.Is(err, app.ErrReadAgain):
-			continue
-		case err != nil && fromGuess:
-			continue // the guess may be behind: decide on the stored state
-		case err != nil:
-			return res, err
-		}
-		seq, err := s.Append(ctx, e, state.Sequence)
-		res.Appended = true
-		if errors.Is(err, ErrConcurrentChange) {
-			continue // someone else changed the pair: decide again on what they did
-		}
-		if err != nil {
-			return res, unavailable(err)
-		}
-		res.Stored = app.Stored{Event: e, Sequence: seq}
-		return res, nil
+	return app.UpdateOptimistically(ctx, conditional{s}, u)
+}
+
+// conditional is the store as [app.UpdateOptimistically] uses it: its failures mark the
+// service unavailable.
+type conditional struct{ s *Store }
+
+func (c conditional) LastOfPair(ctx context.Context, source, target string) (app.Stored, bool, error) {
+	st, ok, err := c.s.LastOfPair(ctx, source, target)
+	if err != nil {
+		return st, ok, unavailable(err)
 	}
-	return res, app.ErrContended
+	return st, ok, nil
+}
+
+func (c conditional) AppendIf(ctx context.Context, e events.Event, expect uint64) (uint64, error) {
+	seq, err := c.s.Append(ctx, e, expect)
+	if err != nil && !errors.Is(err, ErrConcurrentChange) {
+		return 0, unavailable(err)
+	}
+	return seq, err
 }
 
 // unavailable marks err, from NATS, as the service being unavailable ([app.ErrUnavailable]),
