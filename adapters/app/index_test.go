@@ -13,6 +13,7 @@ import (
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/natsjs/natsjstest"
 	"github.com/entityconn/entityconn/domain"
+	"github.com/entityconn/entityconn/projections"
 )
 
 // Commands try the list index's state of the pair first. An index that has fallen behind
@@ -75,6 +76,14 @@ func TestCommandsWithAnIndexFallenBehind(t *testing.T) {
 	}
 	if frozen.Sequence() != 0 {
 		t.Fatalf("the stopped index moved to %d", frozen.Sequence())
+	}
+	// A list never shows less than the views do: behind them, the index gives way to them.
+	if err := st.Views.WaitFor(ctx, again.Sequence); err != nil {
+		t.Fatal(err)
+	}
+	l, err := svc.List(ctx, root, app.ListQuery{Direction: projections.Outbound, Page: 1, PageSize: 10})
+	if err != nil || len(l.Items) != 2 || l.Items[0].ID != again.ConnectionID {
+		t.Fatalf("list with the index behind the views = %+v, %v; want both connections, the newest first", l, err)
 	}
 }
 

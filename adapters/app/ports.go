@@ -90,6 +90,8 @@ type Views interface {
 	List(ctx context.Context, entity string, ds ...projections.Direction) ([]projections.View, error)
 	// WaitFor returns once the views include every event up to sequence seq.
 	WaitFor(ctx context.Context, seq uint64) error
+	// Progress returns the sequence of the last event the views include.
+	Progress() uint64
 	// WaitCaughtUp returns once the views include every event stored when it was called.
 	WaitCaughtUp(ctx context.Context) error
 	// Follow calls f with every view of entity in the directions ds, then with a Live

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/events"
@@ -91,9 +92,8 @@ func (s *Service) List(ctx context.Context, p Principal, q ListQuery) (ListResul
 		ds = []projections.Direction{q.Direction}
 	}
 	var all []projections.View
-	if ix := s.cfg.Index; ix != nil && ix.Ready() {
-		// The index in memory, once loaded; it includes an event as soon as the views do,
-		// or sooner.
+	if ix := s.cfg.Index; ix != nil && ix.Ready() && s.indexHasViews(ctx, ix) {
+		// The index in memory, once loaded.
 		if err := s.waitUntil(ctx, ix.WaitFor, q.MinSequence); err != nil {
 			return ListResult{}, err
 		}
@@ -111,6 +111,24 @@ func (s *Service) List(ctx context.Context, p Principal, q ListQuery) (ListResul
 	projections.SortNewestFirst(all)
 	items, more := projections.Page(all, q.Page, q.PageSize)
 	return ListResult{Items: items, More: more}, nil
+}
+
+// indexWait bounds how long a list waits for the list index to include what the views do.
+const indexWait = time.Second
+
+// indexHasViews reports whether the list index includes every event the views do, waiting
+// for it a little. The index follows the event stream in this process and is usually ahead
+// of the views, which the projector writes, but nothing makes it so: a caller who saw a
+// change in the views (watching the bucket, or the change stream) must not get a list
+// without it. When the index lags further, the list is read from the views.
+func (s *Service) indexHasViews(ctx context.Context, ix ListIndex) bool {
+	p := s.cfg.Views.Progress()
+	if ix.Sequence() >= p {
+		return true
+	}
+	wctx, cancel := context.WithTimeout(ctx, indexWait)
+	defer cancel()
+	return ix.WaitFor(wctx, p) == nil
 }
 
 // Detail is one connection with its history.

@@ -45,6 +45,12 @@ func (v Views) list(entity string, ds []projections.Direction) []projections.Vie
 // WaitFor implements [app.Views]: it waits for an append when seq is not stored yet.
 func (v Views) WaitFor(ctx context.Context, seq uint64) error { return v.s.waitFor(ctx, seq) }
 
+// Progress implements [app.Views]: the views include every stored event.
+func (v Views) Progress() uint64 {
+	last, _ := v.s.sequence()
+	return last
+}
+
 // WaitCaughtUp implements [app.Views]: the views are never behind.
 func (v Views) WaitCaughtUp(context.Context) error { return nil }
 
