@@ -63,12 +63,12 @@ func (l *Leaders) Run(ctx context.Context) {
 	}
 }
 
-// Settle checks the leaders until a check moves nothing, or ctx ends: for a start, so that
-// the first moves happen before the work does.
+// Settle checks the leaders until a check moves nothing or fails, or ctx ends: for a start,
+// so that the first moves happen before the work does. A failure is left to [Leaders.Run].
 func (l *Leaders) Settle(ctx context.Context) {
 	for {
 		moved, err := l.Once(ctx)
-		if err == nil && len(moved) == 0 {
+		if err != nil || len(moved) == 0 {
 			return
 		}
 		select {
