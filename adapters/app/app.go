@@ -105,8 +105,21 @@ const (
 // request/reply); the durable door's attempts are shorter. Each NATS request inside it has a
 // bound of its own and is tried again while NATS cannot serve it. An attempt's deadline is
 // also how long a retry that took over its key holds back a refusal (the attempt, cut off,
-// may yet store the event), so it stays well under a client's usual 30 s of retries.
-const CommandTimeout = 10 * time.Second
+// may yet store the event), so it stays well under a client's usual 30 s of retries. It is
+// shorter than a client's usual 10 s timeout of one request, so that such a client gets an
+// answer it can act on (503 and Retry-After) rather than a timeout whose attempt still holds
+// its key. A NATS caller may ask for less ([RequestTimeout]).
+const CommandTimeout = 8 * time.Second
+
+// RequestTimeout returns how long an attempt may run when its caller gives up after wait:
+// a little less than wait, so that its answer arrives in time, and never more than
+// [CommandTimeout]. A wait of zero or less means the caller did not say.
+func RequestTimeout(wait time.Duration) time.Duration {
+	if wait <= 0 {
+		return CommandTimeout
+	}
+	return min(CommandTimeout, max(wait-max(wait/10, 100*time.Millisecond), wait/2))
+}
 
 // CommandID identifies a command across retries: the key its caller gave (an
 // Idempotency-Key on REST, a commandId on NATS) within the door it came through. The zero

@@ -152,6 +152,24 @@ const requestTimeout = 30 * time.Second
 // correlation id (as the durable door's commands do); without it, the command id.
 const HeaderCorrelationID = events.HeaderCorrelationID
 
+// HeaderTimeout is the request header in which a caller says how long it waits for the
+// reply, in milliseconds; the command then ends in time to answer ([app.RequestTimeout]).
+const HeaderTimeout = "Entityconn-Timeout-Ms"
+
+// callerTimeout reads [HeaderTimeout]: 0 when it is missing or not a whole number of
+// milliseconds from 1 to 3,600,000.
+func callerTimeout(h micro.Headers) time.Duration {
+	v := nats.Header(h).Get(HeaderTimeout)
+	if v == "" || len(v) > 7 {
+		return 0
+	}
+	ms, err := strconv.Atoi(v)
+	if err != nil || ms < 1 || ms > 3_600_000 {
+		return 0
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
 // correlationID returns the correlation id a request's event carries: the header's, if it
 // is a valid command id, else the command id.
 func correlationID(h micro.Headers, commandID string) string {
@@ -168,7 +186,7 @@ func (s *Server) command(req micro.Request, name, user string) {
 	if err != nil {
 		o = Failure(pid, err)
 	} else {
-		ctx, cancel := context.WithTimeout(s.ctx, app.CommandTimeout)
+		ctx, cancel := context.WithTimeout(s.ctx, app.RequestTimeout(callerTimeout(req.Headers())))
 		if corr := correlationID(req.Headers(), r.CommandID); corr != "" {
 			ctx = app.WithCorrelationID(ctx, corr)
 		}

@@ -65,6 +65,7 @@ const DefaultTimeout = 10 * time.Second
 // Headers of a successful command's reply.
 const (
 	headerSequence     = "Entityconn-Sequence"
+	headerTimeout      = "Entityconn-Timeout-Ms" // how long the client waits for this reply
 	headerConnectionID = "Entityconn-Connection-Id"
 )
 
@@ -203,7 +204,13 @@ func (c *Client) call(ctx context.Context, endpoint string, body request) (*nats
 	poll := minPoll
 	for {
 		actx, cancel := context.WithTimeout(ctx, c.timeout)
-		reply, err := c.nc.RequestMsgWithContext(actx, &nats.Msg{Subject: subject, Data: data})
+		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+		if dl, ok := actx.Deadline(); ok {
+			// The service ends the attempt in time to answer it (a 503 to retry rather
+			// than a timeout whose attempt would still hold the command id).
+			msg.Header.Set(headerTimeout, strconv.FormatInt(max(1, time.Until(dl).Milliseconds()), 10))
+		}
+		reply, err := c.nc.RequestMsgWithContext(actx, msg)
 		cancel()
 		switch {
 		case err == nil:

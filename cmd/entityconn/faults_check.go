@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -324,4 +325,44 @@ func readKV(ctx context.Context, js jetstream.JetStream) (map[string]projections
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// compareLists reads every entity's lists, both directions, from every replica, eight at a
+// time, and compares each with the views expected from the log.
+func (w *workload) compareLists(ctx context.Context, entities []string, expected map[string]projections.View) []string {
+	type job struct {
+		r      int
+		entity string
+		d      projections.Direction
+	}
+	var jobs []job
+	for r := range w.cl.httpURLs {
+		for _, e := range entities {
+			for _, d := range []projections.Direction{projections.Outbound, projections.Inbound} {
+				jobs = append(jobs, job{r, e, d})
+			}
+		}
+	}
+	found := make([][]string, len(jobs))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			items, err := w.listAll(ctx, j.r, j.entity, string(j.d))
+			if err != nil {
+				found[i] = []string{err.Error()}
+				return
+			}
+			found[i] = compareList(fmt.Sprintf("r%d", j.r+1), j.entity, j.d, expected, items)
+		}()
+	}
+	wg.Wait()
+	var out []string
+	for _, f := range found {
+		out = append(out, f...)
+	}
+	return out
 }

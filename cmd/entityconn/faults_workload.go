@@ -394,19 +394,26 @@ func (w *workload) learn(ctx context.Context, p [2]string, rec *cmdRec) {
 	}
 }
 
-// lookup reads the pair's newest connection from the source's outbound list (REST).
+// lookup reads the pair's newest connection from the source's outbound list (REST). The
+// list is newest first, so it stops at the first page that names the target: reading every
+// page would cost the workload more with every connection the run has made, and the
+// throughput it measures would fall for that reason alone.
 func (w *workload) lookup(ctx context.Context, p [2]string) (pairState, bool) {
 	for r := range w.cl.httpURLs {
-		items, err := w.listAll(ctx, r, p[0], "outbound")
+		st := pairState{}
+		err := w.listPages(ctx, r, p[0], "outbound", func(items []listItem) bool {
+			for _, it := range items {
+				if it.TargetEntityID == p[1] {
+					st = pairState{id: it.ID, status: it.Status}
+					return false
+				}
+			}
+			return true
+		})
 		if err != nil {
 			continue
 		}
-		for _, it := range items { // newest first
-			if it.TargetEntityID == p[1] {
-				return pairState{id: it.ID, status: it.Status}, true
-			}
-		}
-		return pairState{}, true
+		return st, true
 	}
 	return pairState{}, false
 }
@@ -735,22 +742,32 @@ type listItem struct {
 
 // listAll reads every page of entity's list of type typ from replica r, as its admin.
 func (w *workload) listAll(ctx context.Context, r int, entity, typ string) ([]listItem, error) {
-	u := w.dir.admin[entity]
 	var all []listItem
+	err := w.listPages(ctx, r, entity, typ, func(items []listItem) bool {
+		all = append(all, items...)
+		return true
+	})
+	return all, err
+}
+
+// listPages reads entity's list of type typ from replica r, as its admin, a page at a time,
+// while more returns true.
+func (w *workload) listPages(ctx context.Context, r int, entity, typ string, more func([]listItem) bool) error {
+	u := w.dir.admin[entity]
 	for page := 1; page < 10000; page++ {
 		tok, err := w.token(ctx, r, u, false)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		req, err := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/v1/entity-connections?type=%s&pageSize=300&page=%d", w.cl.httpURLs[r], typ, page), nil)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Zuora-Entity-Ids", entity)
 		resp, err := w.http.Do(req)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		data, _ := io.ReadAll(resp.Body)
 		_ = resp.Body.Close()
@@ -758,21 +775,20 @@ func (w *workload) listAll(ctx context.Context, r int, entity, typ string) ([]li
 			_, _ = w.token(ctx, r, u, true)
 		}
 		if resp.StatusCode != 200 {
-			return nil, fmt.Errorf("list %s %s on r%d: %s %s", entity, typ, r+1, resp.Status, bytes.TrimSpace(data))
+			return fmt.Errorf("list %s %s on r%d: %s %s", entity, typ, r+1, resp.Status, bytes.TrimSpace(data))
 		}
 		var out struct {
 			Items    []listItem `json:"entityConnections"`
 			NextPage string     `json:"nextPage"`
 		}
 		if err := json.Unmarshal(data, &out); err != nil {
-			return nil, err
+			return err
 		}
-		all = append(all, out.Items...)
-		if out.NextPage == "" {
-			return all, nil
+		if !more(out.Items) || out.NextPage == "" {
+			return nil
 		}
 	}
-	return all, nil
+	return nil
 }
 
 // ackedBetween counts the acknowledgements in [from, to).
