@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -37,7 +38,10 @@ type Leaders struct {
 // ConsumerRef names a durable consumer of a stream.
 type ConsumerRef struct{ Stream, Name string }
 
-// Run checks the leaders every [Leaders.Every] until ctx ends.
+// Run checks the leaders every [Leaders.Every] until ctx ends, and soon after JetStream
+// announces a new leader of one of them (its leader-elected advisories): after a server is
+// lost, each of its groups elects on its own, wherever it can, and the sooner they are
+// together again, the smaller the chance that the next failure stalls a command twice.
 func (l *Leaders) Run(ctx context.Context) {
 	every := l.Every
 	if every <= 0 {
@@ -47,11 +51,32 @@ func (l *Leaders) Run(ctx context.Context) {
 	if log == nil {
 		log = slog.Default()
 	}
+	elected := make(chan struct{}, 1)
+	for _, subject := range []string{"$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.>", "$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED.>"} {
+		sub, err := l.JS.Conn().Subscribe(subject, func(*nats.Msg) {
+			select {
+			case elected <- struct{}{}:
+			default:
+			}
+		})
+		if err != nil {
+			log.Warn("leader placement: no leader-elected advisories; checking on a timer only", "err", err)
+			continue
+		}
+		defer func() { _ = sub.Unsubscribe() }()
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(every/2 + rand.N(every)):
+		case <-elected:
+			// A new leader's replicas report themselves current a moment later.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(advisorySettle):
+			}
 		}
 		moved, err := l.Once(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -62,6 +87,10 @@ func (l *Leaders) Run(ctx context.Context) {
 		}
 	}
 }
+
+// advisorySettle is how long [Leaders.Run] waits after a leader-elected advisory before it
+// checks the leaders.
+const advisorySettle = 250 * time.Millisecond
 
 // Settle checks the leaders until a check moves nothing or fails, or ctx ends: for a start,
 // so that the first moves happen before the work does. A failure is left to [Leaders.Run].

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/entityconn/entityconn/adapters/natsjs"
@@ -153,5 +154,76 @@ func moveLeader(t *testing.T, ctx context.Context, js jetstream.JetStream, subje
 		body, _ := json.Marshal(map[string]any{"placement": map[string]string{"preferred": to}})
 		_, _ = js.Conn().RequestWithContext(ctx, subject, body)
 		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// Run reacts to JetStream's leader-elected advisories: a stream whose leader moved away from
+// the first stream's is brought back within seconds, long before its timer (an hour here)
+// would check.
+func TestLeadersReturnSoonAfterAnElection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	_, url := natsjstest.Cluster(t, 3)
+	js, err := jetstream.New(natsjstest.Connect(t, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	names := []string{"A0", "A1"}
+	for _, n := range names {
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: n, Subjects: []string{n + ".>"}, Replicas: 3}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	servers := replicaNames(t, ctx, js, "A0")
+	target := servers[0] // A0's leader
+	moveLeader(t, ctx, js, "$JS.API.STREAM.LEADER.STEPDOWN.A1", func() string { return streamLeader(t, ctx, js, "A1") }, target)
+
+	l := &natsjs.Leaders{JS: js, Streams: names, Every: time.Hour}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); l.Run(rctx) }()
+	defer func() { stop(); <-done }()
+	time.Sleep(500 * time.Millisecond) // Run subscribes to the advisories
+
+	elected := make(chan string, 16)
+	sub, err := js.Conn().Subscribe("$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.A1", func(m *nats.Msg) {
+		var a struct {
+			Leader string `json:"leader"`
+		}
+		_ = json.Unmarshal(m.Data, &a)
+		elected <- a.Leader
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	away := servers[1]
+	body, _ := json.Marshal(map[string]any{"placement": map[string]string{"preferred": away}})
+	var movedAt time.Time
+	timeout := time.After(30 * time.Second)
+	for ask := time.After(0); ; {
+		select {
+		case <-ask:
+			if movedAt.IsZero() {
+				_, _ = js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN.A1", body)
+				ask = time.After(time.Second)
+			}
+		case leader := <-elected:
+			switch {
+			case leader == away && movedAt.IsZero():
+				movedAt = time.Now()
+			case leader == target && !movedAt.IsZero():
+				t.Logf("A1 back on %s %v after it moved to %s", target, time.Since(movedAt).Round(time.Millisecond), away)
+				if got := streamLeader(t, ctx, js, "A1"); got != target {
+					t.Fatalf("A1 led by %s; want %s", got, target)
+				}
+				return
+			}
+		case <-timeout:
+			t.Fatalf("A1 not moved away and back within 30 s (moved away at %v)", movedAt)
+		}
 	}
 }
