@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/apptest"
 	"github.com/entityconn/entityconn/adapters/natsapi"
@@ -93,3 +92,45 @@ func TestRequestTimeout(t *testing.T) {
 	}
 }
 
+// slowRecords is an [app.Outcomes] whose records are never written: every Complete and
+// Release waits until its context ends.
+type slowRecords struct{}
+
+func (slowRecords) Begin(context.Context, string, string, string) (json.RawMessage, app.Claim, error) {
+	return nil, slowClaim{}, nil
+}
+
+type slowClaim struct{}
+
+func (slowClaim) Retry() bool                      { return false }
+func (slowClaim) EarlierMayRun() bool              { return false }
+func (slowClaim) WaitEarlier(context.Context) bool { return true }
+func (slowClaim) Complete(ctx context.Context, _ json.RawMessage) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+func (slowClaim) Release(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+
+// The write of a command's outcome record fits in the caller's wait too: when the record
+// cannot be written, the caller still gets the command's answer in time (a success: its event
+// is stored, and a retry would find it).
+func TestAnOutcomeRecordThatHangsDoesNotHoldTheAnswer(t *testing.T) {
+	_, url := natsjstest.Single(t)
+	svc, _ := apptest.Memory(t, app.Config{Outcomes: slowRecords{}})
+	srv, err := natsapi.Start(natsjstest.Connect(t, url), &natsapi.Executor{Service: svc}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+
+	const wait = time.Second
+	c := newClient(t, natsjstest.Connect(t, url), natsclient.WithActor("root", "global"), natsclient.WithTimeout(wait))
+	start := time.Now()
+	res, err := c.Request(t.Context(), "eu")
+	if err != nil || res.ConnectionID == "" {
+		t.Fatalf("Request whose record hangs = %+v, %v; want the stored request's success", res, err)
+	}
+	if took := time.Since(start); took >= wait {
+		t.Errorf("the answer took %v; want it within the client's wait of %v", took, wait)
+	}
+}

@@ -326,7 +326,9 @@ func (w *workload) run(ctx context.Context, i int, seed uint64) {
 		rec := w.decide(p, rng)
 		rec.Door = door
 		w.execute(ctx, rec, i)
-		w.learn(ctx, p, rec)
+		if !w.stopNew.Load() { // learning may read the lists: not once the load stops
+			w.learn(ctx, p, rec)
+		}
 	}
 }
 
