@@ -40,6 +40,7 @@ type record struct {
 	requestedAt  int64
 	updatedAt    int64
 	sequence     uint64
+	requested    uint64 // the stream sequence of the connection's request; 0: not read
 }
 
 // statuses numbers the statuses a record can hold; 0 is StatusNone.
@@ -81,12 +82,16 @@ func (x *Index) Apply(seq uint64, e events.Event) {
 	u, isUUID := parseUUID(e.ConnectionID)
 	r, found := x.find(src, tgt, e.ConnectionID, u, isUUID)
 	var cur View
+	var requested uint64
 	if found {
-		cur = x.view(r)
+		cur, requested = x.view(r), x.rec(r).requested
 	}
 	next, changed := Apply(cur, seq, e)
 	if !changed {
 		return
+	}
+	if e.Type == events.TypeConnectionRequested {
+		requested = seq
 	}
 	if !found {
 		r = x.n
@@ -98,6 +103,26 @@ func (x *Index) Apply(seq uint64, e events.Event) {
 		x.in[tgt] = append(x.in[tgt], r)
 	}
 	x.set(r, next, src, tgt, u, isUUID)
+	x.rec(r).requested = requested
+}
+
+// RequestSequence returns the stream sequence of the request of connection id of the pair,
+// or 0 when the index has not read it. A connection's events are contiguous among its pair's
+// (rule 2), so its history is read from there, without searching the pair's.
+func (x *Index) RequestSequence(source, target, id string) uint64 {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	src, ok := x.names[source]
+	tgt, ok2 := x.names[target]
+	if !ok || !ok2 {
+		return 0
+	}
+	u, isUUID := parseUUID(id)
+	r, found := x.find(src, tgt, id, u, isUUID)
+	if !found {
+		return 0
+	}
+	return x.rec(r).requested
 }
 
 // List returns entity's views in the directions ds, in no particular order.

@@ -217,6 +217,37 @@ func TestIndexConnection(t *testing.T) {
 	}
 }
 
+// RequestSequence is the stream sequence of a connection's request, kept through its later
+// events and apart from the pair's next connection; 0 for what the index has not read.
+func TestIndexRequestSequence(t *testing.T) {
+	x := projections.NewIndex()
+	const first, second = "0c6c1f9e-0000-4000-8000-000000000001", "0c6c1f9e-0000-4000-8000-000000000002"
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	apply := func(seq uint64, typ events.Type, id string) {
+		x.Apply(seq, events.Event{EventID: fmt.Sprint(seq), Type: typ, ConnectionID: id,
+			SourceEntityID: "global", TargetEntityID: "eu", ActorUserID: "ann", OccurredAt: at})
+	}
+	apply(5, events.TypeConnectionRequested, first)
+	apply(9, events.TypeConnectionAccepted, first)
+	apply(12, events.TypeConnectionDisconnected, first)
+	apply(20, events.TypeConnectionRequested, second)
+	apply(21, events.TypeConnectionDenied, second)
+	for _, c := range []struct {
+		source, target, id string
+		want               uint64
+	}{
+		{"global", "eu", first, 5},
+		{"global", "eu", second, 20},
+		{"eu", "global", first, 0},
+		{"global", "eu", "0c6c1f9e-0000-4000-8000-000000000003", 0},
+		{"global", "nowhere", first, 0},
+	} {
+		if got := x.RequestSequence(c.source, c.target, c.id); got != c.want {
+			t.Errorf("RequestSequence(%s, %s, %s) = %d; want %d", c.source, c.target, c.id, got, c.want)
+		}
+	}
+}
+
 // Find locates a connection by id from either of its entities, and from no other entity;
 // an id that is not a canonical UUID is found too.
 func TestIndexFind(t *testing.T) {

@@ -2,16 +2,18 @@ package projections
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"strings"
 )
 
 // snapshotMagic opens an index snapshot; the digit is its format's version.
-const snapshotMagic = "entityconn-index-1\n"
+const snapshotMagic = "entityconn-index-2\n"
 
 // ErrBadSnapshot is returned by [ReadIndex] for a snapshot it cannot read.
 var ErrBadSnapshot = errors.New("projections: not a readable index snapshot")
@@ -64,6 +66,10 @@ func ReadIndex(r io.Reader) (*Index, []byte, error) {
 		return nil, nil, err
 	}
 	if len(data) < len(snapshotMagic)+4 || string(data[:len(snapshotMagic)]) != snapshotMagic {
+		if head, _, ok := bytes.Cut(data[:min(len(data), 64)], []byte("\n")); ok && bytes.HasPrefix(head, []byte("entityconn-index-")) {
+			// An older format (or a newer one): the index is read from the stream instead.
+			return nil, nil, fmt.Errorf("%w: format %q, this version reads %q", ErrBadSnapshot, head, strings.TrimSpace(snapshotMagic))
+		}
 		return nil, nil, fmt.Errorf("%w: no snapshot header", ErrBadSnapshot)
 	}
 	body := data[:len(data)-4]
@@ -128,7 +134,7 @@ func ReadIndex(r io.Reader) (*Index, []byte, error) {
 }
 
 // recordSize is a record's size in a snapshot.
-const recordSize = 16 + 3*4 + 2 + 3*8
+const recordSize = 16 + 3*4 + 2 + 4*8
 
 func putRecord(b []byte, r *record) {
 	copy(b, r.id[:])
@@ -143,6 +149,7 @@ func putRecord(b []byte, r *record) {
 	binary.LittleEndian.PutUint64(b[30:], uint64(r.requestedAt))
 	binary.LittleEndian.PutUint64(b[38:], uint64(r.updatedAt))
 	binary.LittleEndian.PutUint64(b[46:], r.sequence)
+	binary.LittleEndian.PutUint64(b[54:], r.requested)
 }
 
 func getRecord(b []byte, r *record) {
@@ -155,6 +162,7 @@ func getRecord(b []byte, r *record) {
 	r.requestedAt = int64(binary.LittleEndian.Uint64(b[30:]))
 	r.updatedAt = int64(binary.LittleEndian.Uint64(b[38:]))
 	r.sequence = binary.LittleEndian.Uint64(b[46:])
+	r.requested = binary.LittleEndian.Uint64(b[54:])
 }
 
 // decoder reads a snapshot's body; the first failure sticks.

@@ -47,6 +47,12 @@ func sameIndex(t *rapid.T, a, b *projections.Index, entities []string) {
 			if fmt.Sprint(la) != fmt.Sprint(lb) {
 				t.Fatalf("%s %s:\n%v\n%v", d, e, la, lb)
 			}
+			for _, v := range la {
+				ra := a.RequestSequence(v.SourceEntityID, v.TargetEntityID, v.ID)
+				if rb := b.RequestSequence(v.SourceEntityID, v.TargetEntityID, v.ID); ra != rb {
+					t.Fatalf("request sequence of %s: %d/%d", v.ID, ra, rb)
+				}
+			}
 		}
 		for _, f := range entities {
 			pa, oka := a.Pair(e, f)
@@ -118,5 +124,15 @@ func TestSnapshotRefusesDamage(t *testing.T) {
 	}
 	if _, _, err := projections.ReadIndex(bytes.NewReader(good)); err != nil {
 		t.Fatalf("intact snapshot refused: %v", err)
+	}
+}
+
+// A snapshot of another format version is refused with both versions named: the index is
+// then read from the event stream.
+func TestSnapshotOfAnotherFormat(t *testing.T) {
+	old := append([]byte("entityconn-index-1\n"), make([]byte, 40)...)
+	_, _, err := projections.ReadIndex(bytes.NewReader(old))
+	if !errors.Is(err, projections.ErrBadSnapshot) || !strings.Contains(err.Error(), `"entityconn-index-1"`) || !strings.Contains(err.Error(), `"entityconn-index-2"`) {
+		t.Errorf("ReadIndex(format 1) = %v; want ErrBadSnapshot naming both formats", err)
 	}
 }

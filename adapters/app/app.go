@@ -334,7 +334,8 @@ func (s *Service) guess(cmd domain.Command, source, target string, retry bool) *
 
 // bound narrows the store's search for the events of connection id of the pair (source,
 // target) with the list index, which holds every connection up to the sequence it has read:
-// a connection it knows was requested about its requestedAt; one it does not know was
+// a connection it knows was requested at the sequence it read that request at (or, when it
+// cannot say, about its requestedAt); one it does not know was
 // requested, if at all, after that sequence. Without the search, a pair with a long history
 // is read event by event from its first, which took longer than a command may.
 func (s *Service) bound(source, target, id string) Bound {
@@ -344,6 +345,9 @@ func (s *Service) bound(source, target, id string) Bound {
 	}
 	seq := ix.Sequence() // before the look-up: the index only grows
 	if v, ok := ix.Connection(source, target, id); ok {
+		if req := ix.RequestSequence(source, target, id); req > 0 {
+			return Bound{From: req} // the history is read from its request on
+		}
 		return Bound{RequestedAt: v.RequestedAt}
 	}
 	return Bound{From: seq + 1}

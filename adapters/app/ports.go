@@ -123,6 +123,8 @@ type ListIndex interface {
 	Pair(source, target string) (projections.View, bool)
 	// Connection returns the view of connection id of the pair.
 	Connection(source, target, id string) (projections.View, bool)
+	// RequestSequence returns the stream sequence of connection id's request, 0 if unknown.
+	RequestSequence(source, target, id string) uint64
 	// Find returns the view of connection id if entity is its source or target.
 	Find(entity, id string) (projections.View, bool)
 }

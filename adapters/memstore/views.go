@@ -149,5 +149,10 @@ func (x Index) Connection(source, target, id string) (projections.View, bool) {
 	return x.s.index.Connection(source, target, id)
 }
 
+// RequestSequence implements [app.ListIndex].
+func (x Index) RequestSequence(source, target, id string) uint64 {
+	return x.s.index.RequestSequence(source, target, id)
+}
+
 // Find implements [app.ListIndex].
 func (x Index) Find(entity, id string) (projections.View, bool) { return x.s.index.Find(entity, id) }

@@ -158,6 +158,12 @@ func (l *ListIndex) Connection(source, target, id string) (projections.View, boo
 	return l.idx.Connection(source, target, id)
 }
 
+// RequestSequence returns the stream sequence of connection id's request, or 0 if the index
+// has not read it (see [projections.Index.RequestSequence]).
+func (l *ListIndex) RequestSequence(source, target, id string) uint64 {
+	return l.idx.RequestSequence(source, target, id)
+}
+
 // Find returns the view of connection id if entity is its source or target, as far as the
 // index has read the event stream (see [projections.Index.Find]).
 func (l *ListIndex) Find(entity, id string) (projections.View, bool) {
