@@ -92,6 +92,18 @@ func (m *Metrics) Projected(seq uint64, occurred time.Time, pending uint64) {
 }
 
 // HTTP records one HTTP request.
+// ListIndex exports the stream sequence up to which the list index of this process has read
+// the events (entityconn_list_index_sequence), as seq reports it.
+func (m *Metrics) ListIndex(seq func() uint64) {
+	if m == nil {
+		return
+	}
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "entityconn_list_index_sequence",
+		Help: "Stream sequence up to which this process's list index has read the events.",
+	}, func() float64 { return float64(seq()) }))
+}
+
 func (m *Metrics) HTTP(route, code string, d time.Duration) {
 	if m == nil {
 		return

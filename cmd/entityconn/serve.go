@@ -406,6 +406,7 @@ func (st *stack) build(cfg *serveConfig, loadDir func(context.Context, *natsjs.D
 		}
 		cancel()
 	}
+	st.metrics.ListIndex(st.index.Sequence) // after the snapshot: it replaces the index
 	st.svc = app.New(app.Config{
 		Store: natsjs.NewStore(st.res), Views: st.views, Index: st.index, Directory: st.dirs,
 		Outcomes: natsjs.NewOutcomes(st.res), PendingTTL: cfg.PendingTTL, Metrics: st.metrics, Log: log,
