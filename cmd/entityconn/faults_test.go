@@ -41,7 +41,7 @@ func TestFaults(t *testing.T) {
 	defer cancel()
 	work := filepath.Join(dir, "work")
 	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, "faults", "--duration", "40s", "--work", work)
+	cmd := exec.CommandContext(ctx, bin, "faults", "--duration", "40s", "--warmup", "5s", "--work", work)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
 	err := cmd.Run()
