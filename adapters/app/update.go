@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/events"
@@ -34,16 +35,24 @@ type ConditionalLog interface {
 func UpdateOptimistically(ctx context.Context, log ConditionalLog, u PairUpdate) (Update, error) {
 	var res Update
 	guess := u.Guess
+	// known is the latest of the pair's sequences seen so far: every read and every guess
+	// is of events stored, and none is ever removed, so a read older than that comes from
+	// a server that is behind (a lagging follower, or a deposed leader in the moment after
+	// a partition heals). Deciding on it could refuse a command on a state its own append
+	// has already left behind; it is read again instead.
+	var known uint64
 	for range maxDecisions {
 		var state PairState
 		fromGuess := guess != nil
 		if fromGuess {
 			state, guess = *guess, nil
+			known = max(known, state.Sequence)
 		} else {
-			last, found, err := log.LastOfPair(ctx, u.Source, u.Target)
+			last, found, err := lastAtLeast(ctx, log, u.Source, u.Target, known)
 			if err != nil {
 				return res, err
 			}
+			known = max(known, last.Sequence)
 			if found && last.Event.EventID == u.EventID {
 				res.Stored, res.Replayed = last, true
 				return res, nil
@@ -77,4 +86,25 @@ func UpdateOptimistically(ctx context.Context, log ConditionalLog, u PairUpdate)
 		return res, nil
 	}
 	return res, ErrContended
+}
+
+// staleReadPause is how long [lastAtLeast] waits before it reads a pair again.
+const staleReadPause = 50 * time.Millisecond
+
+// lastAtLeast reads the pair's last event until it is at sequence known or later, or ctx
+// ends ([ErrUnavailable]).
+func lastAtLeast(ctx context.Context, log ConditionalLog, source, target string, known uint64) (Stored, bool, error) {
+	for {
+		last, found, err := log.LastOfPair(ctx, source, target)
+		if err != nil || last.Sequence >= known {
+			return last, found, err
+		}
+		t := time.NewTimer(staleReadPause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return Stored{}, false, fmt.Errorf("%w: the pair's last event reads back older than one read before (a server behind the stream's leader)", ErrUnavailable)
+		case <-t.C:
+		}
+	}
 }

@@ -18,6 +18,11 @@ import (
 // answered as a duplicate of it.
 const ErrCodeMsgIDInProcess = 10158
 
+// ErrBehind marks an answer that only a server behind the stream's leader can give: after a
+// partition heals, a deposed leader answers requests for a moment (it has not yet heard of
+// its successor), from a state that lags. Such an answer says nothing about the request.
+var ErrBehind = errors.New("an answer from a server that is behind the stream's leader")
+
 // Unavailable reports whether err says that NATS or JetStream could not serve a request
 // now (a timeout, no responders, a stream or bucket without a leader, a lost connection, a
 // request cut short by shutdown), rather than anything about the request: a retry may
@@ -36,7 +41,7 @@ func Unavailable(err error) bool {
 		nats.ErrTimeout, nats.ErrNoResponders, nats.ErrConnectionClosed, nats.ErrDisconnected,
 		nats.ErrNoServers, nats.ErrConnectionDraining, nats.ErrConnectionReconnecting, nats.ErrStaleConnection,
 		jetstream.ErrNoStreamResponse, jetstream.ErrNoHeartbeat, jetstream.ErrJetStreamNotEnabled,
-		jetstream.ErrJetStreamNotEnabledForAccount,
+		jetstream.ErrJetStreamNotEnabledForAccount, ErrBehind,
 	} {
 		if errors.Is(err, target) {
 			return true

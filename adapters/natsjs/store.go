@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/entityconn/entityconn/adapters/app"
+	"github.com/entityconn/entityconn/adapters/natserr"
 	"github.com/entityconn/entityconn/events"
 )
 
@@ -97,7 +100,13 @@ func (s *Store) Append(ctx context.Context, e events.Event, expect uint64) (uint
 	// event id and expectation either find it (a duplicate, or the pair's last event is
 	// ours) or store it once.
 	ack, err := retrying(ctx, writeTimeout, func(ctx context.Context) (*jetstream.PubAck, error) {
-		return s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequenceForSubject(expect, pair))
+		ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequenceForSubject(expect, pair))
+		if behindExpectation(err, expect) {
+			// Not the leader's answer: ask again (the fault test saw a deposed leader's
+			// refusal arrive before the real leader's acknowledgement of the same append).
+			return nil, fmt.Errorf("%w: %w", natserr.ErrBehind, err)
+		}
+		return ack, err
 	})
 	if err == nil && ack.Duplicate {
 		// JetStream answers a message id it has seen within its duplicate window with the
@@ -144,6 +153,23 @@ func (s *Store) stored(ctx context.Context, e events.Event, seq uint64) (uint64,
 func sameEvent(stored, e events.Event) bool {
 	return stored.EventID == e.EventID && stored.Type == e.Type && stored.ConnectionID == e.ConnectionID &&
 		stored.SourceEntityID == e.SourceEntityID && stored.TargetEntityID == e.TargetEntityID
+}
+
+// behindExpectation reports whether err is a "wrong last sequence" that names, as the pair's
+// last, a sequence before expect. expect was read as the pair's last event, and events are
+// never removed, so the stream's leader cannot answer that: a server that is behind did (a
+// deposed leader, in the moment after a partition heals).
+func behindExpectation(err error, expect uint64) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence {
+		return false
+	}
+	last, ok := strings.CutPrefix(apiErr.Description, "wrong last sequence: ")
+	if !ok {
+		return false
+	}
+	seq, perr := strconv.ParseUint(strings.TrimSpace(last), 10, 64)
+	return perr == nil && seq < expect
 }
 
 func isWrongLastSequence(err error) bool {
