@@ -80,9 +80,9 @@
 //     poison stream and is acknowledged.
 //   - transient (503 unavailable, 500, 409 with category 50: in flight elsewhere, contended;
 //     a failed publication of the outcome): retried within the delivery, then negatively
-//     acknowledged with a delay (1 s, 2 s, 4 s, ... up to the budget) and delivered again. On
-//     the last delivery (MaxDeliver) the error outcome is published and the command goes to
-//     the poison stream ("gave up after N deliveries").
+//     acknowledged with a delay (1 s, 2 s, 4 s, then a sixth of the budget each time) and
+//     delivered again. On the last delivery (MaxDeliver) the error outcome is published and
+//     the command goes to the poison stream ("gave up after N deliveries").
 //   - panicked (a bug: handling it raised a panic, which Recoverer catches): logged at error
 //     level with the stack, an internal error outcome (500, 53000099, a message naming only
 //     the process id) is published, and the command goes to the poison stream at once

@@ -204,9 +204,13 @@ func (s *subscriber) run() {
 			return
 		}
 		if err == nil {
-			err = s.pull(it)
+			var got int
+			got, err = s.pull(it)
 			if s.isStopping() {
 				return
+			}
+			if got > 0 {
+				pause = 100 * time.Millisecond // it worked: the next failure is a new one
 			}
 			it.Stop()
 			// Missed heartbeats (the consumer's leader failed, or the connection moved to
@@ -232,7 +236,7 @@ func (s *subscriber) run() {
 			return
 		case <-time.After(pause):
 		}
-		pause = min(2*pause, 5*time.Second)
+		pause = min(2*pause, 2*time.Second)
 	}
 }
 
@@ -266,14 +270,15 @@ func (s *subscriber) open() (jetstream.MessagesContext, error) {
 	return it, nil
 }
 
-// pull hands messages over until the iterator ends; it returns why it ended.
-func (s *subscriber) pull(it jetstream.MessagesContext) error {
-	for {
+// pull hands messages over until the iterator ends; it returns how many it handed over and
+// why it ended.
+func (s *subscriber) pull(it jetstream.MessagesContext) (int, error) {
+	for n := 0; ; n++ {
 		s.slots <- struct{}{}
 		m, err := it.Next()
 		if err != nil {
 			<-s.slots
-			return err
+			return n, err
 		}
 		s.inflight.Add(1)
 		go func() {
