@@ -17,22 +17,8 @@ import (
 // Streams and a consumer whose leaders are spread over a 3-node cluster are gathered on the
 // server that leads the first stream, and then stay there: a second check moves nothing.
 func TestLeadersGatherOnTheFirstStreamsLeader(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a cluster")
-	}
-	_, url := natsjstest.Cluster(t, 3)
-	js, err := jetstream.New(natsjstest.Connect(t, url))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
 	names := []string{"L0", "L1", "L2", "L3"}
-	for _, n := range names {
-		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: n, Subjects: []string{n + ".>"}, Replicas: 3}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	js, ctx := clusterWithStreams(t, names)
 	if _, err := js.CreateOrUpdateConsumer(ctx, "L1", jetstream.ConsumerConfig{Durable: "C", Replicas: 3, AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +65,29 @@ func TestLeadersGatherOnTheFirstStreamsLeader(t *testing.T) {
 	if err != nil || len(again) != 0 {
 		t.Fatalf("a second check: moves %+v, err %v; want none", again, err)
 	}
+}
+
+// clusterWithStreams starts a 3-node cluster with an R3 stream of each name (subjects
+// "<name>.>"), and returns a JetStream context on it and a context that ends with the test
+// or after 90 s. It skips the test with -short.
+func clusterWithStreams(t *testing.T, names []string) (jetstream.JetStream, context.Context) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	_, url := natsjstest.Cluster(t, 3)
+	js, err := jetstream.New(natsjstest.Connect(t, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	t.Cleanup(cancel)
+	for _, n := range names {
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: n, Subjects: []string{n + ".>"}, Replicas: 3}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return js, ctx
 }
 
 // On a single server there is nothing to gather.
@@ -161,22 +170,8 @@ func moveLeader(t *testing.T, ctx context.Context, js jetstream.JetStream, subje
 // the first stream's is brought back within seconds, long before its timer (an hour here)
 // would check.
 func TestLeadersReturnSoonAfterAnElection(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a cluster")
-	}
-	_, url := natsjstest.Cluster(t, 3)
-	js, err := jetstream.New(natsjstest.Connect(t, url))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
 	names := []string{"A0", "A1"}
-	for _, n := range names {
-		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: n, Subjects: []string{n + ".>"}, Replicas: 3}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	js, ctx := clusterWithStreams(t, names)
 	servers := replicaNames(t, ctx, js, "A0")
 	target := servers[0] // A0's leader
 	moveLeader(t, ctx, js, "$JS.API.STREAM.LEADER.STEPDOWN.A1", func() string { return streamLeader(t, ctx, js, "A1") }, target)
