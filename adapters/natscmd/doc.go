@@ -42,9 +42,10 @@
 //
 // One durable pull consumer, entityconn-commands, filtered on entityconn.commands.>, is
 // shared by every door of every replica, so each command is delivered to one of them at a
-// time: explicit acknowledgements, AckWait 5 s (a door reports a command in progress every
+// time: explicit acknowledgements, AckWait 3 s (a door reports a command in progress every
 // third of it while it handles it, so only a command whose door died or whose delivery was
-// lost waits for it) and MaxDeliver 5 by default ([Config]), no inactivity threshold (its position survives every door stopping). Each door
+// lost waits for it) and MaxDeliver 5 by default ([Config]), no inactivity threshold (its
+// position survives every door stopping). Each door
 // pulls at most 128 messages at a time and handles at most 128 at once, so that messages do
 // not wait in a client buffer while their acknowledgement timers run.
 //

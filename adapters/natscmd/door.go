@@ -28,7 +28,7 @@ import (
 
 // Defaults of [Config].
 const (
-	DefaultAckWait    = 5 * time.Second
+	DefaultAckWait    = 3 * time.Second
 	DefaultBudget     = 30 * time.Second
 	DefaultMaxDeliver = 5
 )
