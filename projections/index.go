@@ -112,17 +112,10 @@ func (x *Index) Apply(seq uint64, e events.Event) {
 func (x *Index) RequestSequence(source, target, id string) uint64 {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	src, ok := x.names[source]
-	tgt, ok2 := x.names[target]
-	if !ok || !ok2 {
-		return 0
+	if r, found := x.lookup(source, target, id); found {
+		return x.rec(r).requested
 	}
-	u, isUUID := parseUUID(id)
-	r, found := x.find(src, tgt, id, u, isUUID)
-	if !found {
-		return 0
-	}
-	return x.rec(r).requested
+	return 0
 }
 
 // List returns entity's views in the directions ds, in no particular order.
@@ -177,17 +170,22 @@ func (x *Index) Pair(source, target string) (View, bool) {
 func (x *Index) Connection(source, target, id string) (View, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	src, ok := x.names[source]
-	tgt, ok2 := x.names[target]
-	if !ok || !ok2 {
-		return View{}, false
-	}
-	u, isUUID := parseUUID(id)
-	r, found := x.find(src, tgt, id, u, isUUID)
+	r, found := x.lookup(source, target, id)
 	if !found {
 		return View{}, false
 	}
 	return x.view(r), true
+}
+
+// lookup finds connection id of the pair (source, target); the caller holds x.mu.
+func (x *Index) lookup(source, target, id string) (uint32, bool) {
+	src, ok := x.names[source]
+	tgt, ok2 := x.names[target]
+	if !ok || !ok2 {
+		return 0, false
+	}
+	u, isUUID := parseUUID(id)
+	return x.find(src, tgt, id, u, isUUID)
 }
 
 // Find returns the view of connection id if entity is its source or its target. It scans

@@ -344,10 +344,10 @@ func (s *Service) bound(source, target, id string) Bound {
 		return Bound{}
 	}
 	seq := ix.Sequence() // before the look-up: the index only grows
+	if req := ix.RequestSequence(source, target, id); req > 0 {
+		return Bound{From: req} // the history is read from its request on
+	}
 	if v, ok := ix.Connection(source, target, id); ok {
-		if req := ix.RequestSequence(source, target, id); req > 0 {
-			return Bound{From: req} // the history is read from its request on
-		}
 		return Bound{RequestedAt: v.RequestedAt}
 	}
 	return Bound{From: seq + 1}

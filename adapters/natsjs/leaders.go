@@ -52,7 +52,14 @@ func (l *Leaders) Run(ctx context.Context) {
 		log = slog.Default()
 	}
 	elected := make(chan struct{}, 1)
-	for _, subject := range []string{"$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.>", "$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED.>"} {
+	var subjects []string
+	for _, name := range l.Streams {
+		subjects = append(subjects, "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED."+name)
+	}
+	for _, c := range l.Consumers {
+		subjects = append(subjects, "$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED."+c.Stream+"."+c.Name)
+	}
+	for _, subject := range subjects {
 		sub, err := l.JS.Conn().Subscribe(subject, func(*nats.Msg) {
 			select {
 			case elected <- struct{}{}:

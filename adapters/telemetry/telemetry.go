@@ -91,7 +91,6 @@ func (m *Metrics) Projected(seq uint64, occurred time.Time, pending uint64) {
 	m.projectorBehind.Set(float64(pending))
 }
 
-// HTTP records one HTTP request.
 // ListIndex exports the stream sequence up to which the list index of this process has read
 // the events (entityconn_list_index_sequence), as seq reports it.
 func (m *Metrics) ListIndex(seq func() uint64) {
@@ -104,6 +103,7 @@ func (m *Metrics) ListIndex(seq func() uint64) {
 	}, func() float64 { return float64(seq()) }))
 }
 
+// HTTP records one HTTP request.
 func (m *Metrics) HTTP(route, code string, d time.Duration) {
 	if m == nil {
 		return
