@@ -36,6 +36,7 @@ type viewWriter struct {
 	msg     nats.Msg
 	expect  []string
 	reply   []byte
+	ackWait time.Duration // ackTimeout, shorter in tests
 }
 
 // writeResult is the outcome of one write: once done, the key's new revision or why the
@@ -46,13 +47,16 @@ type writeResult struct {
 	err  error
 }
 
-// ackTimeout bounds the wait for an acknowledgement; past it the write counts as failed.
-const ackTimeout = 10 * time.Second
+// ackTimeout bounds the wait for the next acknowledgement; past it the oldest write awaiting
+// one counts as failed. A healthy server acknowledges within milliseconds, fsync included; a
+// write published while its stream had no leader is never acknowledged, and the sooner the
+// projector gives up on it the sooner it writes again, after an election.
+const ackTimeout = 3 * time.Second
 
 // newViewWriter subscribes to the acknowledgements; capacity bounds the writes in flight
 // (past it acknowledgements would be dropped, and their writes time out).
 func newViewWriter(nc *nats.Conn, capacity int) (*viewWriter, error) {
-	w := &viewWriter{nc: nc, prefix: nc.NewRespInbox() + ".", acks: make(chan *nats.Msg, capacity), expect: make([]string, 1)}
+	w := &viewWriter{nc: nc, prefix: nc.NewRespInbox() + ".", acks: make(chan *nats.Msg, capacity), expect: make([]string, 1), ackWait: ackTimeout}
 	var err error
 	if w.sub, err = nc.ChanSubscribe(w.prefix+"*", w.acks); err != nil {
 		return nil, err
@@ -124,12 +128,16 @@ func (w *viewWriter) wait(ctx context.Context, end uint64) error {
 	if w.open >= end {
 		return nil
 	}
-	timer := time.NewTimer(ackTimeout)
+	timer := time.NewTimer(w.ackWait)
 	defer timer.Stop()
 	for w.open < end {
 		select {
 		case m := <-w.acks:
+			open := w.open
 			w.take(m)
+			if w.open > open {
+				timer.Reset(w.ackWait) // progress: the wait is for the next one
+			}
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-timer.C:
