@@ -57,6 +57,15 @@ var (
 	ErrNotExpired = fmt.Errorf("%w: pending request has not reached its time to live", ErrRuleViolation)
 )
 
+// Rule 6.
+var (
+	// ErrShareNotConnected is returned when a share or unshare names a target whose
+	// connection from the acting entity is not Connected (or that has none).
+	ErrShareNotConnected = fmt.Errorf("%w: objects are shared only over a Connected connection", ErrRuleViolation)
+	// ErrNotShared is returned when an unshare names a target the object is not shared with.
+	ErrNotShared = fmt.Errorf("%w: the object is not shared", ErrRuleViolation)
+)
+
 // Permissions.
 var (
 	// ErrNotAdmin is returned when the actor is not an admin of the entity it acts in.

@@ -8,7 +8,8 @@ import (
 )
 
 // StatusAfter returns the status an event of type t leaves its connection in, and false for
-// an unknown type.
+// an unknown type and for the events of a shared object, which leave it as it was (see
+// [Known]).
 func StatusAfter(t events.Type) (Status, bool) {
 	switch t {
 	case events.TypeConnectionRequested:
@@ -27,10 +28,24 @@ func StatusAfter(t events.Type) (Status, bool) {
 	return StatusNone, false
 }
 
-// statusBefore is the only status an event of type t may be applied to. A request may also
-// follow a terminal status: [Evolve] checks that apart.
-func statusBefore(t events.Type) Status {
-	switch t {
+// Known reports whether [Evolve] knows events of type t.
+func Known(t events.Type) bool {
+	_, ok := StatusAfter(t)
+	return ok || t.Object()
+}
+
+// statusBefore is the only status an event may be applied to. A request may also follow a
+// terminal status: [Evolve] checks that apart. An object's share and unshare need a Connected
+// connection; the unshares that end a connection's shares follow its disconnection.
+func statusBefore(e events.Event) Status {
+	switch e.Type {
+	case events.TypeObjectShared:
+		return StatusConnected
+	case events.TypeObjectUnshared:
+		if e.Reason == events.ReasonConnectionEnded {
+			return StatusDisconnected
+		}
+		return StatusConnected
 	case events.TypeConnectionAccepted, events.TypeConnectionDenied,
 		events.TypeConnectionCancelled, events.TypeConnectionExpired:
 		return StatusPending
@@ -49,6 +64,9 @@ func statusBefore(t events.Type) Status {
 // back unchanged.
 func Evolve(state Connection, e events.Event) (Connection, error) {
 	to, ok := StatusAfter(e.Type)
+	if e.Type.Object() {
+		to, ok = statusBefore(e), true // a share changes the objects, not the connection
+	}
 	if !ok {
 		return state, fmt.Errorf("%w: %q", ErrUnknownEvent, e.Type)
 	}
@@ -66,11 +84,11 @@ func Evolve(state Connection, e events.Event) (Connection, error) {
 			UpdatedAt:   e.OccurredAt,
 		}, nil
 	}
-	if state.ID != e.ConnectionID || state.Status != statusBefore(e.Type) {
+	if state.ID != e.ConnectionID || state.Status != statusBefore(e) {
 		return state, fmt.Errorf("%w: %s of %s on %q connection %s", ErrBadEvent, e.Type, e.ConnectionID, state.Status, state.ID)
 	}
 	state.Status = to
-	state.UpdatedAt = e.OccurredAt
+	state.UpdatedAt = e.OccurredAt // the time of the connection's last event, shares included
 	return state, nil
 }
 
@@ -84,14 +102,14 @@ func Presume(state Connection, e events.Event) Connection {
 	if state.ID != e.ConnectionID {
 		return before(e)
 	}
-	state.Status = statusBefore(e.Type)
+	state.Status = statusBefore(e)
 	return state
 }
 
 // before is the state e follows as far as e alone tells it: its connection, in the status
 // its type follows, with nothing of the request.
 func before(e events.Event) Connection {
-	return Connection{ID: e.ConnectionID, Source: e.SourceEntityID, Target: e.TargetEntityID, Status: statusBefore(e.Type)}
+	return Connection{ID: e.ConnectionID, Source: e.SourceEntityID, Target: e.TargetEntityID, Status: statusBefore(e)}
 }
 
 // FromLast returns the state of a connection known only by its last event: [Evolve] of

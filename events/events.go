@@ -19,7 +19,8 @@ import (
 // JSON bodies and in the history of a connection.
 type Type string
 
-// The event types of contract §5, one per state change of a connection.
+// The event types of contract §5, one per state change of a connection, and the two of
+// contract §7, which start and end a share of an object over a connection.
 const (
 	TypeConnectionRequested    Type = "ConnectionRequested"
 	TypeConnectionAccepted     Type = "ConnectionAccepted"
@@ -27,6 +28,16 @@ const (
 	TypeConnectionCancelled    Type = "ConnectionCancelled"
 	TypeConnectionDisconnected Type = "ConnectionDisconnected"
 	TypeConnectionExpired      Type = "ConnectionExpired"
+	TypeObjectShared           Type = "ObjectShared"
+	TypeObjectUnshared         Type = "ObjectUnshared"
+)
+
+// The reasons of an ObjectUnshared event: the source unshared the object, or the connection
+// it was shared over ended (the event follows the ConnectionDisconnected in the same atomic
+// batch).
+const (
+	ReasonUnshared        = "unshared"
+	ReasonConnectionEnded = "connection-ended"
 )
 
 // Types lists every event type in a fixed order.
@@ -37,6 +48,8 @@ var Types = []Type{
 	TypeConnectionCancelled,
 	TypeConnectionDisconnected,
 	TypeConnectionExpired,
+	TypeObjectShared,
+	TypeObjectUnshared,
 }
 
 // Known reports whether t is one of [Types].
@@ -48,6 +61,10 @@ func (t Type) Known() bool {
 	}
 	return false
 }
+
+// Object reports whether t is an event of a shared object (ObjectShared, ObjectUnshared)
+// rather than of the connection's state.
+func (t Type) Object() bool { return t == TypeObjectShared || t == TypeObjectUnshared }
 
 // Stream is the JetStream stream that stores every event.
 const Stream = "ENTITYCONN_EVENTS"
@@ -67,8 +84,10 @@ const HeaderCorrelationID = "Entityconn-Correlation-Id"
 // HeaderMsgID is the NATS header JetStream de-duplicates on; every event carries its event id in it.
 const HeaderMsgID = "Nats-Msg-Id"
 
-// Event is one stored state change of one connection. Its JSON form is the body of the NATS
-// message (contract §5); every field is always present, empty strings included.
+// Event is one stored change of one connection: of its state, or of an object shared over
+// it. Its JSON form is the body of the NATS message (contract §5); every field is always
+// present, empty strings included, except objectType and objectId, which only the events of
+// a shared object have (contract §7).
 type Event struct {
 	EventID        string    `json:"eventId"`
 	Type           Type      `json:"type"`
@@ -79,6 +98,8 @@ type Event struct {
 	ActorEntityID  string    `json:"actorEntityId"`
 	OccurredAt     time.Time `json:"occurredAt"`
 	Reason         string    `json:"reason"`
+	ObjectType     string    `json:"objectType,omitempty"`
+	ObjectID       string    `json:"objectId,omitempty"`
 }
 
 // idPattern is the syntax of entity and user ids (contract §1): they become subject tokens.
@@ -86,6 +107,16 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // ValidID reports whether id may be used as an entity or user id, and so as a NATS subject token.
 func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+// objectTypePattern is the syntax of an object type (contract §7).
+var objectTypePattern = regexp.MustCompile(`^[A-Z][A-Za-z0-9]{0,31}$`)
+
+// ObjectTypePattern is the syntax of an object type, for messages.
+const ObjectTypePattern = `^[A-Z][A-Za-z0-9]{0,31}$`
+
+// ValidObjectType reports whether t may be used as an object type, such as Product or
+// AccountingPeriod. Object ids follow [ValidID].
+func ValidObjectType(t string) bool { return objectTypePattern.MatchString(t) }
 
 // ErrInvalid is returned by [Decode] and [Event.Validate] for an event that breaks the contract.
 var ErrInvalid = errors.New("events: invalid event")
@@ -144,6 +175,14 @@ func (e Event) Validate() error {
 		return fmt.Errorf("%w: occurredAt is missing", ErrInvalid)
 	case e.OccurredAt.UTC().Year() < 0 || e.OccurredAt.UTC().Year() > 9999:
 		return fmt.Errorf("%w: occurredAt %s is out of range: its year in UTC must be 0 to 9999", ErrInvalid, e.OccurredAt.Format(time.RFC3339Nano))
+	case !e.Type.Object() && (e.ObjectType != "" || e.ObjectID != ""):
+		return fmt.Errorf("%w: %s names an object", ErrInvalid, e.Type)
+	case e.Type.Object() && (!ValidObjectType(e.ObjectType) || !ValidID(e.ObjectID)):
+		return fmt.Errorf("%w: object %q %q", ErrInvalid, e.ObjectType, e.ObjectID)
+	case e.Type == TypeObjectShared && e.Reason != "":
+		return fmt.Errorf("%w: ObjectShared has reason %q", ErrInvalid, e.Reason)
+	case e.Type == TypeObjectUnshared && e.Reason != ReasonUnshared && e.Reason != ReasonConnectionEnded:
+		return fmt.Errorf("%w: ObjectUnshared has reason %q, not %s or %s", ErrInvalid, e.Reason, ReasonUnshared, ReasonConnectionEnded)
 	}
 	return nil
 }

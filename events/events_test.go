@@ -38,7 +38,15 @@ func examples() []events.Event {
 		mk(events.TypeConnectionCancelled, "0b7a5c4e-93a1-4d0e-8f7a-1c2d3e4f5a64", "alice", "global", "", 6),
 		mk(events.TypeConnectionDisconnected, "0b7a5c4e-93a1-4d0e-8f7a-1c2d3e4f5a65", "alice", "global", "contract ended", 90),
 		mk(events.TypeConnectionExpired, "0b7a5c4e-93a1-4d0e-8f7a-1c2d3e4f5a66", "", "", "", 10080),
+		object(mk(events.TypeObjectShared, "0b7a5c4e-93a1-4d0e-8f7a-1c2d3e4f5a67", "alice", "global", "", 10)),
+		object(mk(events.TypeObjectUnshared, "0b7a5c4e-93a1-4d0e-8f7a-1c2d3e4f5a68", "alice", "global", events.ReasonUnshared, 60)),
 	}
+}
+
+// object makes e an event of the shared product P-100.
+func object(e events.Event) events.Event {
+	e.ObjectType, e.ObjectID = "Product", "P-100"
+	return e
 }
 
 func TestGoldenFiles(t *testing.T) {

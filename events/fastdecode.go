@@ -6,11 +6,15 @@ import (
 	"unicode/utf8"
 )
 
-// canonicalFields are the keys of an encoded event, in the order [Encode] writes them.
-var canonicalFields = [...]string{"eventId", "type", "connectionId", "sourceEntityId", "targetEntityId", "actorUserId", "actorEntityId", "occurredAt", "reason"}
+// canonicalFields are the keys of an encoded event, in the order [Encode] writes them; the
+// last two only for the events of a shared object.
+var canonicalFields = [...]string{"eventId", "type", "connectionId", "sourceEntityId", "targetEntityId", "actorUserId", "actorEntityId", "occurredAt", "reason", "objectType", "objectId"}
+
+// connectionFields is how many of [canonicalFields] an event of a connection's state has.
+const connectionFields = 9
 
 // decodeCanonical decodes data if it is exactly what [Encode] writes: the nine fields in
-// order, strings without escapes and in valid UTF-8. It reports false for anything else, which the general
+// order (eleven for a shared object's event), strings without escapes and in valid UTF-8. It reports false for anything else, which the general
 // decoder then reads; it exists because the projector decodes every event, and reflection
 // costs ten times as much.
 func decodeCanonical(data []byte) (Event, bool) {
@@ -21,6 +25,9 @@ func decodeCanonical(data []byte) (Event, bool) {
 	}
 	rest = rest[1:]
 	for i, name := range canonicalFields {
+		if i == connectionFields && len(rest) > 0 && rest[0] == '}' {
+			break // an event of a connection's state
+		}
 		if i > 0 {
 			if len(rest) == 0 || rest[0] != ',' {
 				return Event{}, false
@@ -70,5 +77,7 @@ func decodeCanonical(data []byte) (Event, bool) {
 		ActorEntityID:  string(vals[6]),
 		OccurredAt:     at,
 		Reason:         string(vals[8]),
+		ObjectType:     string(vals[9]),
+		ObjectID:       string(vals[10]),
 	}, true
 }

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -27,7 +28,13 @@ type Index struct {
 	// odd holds the views that do not fit a record: an id that is not a canonical UUID, a
 	// time outside int64 nanoseconds, an unknown status. The record marks them.
 	odd map[uint32]View
+	// shares holds the objects shared from one entity with another, by pair (see
+	// pairKey), oldest share first: what the keys sharedby.<source>.<target>.* hold.
+	shares map[uint64][]Share
 }
+
+// pairKey is the key of the pair (src, tgt) in Index.shares.
+func pairKey(src, tgt uint32) uint64 { return uint64(src)<<32 | uint64(tgt) }
 
 const recordChunk = 1 << 14
 
@@ -52,7 +59,7 @@ const noTime = math.MinInt64
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
-	return &Index{names: map[string]uint32{}, odd: map[uint32]View{}}
+	return &Index{names: map[string]uint32{}, odd: map[uint32]View{}, shares: map[uint64][]Share{}}
 }
 
 // Sequence returns the stream sequence of the last event applied.
@@ -75,7 +82,7 @@ func (x *Index) Apply(seq uint64, e events.Event) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.seq = max(x.seq, seq)
-	if _, known := domain.StatusAfter(e.Type); !known {
+	if !domain.Known(e.Type) {
 		return
 	}
 	src, tgt := x.intern(e.SourceEntityID), x.intern(e.TargetEntityID)
@@ -104,6 +111,77 @@ func (x *Index) Apply(seq uint64, e events.Event) {
 	}
 	x.set(r, next, src, tgt, u, isUUID)
 	x.rec(r).requested = requested
+	if e.Type.Object() {
+		x.applyShare(pairKey(src, tgt), seq, e)
+	}
+}
+
+// applyShare records the share or unshare e, at seq, of the pair p.
+func (x *Index) applyShare(p uint64, seq uint64, e events.Event) {
+	ss := x.shares[p]
+	i := slices.IndexFunc(ss, func(s Share) bool { return s.ObjectType == e.ObjectType && s.ObjectID == e.ObjectID })
+	var cur Share
+	if i >= 0 {
+		cur = ss[i]
+	}
+	next, exists, changed := ApplyShare(cur, i >= 0, seq, e)
+	switch {
+	case !changed:
+	case !exists:
+		ss = slices.Delete(ss, i, i+1)
+	case i >= 0:
+		ss[i] = next
+	default:
+		ss = append(ss, next)
+	}
+	if len(ss) == 0 {
+		delete(x.shares, p)
+	} else {
+		x.shares[p] = ss
+	}
+}
+
+// Shares returns the objects shared over connection id of the pair, oldest share first.
+func (x *Index) Shares(source, target, id string) []Share {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	src, ok := x.names[source]
+	tgt, ok2 := x.names[target]
+	if !ok || !ok2 {
+		return nil
+	}
+	var out []Share
+	for _, s := range x.shares[pairKey(src, tgt)] {
+		if s.ConnectionID == id {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// SharedObjects returns the shares of entity in direction d ([SharedBy]: the objects it
+// shares, [SharedWith]: those shared with it), in no particular order.
+func (x *Index) SharedObjects(entity string, d Direction) []Share {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	n, ok := x.names[entity]
+	if !ok {
+		return nil
+	}
+	rs := x.out[n]
+	if d == SharedWith {
+		rs = x.in[n]
+	}
+	var out []Share
+	seen := map[uint64]bool{}
+	for _, r := range rs {
+		rec := x.rec(r)
+		if p := pairKey(rec.src, rec.tgt); !seen[p] {
+			seen[p] = true
+			out = append(out, x.shares[p]...)
+		}
+	}
+	return out
 }
 
 // RequestSequence returns the stream sequence of the request of connection id of the pair,

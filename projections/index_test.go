@@ -55,8 +55,9 @@ func TestIndexListsWhatTheViewsHold(t *testing.T) {
 			conns = append(conns, conn{id, src, tgt})
 		}
 		types := []events.Type{events.TypeConnectionRequested, events.TypeConnectionAccepted, events.TypeConnectionDenied,
-			events.TypeConnectionCancelled, events.TypeConnectionDisconnected, events.TypeConnectionExpired, "ConnectionRenamed"}
-		s, x := store{}, projections.NewIndex()
+			events.TypeConnectionCancelled, events.TypeConnectionDisconnected, events.TypeConnectionExpired, "ConnectionRenamed",
+			events.TypeObjectShared, events.TypeObjectUnshared}
+		s, x, shares := store{}, projections.NewIndex(), shareStore{}
 		for seq := range uint64(rapid.IntRange(0, 60).Draw(t, "events")) {
 			c := rapid.SampledFrom(conns).Draw(t, "conn")
 			at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(rapid.Int64Range(0, 1e15).Draw(t, "at")))
@@ -69,7 +70,9 @@ func TestIndexListsWhatTheViewsHold(t *testing.T) {
 			e := events.Event{EventID: fmt.Sprint(seq), Type: rapid.SampledFrom(types).Draw(t, "type"), ConnectionID: c.id,
 				SourceEntityID: c.src, TargetEntityID: c.tgt, ActorUserID: rapid.SampledFrom([]string{"ann", "bob", ""}).Draw(t, "user"),
 				OccurredAt: at}
+			objectOf(t, &e)
 			s.feed(seq+1, e)
+			shares.feed(seq+1, e)
 			x.Apply(seq+1, e)
 			if x.Sequence() != seq+1 {
 				t.Fatalf("index at sequence %d after applying %d", x.Sequence(), seq+1)
@@ -85,6 +88,13 @@ func TestIndexListsWhatTheViewsHold(t *testing.T) {
 					if got[i] != want[i] {
 						t.Fatalf("%s %s: index has\n%+v\nthe bucket\n%+v", d, ent, got[i], want[i])
 					}
+				}
+			}
+			for _, d := range []projections.Direction{projections.SharedBy, projections.SharedWith} {
+				want, got := shares.list(ent, d), x.SharedObjects(ent, d)
+				projections.SortSharesNewestFirst(got)
+				if fmt.Sprint(want) != fmt.Sprint(got) {
+					t.Fatalf("%s %s: index has\n%+v\nthe bucket\n%+v", d, ent, got, want)
 				}
 			}
 			both := x.List(ent, projections.Outbound, projections.Inbound)
@@ -270,4 +280,36 @@ func TestIndexFind(t *testing.T) {
 			t.Errorf("Find(%s, %s) = %+v, want not found", c[0], c[1], v)
 		}
 	}
+}
+
+// shareStore is what the views bucket holds of shares: the keys projections.ApplyShare writes.
+type shareStore map[string]projections.Share
+
+func (s shareStore) feed(seq uint64, e events.Event) {
+	if !e.Type.Object() {
+		return
+	}
+	for _, k := range projections.ShareKeys(e) {
+		cur, exists := s[k]
+		next, nextExists, changed := projections.ApplyShare(cur, exists, seq, e)
+		switch {
+		case !changed:
+		case nextExists:
+			s[k] = next
+		default:
+			delete(s, k)
+		}
+	}
+}
+
+// list returns the shares of entity in direction d, newest first.
+func (s shareStore) list(entity string, d projections.Direction) []projections.Share {
+	var ss []projections.Share
+	for k, v := range s {
+		if strings.HasPrefix(k, string(d)+"."+entity+".") {
+			ss = append(ss, v)
+		}
+	}
+	projections.SortSharesNewestFirst(ss)
+	return ss
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // snapshotMagic opens an index snapshot; the digit is its format's version.
-const snapshotMagic = "entityconn-index-2\n"
+const snapshotMagic = "entityconn-index-3\n"
 
 // ErrBadSnapshot is returned by [ReadIndex] for a snapshot it cannot read.
 var ErrBadSnapshot = errors.New("projections: not a readable index snapshot")
@@ -49,6 +49,18 @@ func (x *Index) WriteTo(w io.Writer, stamp []byte) error {
 		}
 		uv(uint64(r))
 		bytes(b)
+	}
+	uv(uint64(len(x.shares)))
+	for p, ss := range x.shares {
+		uv(p)
+		uv(uint64(len(ss)))
+		for _, sh := range ss {
+			b, err := json.Marshal(sh)
+			if err != nil {
+				return err
+			}
+			bytes(b)
+		}
 	}
 	if err := bw.Flush(); err != nil {
 		return err
@@ -123,6 +135,22 @@ func ReadIndex(r io.Reader) (*Index, []byte, error) {
 	}
 	if d.err == nil && len(x.odd) != odd {
 		d.err = fmt.Errorf("%d odd views for %d odd records", len(x.odd), odd)
+	}
+	nshared := d.uv()
+	for i := uint64(0); i < nshared && d.err == nil; i++ {
+		p, n := d.uv(), d.uv()
+		if d.err == nil && (p>>32 >= uint64(len(x.strs)) || p&(1<<32-1) >= uint64(len(x.strs)) || n == 0 || n > uint64(len(d.b))) {
+			d.err = fmt.Errorf("shares of pair %x out of range", p)
+		}
+		ss := make([]Share, 0, min(n, 64))
+		for j := uint64(0); j < n && d.err == nil; j++ {
+			var sh Share
+			if err := json.Unmarshal(d.bytes(), &sh); err != nil && d.err == nil {
+				d.err = err
+			}
+			ss = append(ss, sh)
+		}
+		x.shares[p] = ss
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = errors.New("data after the end")

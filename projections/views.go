@@ -152,7 +152,7 @@ func SortNewestFirst(vs []View) {
 // Any page and size are safe: a page before the first or past the last, or a size below 1,
 // gives no items. The offset of the page is never computed when it lies past the end, so
 // that no page number, however large, overflows it.
-func Page(vs []View, page, size int) (items []View, more bool) {
+func Page[T any](vs []T, page, size int) (items []T, more bool) {
 	if page < 1 || size < 1 || len(vs) == 0 || page-1 > (len(vs)-1)/size {
 		return nil, false
 	}
@@ -172,7 +172,8 @@ func History(id string, evs []events.Event) []HistoryItem {
 		if e.ConnectionID != id || !e.Type.Known() {
 			continue
 		}
-		out = append(out, HistoryItem{Type: e.Type, At: e.OccurredAt.UTC(), ActorUserID: e.ActorUserID, ActorEntityID: e.ActorEntityID, Reason: e.Reason})
+		out = append(out, HistoryItem{Type: e.Type, At: e.OccurredAt.UTC(), ActorUserID: e.ActorUserID, ActorEntityID: e.ActorEntityID, Reason: e.Reason,
+			ObjectType: e.ObjectType, ObjectID: e.ObjectID})
 	}
 	return out
 }

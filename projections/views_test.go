@@ -169,7 +169,7 @@ func TestPageIsSafeForAnyNumbers(t *testing.T) {
 			}
 		})
 	}
-	if items, more := projections.Page(nil, 1, 30); items != nil || more {
+	if items, more := projections.Page[projections.View](nil, 1, 30); items != nil || more {
 		t.Errorf("Page(nil, 1, 30) = %v, %v; want nil, false", items, more)
 	}
 }

@@ -11,3 +11,9 @@ const (
 	CommandDisconnectConnection = "DisconnectConnection"
 	CommandExpireConnection     = "ExpireConnection"
 )
+
+// The command names of contract §7, also the last token of their durable subjects.
+const (
+	CommandShareObject   = "ShareObject"
+	CommandUnshareObject = "UnshareObject"
+)

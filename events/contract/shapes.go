@@ -27,6 +27,10 @@ type HistoryItem struct {
 	ActorUserID   string      `json:"actorUserId"`
 	ActorEntityID string      `json:"actorEntityId"`
 	Reason        string      `json:"reason"`
+	// ObjectType and ObjectID name the object of an ObjectShared or ObjectUnshared event;
+	// other events have none.
+	ObjectType string `json:"objectType,omitempty"`
+	ObjectID   string `json:"objectId,omitempty"`
 }
 
 // Detail is the answer to a get: the connection, its history oldest event first, and the
@@ -54,4 +58,35 @@ type Requested struct {
 // Done is the answer to accept, deny, cancel and disconnect.
 type Done struct {
 	Success bool `json:"success"`
+}
+
+// SharedObject is one object shared over a Connected connection (contract §7): the item of a
+// list of shared objects. SharedAt and SharedBy are the time and user of its ObjectShared
+// event.
+type SharedObject struct {
+	ObjectType     string    `json:"objectType"`
+	ObjectID       string    `json:"objectId"`
+	SourceEntityID string    `json:"sourceEntityId"`
+	TargetEntityID string    `json:"targetEntityId"`
+	ConnectionID   string    `json:"connectionId"`
+	SharedAt       time.Time `json:"sharedAt"`
+	SharedBy       string    `json:"sharedBy"`
+}
+
+// SharedObjects is the answer to a list of shared objects: one page, newest share first.
+// NextPage is the URL of the next page; only REST sends it, and only when there is one.
+type SharedObjects struct {
+	SharedObjects []SharedObject `json:"sharedObjects"`
+	NextPage      string         `json:"nextPage,omitempty"`
+	Success       bool           `json:"success"`
+}
+
+// ShareRequest is the body of a share: the entities to share the object with.
+type ShareRequest struct {
+	ToEntityIDs []string `json:"toEntityIds"`
+}
+
+// UnshareRequest is the body of an unshare: the entities to stop sharing the object with.
+type UnshareRequest struct {
+	FromEntityIDs []string `json:"fromEntityIds"`
 }
