@@ -225,6 +225,8 @@ func (s *Service) execute(ctx context.Context, p Principal, id CommandID, cmd do
 		eventID = ids("event", c.ConnectionID)
 		c.EventID = eventID
 		cmd = c
+	case domain.ShareObject, domain.UnshareObject:
+		return s.executeShare(ctx, p, actor, explicit, explicit && id.Retry, ids, cmd)
 	default:
 		return Result{}, fmt.Errorf("%w: command %s cannot be sent by a user", domain.ErrInvalidValue, cmd.Name())
 	}
@@ -264,8 +266,14 @@ func (s *Service) decideAndAppend(ctx context.Context, d decision) (Result, erro
 			return res, err
 		}
 	}
+	var follow func(context.Context, PairState, events.Event) ([]events.Event, error)
+	var oursToo func(events.Event) bool
+	if _, ok := cmd.(domain.DisconnectConnection); ok {
+		follow, oursToo = s.endShares(source, target), endedShareOf(eventID)
+	}
 	up, err := s.cfg.Store.UpdatePair(ctx, PairUpdate{
 		Source: source, Target: target, EventID: eventID,
+		Follow: follow, Ours: oursToo,
 		Guess: s.guess(cmd, source, target, retry),
 		Decide: func(ctx context.Context, state PairState) (events.Event, error) {
 			st, err := s.stateFor(ctx, cmd, state, source, target)
@@ -424,6 +432,9 @@ func ours(cmd domain.Command, source, target string, e events.Event) bool {
 		t = events.TypeConnectionCancelled
 	case domain.DisconnectConnection:
 		t = events.TypeConnectionDisconnected
+		if endedShareOf(c.EventID)(e) {
+			t = events.TypeObjectUnshared // the last of its batch
+		}
 	case domain.ExpireConnection:
 		t = events.TypeConnectionExpired
 	default:

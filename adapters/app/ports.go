@@ -45,6 +45,41 @@ type PairUpdate struct {
 	// Decide returns the event to store on state, or the command's refusal. Returning
 	// [ErrReadAgain] makes the store read the pair again and call it again.
 	Decide func(ctx context.Context, state PairState) (events.Event, error)
+	// Follow, if not nil, returns the events to store after the decided one, on the same
+	// pair and state, in the same atomic batch: the ends of a disconnected connection's
+	// shares (rule 6).
+	Follow func(ctx context.Context, state PairState, e events.Event) ([]events.Event, error)
+	// Ours, if not nil, reports whether the pair's last event is one that Follow adds for
+	// this decision: then, too, the decision was stored already.
+	Ours func(e events.Event) bool
+}
+
+// Pair is an ordered pair of entities.
+type Pair struct{ Source, Target string }
+
+// PairsUpdate describes one decision on several pairs, stored as one atomic batch, for
+// [EventStore.UpdatePairs]: a share with several targets (contract §7).
+type PairsUpdate struct {
+	Pairs []Pair // distinct
+	// Ours reports whether a pair's last event is one of this decision's: an earlier
+	// attempt stored the batch, and it is not decided again.
+	Ours func(e events.Event) bool
+	// Decide returns the events to store on the states of the pairs (states[i] of
+	// Pairs[i]), in order, or the command's refusal. No event: nothing to store.
+	Decide func(ctx context.Context, states []PairState) ([]events.Event, error)
+}
+
+// PairsResult is what [EventStore.UpdatePairs] did.
+type PairsResult struct {
+	// Stored are the events appended, in order; with Replayed, the one of this decision
+	// found as a pair's last event.
+	Stored []Stored
+	// Sequence is the sequence of the last event stored; when nothing was, the latest of
+	// the pairs' last events as read, which a query waits for to see the state decided on.
+	Sequence uint64
+	Replayed bool
+	// Appended: an append was tried (see [Update]).
+	Appended bool
 }
 
 // Update is what [EventStore.UpdatePair] did.
@@ -77,6 +112,10 @@ type EventStore interface {
 	// connection, e.g. a retry after a lost answer) is not stored twice: its sequence is
 	// returned. Errors of the store wrap [ErrUnavailable].
 	UpdatePair(ctx context.Context, u PairUpdate) (Update, error)
+	// UpdatePairs is UpdatePair for a decision on several pairs: it reads each pair, asks
+	// u.Decide for the events and appends them as one atomic batch (all or none) on the
+	// condition that none of the pairs has changed since.
+	UpdatePairs(ctx context.Context, u PairsUpdate) (PairsResult, error)
 	// Connection returns the events of connection id on the pair (source, target), oldest
 	// first, or none; it reads what a decision may rely on (never a lagging copy).
 	Connection(ctx context.Context, source, target, id string, b Bound) ([]Stored, error)
@@ -127,6 +166,11 @@ type ListIndex interface {
 	RequestSequence(source, target, id string) uint64
 	// Find returns the view of connection id if entity is its source or target.
 	Find(entity, id string) (projections.View, bool)
+	// Shares returns the objects shared over connection id of the pair.
+	Shares(source, target, id string) []projections.Share
+	// SharedObjects returns entity's shares in direction d (projections.SharedBy or
+	// projections.SharedWith), in no particular order.
+	SharedObjects(entity string, d projections.Direction) []projections.Share
 }
 
 // Directory holds the directory of entities and users the service authorises with.

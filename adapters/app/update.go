@@ -27,6 +27,18 @@ type ConditionalLog interface {
 	// returns its sequence; [ErrConcurrentChange] if not. An event stored already (same id,
 	// pair, type and connection) is not stored again: its sequence is returned.
 	AppendIf(ctx context.Context, e events.Event, expect uint64) (uint64, error)
+	// AppendBatch stores es, in order, as one atomic batch (all of them or none) if the last
+	// event of each pair in expect is at the sequence given, and returns their sequences;
+	// [ErrConcurrentChange] if one is not, or if the batch is stored already (its events'
+	// ids are): the pairs, read again, then show it.
+	AppendBatch(ctx context.Context, es []events.Event, expect []Expect) ([]uint64, error)
+}
+
+// Expect is the condition of an atomic batch on one pair: its last event is at Sequence
+// (0: it has none).
+type Expect struct {
+	Pair
+	Sequence uint64
 }
 
 // UpdateOptimistically implements [EventStore.UpdatePair] on log: it reads the pair (or takes
@@ -53,7 +65,7 @@ func UpdateOptimistically(ctx context.Context, log ConditionalLog, u PairUpdate)
 				return res, err
 			}
 			known = max(known, last.Sequence)
-			if found && last.Event.EventID == u.EventID {
+			if found && (last.Event.EventID == u.EventID || u.Ours != nil && u.Ours(last.Event)) {
 				res.Stored, res.Replayed = last, true
 				return res, nil
 			}
@@ -74,7 +86,24 @@ func UpdateOptimistically(ctx context.Context, log ConditionalLog, u PairUpdate)
 		case err != nil:
 			return res, err
 		}
-		seq, err := log.AppendIf(ctx, e, state.Sequence)
+		var more []events.Event
+		if u.Follow != nil {
+			if more, err = u.Follow(ctx, state, e); errors.Is(err, ErrReadAgain) {
+				continue
+			} else if err != nil {
+				return res, err
+			}
+		}
+		var seq uint64
+		if len(more) == 0 {
+			seq, err = log.AppendIf(ctx, e, state.Sequence)
+		} else {
+			var seqs []uint64
+			seqs, err = log.AppendBatch(ctx, append([]events.Event{e}, more...), []Expect{{Pair{u.Source, u.Target}, state.Sequence}})
+			if err == nil {
+				seq = seqs[0]
+			}
+		}
 		res.Appended = true
 		if errors.Is(err, ErrConcurrentChange) {
 			continue // someone else changed the pair: decide again on what they did
@@ -107,4 +136,79 @@ func lastAtLeast(ctx context.Context, log ConditionalLog, source, target string,
 		case <-t.C:
 		}
 	}
+}
+
+// UpdatePairsOptimistically implements [EventStore.UpdatePairs] on log: it reads the pairs,
+// decides, and appends the events as one atomic batch on the condition that none of the
+// pairs has changed, again while they change under it. Errors of log are returned as they
+// are.
+func UpdatePairsOptimistically(ctx context.Context, log ConditionalLog, u PairsUpdate) (PairsResult, error) {
+	var res PairsResult
+	known := make([]uint64, len(u.Pairs)) // as in UpdateOptimistically, pair by pair
+	for range maxDecisions {
+		states := make([]PairState, len(u.Pairs))
+		for i, p := range u.Pairs {
+			last, found, err := lastAtLeast(ctx, log, p.Source, p.Target, known[i])
+			if err != nil {
+				return res, err
+			}
+			known[i] = max(known[i], last.Sequence)
+			if !found {
+				continue
+			}
+			if u.Ours(last.Event) {
+				res.Stored, res.Sequence, res.Replayed = []Stored{last}, last.Sequence, true
+				return res, nil
+			}
+			latest, err := domain.FromLast(last.Event)
+			if err != nil {
+				return res, err
+			}
+			states[i] = PairState{Sequence: last.Sequence, Latest: latest}
+		}
+		es, err := u.Decide(ctx, states)
+		if errors.Is(err, ErrReadAgain) {
+			continue
+		}
+		if err != nil {
+			return res, err
+		}
+		if len(es) == 0 {
+			for _, st := range states {
+				res.Sequence = max(res.Sequence, st.Sequence)
+			}
+			return res, nil
+		}
+		expect := make([]Expect, 0, len(u.Pairs))
+		for i, p := range u.Pairs {
+			for _, e := range es {
+				if e.SourceEntityID == p.Source && e.TargetEntityID == p.Target {
+					expect = append(expect, Expect{p, states[i].Sequence})
+					break
+				}
+			}
+		}
+		var seqs []uint64
+		if len(es) == 1 {
+			var seq uint64
+			seq, err = log.AppendIf(ctx, es[0], expect[0].Sequence)
+			seqs = []uint64{seq}
+		} else {
+			seqs, err = log.AppendBatch(ctx, es, expect)
+		}
+		res.Appended = true
+		if errors.Is(err, ErrConcurrentChange) {
+			continue
+		}
+		if err != nil {
+			return res, err
+		}
+		res.Stored = make([]Stored, len(es))
+		for i, e := range es {
+			res.Stored[i] = Stored{Event: e, Sequence: seqs[i]}
+		}
+		res.Sequence = seqs[len(seqs)-1]
+		return res, nil
+	}
+	return res, ErrContended
 }

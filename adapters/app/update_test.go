@@ -30,6 +30,10 @@ func (l *behindLog) AppendIf(context.Context, events.Event, uint64) (uint64, err
 	return 0, app.ErrConcurrentChange
 }
 
+func (l *behindLog) AppendBatch(context.Context, []events.Event, []app.Expect) ([]uint64, error) {
+	return nil, app.ErrConcurrentChange
+}
+
 // A read of the pair older than one read before is never decided on: here it would refuse a
 // request ("a live connection exists") whose own event the leader had stored; the update
 // waits for a current read instead, finds its event and replays it.

@@ -91,6 +91,57 @@ func (s *Store) Append(e events.Event, expect uint64) (uint64, error) {
 	if last != expect {
 		return 0, app.ErrConcurrentChange
 	}
+	return s.appendLocked(e), nil
+}
+
+// UpdatePairs implements [app.EventStore.UpdatePairs] ([app.UpdatePairsOptimistically]).
+func (s *Store) UpdatePairs(ctx context.Context, u app.PairsUpdate) (app.PairsResult, error) {
+	if err := ctx.Err(); err != nil {
+		return app.PairsResult{}, fmt.Errorf("%w: %w", app.ErrUnavailable, err)
+	}
+	return app.UpdatePairsOptimistically(ctx, s, u)
+}
+
+// AppendBatch implements [app.ConditionalLog]: es are stored together, or none of them.
+func (s *Store) AppendBatch(_ context.Context, es []events.Event, expect []app.Expect) ([]uint64, error) {
+	for _, e := range es {
+		if err := e.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	stored := 0
+	for _, e := range es {
+		if _, ok := s.byID[e.EventID]; ok {
+			stored++
+		}
+	}
+	switch {
+	case stored == len(es):
+		return nil, app.ErrConcurrentChange // stored already: the pairs show it
+	case stored > 0:
+		return nil, fmt.Errorf("%w: %d of the batch's %d event ids", app.ErrEventIDTaken, stored, len(es))
+	}
+	for _, x := range expect {
+		var last uint64
+		if ps := s.pairs[[2]string{x.Source, x.Target}]; len(ps) > 0 {
+			last = s.log[ps[len(ps)-1]].Sequence
+		}
+		if last != x.Sequence {
+			return nil, app.ErrConcurrentChange
+		}
+	}
+	seqs := make([]uint64, len(es))
+	for i, e := range es {
+		seqs[i] = s.appendLocked(e)
+	}
+	return seqs, nil
+}
+
+// appendLocked stores e and brings the views and index up to date; s.mu is held.
+func (s *Store) appendLocked(e events.Event) uint64 {
+	key := [2]string{e.SourceEntityID, e.TargetEntityID}
 	seq := uint64(len(s.log) + 1)
 	s.log = append(s.log, app.Stored{Event: e, Sequence: seq})
 	s.pairs[key] = append(s.pairs[key], len(s.log)-1)
@@ -103,7 +154,7 @@ func (s *Store) Append(e events.Event, expect uint64) (uint64, error) {
 	s.index.Apply(seq, e)
 	close(s.changed)
 	s.changed = make(chan struct{})
-	return seq, nil
+	return seq
 }
 
 // Connection implements [app.EventStore.Connection]: b is not needed in memory.

@@ -156,3 +156,13 @@ func (x Index) RequestSequence(source, target, id string) uint64 {
 
 // Find implements [app.ListIndex].
 func (x Index) Find(entity, id string) (projections.View, bool) { return x.s.index.Find(entity, id) }
+
+// Shares implements [app.ListIndex].
+func (x Index) Shares(source, target, id string) []projections.Share {
+	return x.s.index.Shares(source, target, id)
+}
+
+// SharedObjects implements [app.ListIndex].
+func (x Index) SharedObjects(entity string, d projections.Direction) []projections.Share {
+	return x.s.index.SharedObjects(entity, d)
+}

@@ -170,6 +170,18 @@ func (l *ListIndex) Find(entity, id string) (projections.View, bool) {
 	return l.idx.Find(entity, id)
 }
 
+// Shares returns the objects shared over connection id of the pair, as far as the index has
+// read the event stream.
+func (l *ListIndex) Shares(source, target, id string) []projections.Share {
+	return l.idx.Shares(source, target, id)
+}
+
+// SharedObjects returns entity's shares in direction d, as far as the index has read the
+// event stream.
+func (l *ListIndex) SharedObjects(entity string, d projections.Direction) []projections.Share {
+	return l.idx.SharedObjects(entity, d)
+}
+
 // WaitCaughtUp returns once the index includes every event the stream held when it was
 // called, or an error when ctx ends first or the stream cannot be asked.
 func (l *ListIndex) WaitCaughtUp(ctx context.Context) error {

@@ -75,7 +75,7 @@ func AppendSubject(e events.Event) string {
 
 // EventStreamConfig is the configuration of the event stream: file storage, nothing ever
 // deleted (DenyDelete, DenyPurge, no limits, DiscardNew), direct gets allowed so that loading
-// state needs no consumer, and a short de-duplication window ([EventsDuplicateWindow]). It
+// state needs no consumer, atomic batches allowed, and a short de-duplication window ([EventsDuplicateWindow]). It
 // takes messages on [AppendPrefix], stores them under entityconn.events, and republishes
 // each stored event on its subject.
 func EventStreamConfig(replicas int) jetstream.StreamConfig {
@@ -91,9 +91,12 @@ func EventStreamConfig(replicas int) jetstream.StreamConfig {
 		DenyDelete:       true,
 		DenyPurge:        true,
 		AllowDirect:      true,
-		Duplicates:       EventsDuplicateWindow,
-		MaxMsgSize:       maxEventSize,
-		Replicas:         replicas,
+		// A disconnection with its shares' ends, and a share with several targets, are
+		// appended as one atomic batch (rule 6).
+		AllowAtomicPublish: true,
+		Duplicates:         EventsDuplicateWindow,
+		MaxMsgSize:         maxEventSize,
+		Replicas:           replicas,
 	}
 }
 
@@ -321,6 +324,7 @@ func sameEventStreamConfig(have, want jetstream.StreamConfig) bool {
 		reflect.DeepEqual(have.SubjectTransform, want.SubjectTransform) && reflect.DeepEqual(have.RePublish, want.RePublish) &&
 		have.Storage == want.Storage && have.Retention == want.Retention && have.Discard == want.Discard &&
 		have.DenyDelete == want.DenyDelete && have.DenyPurge == want.DenyPurge && have.AllowDirect == want.AllowDirect &&
+		have.AllowAtomicPublish == want.AllowAtomicPublish &&
 		have.Duplicates == want.Duplicates && have.MaxMsgSize == want.MaxMsgSize && have.Replicas == want.Replicas
 }
 

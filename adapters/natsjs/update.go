@@ -17,6 +17,12 @@ func (s *Store) UpdatePair(ctx context.Context, u app.PairUpdate) (app.Update, e
 	return app.UpdateOptimistically(ctx, conditional{s}, u)
 }
 
+// UpdatePairs implements [app.EventStore] ([app.UpdatePairsOptimistically]): the events of
+// a decision on several pairs are appended as one atomic batch ([Store.AppendBatch]).
+func (s *Store) UpdatePairs(ctx context.Context, u app.PairsUpdate) (app.PairsResult, error) {
+	return app.UpdatePairsOptimistically(ctx, conditional{s}, u)
+}
+
 // conditional is the store as [app.UpdateOptimistically] uses it: its failures mark the
 // service unavailable.
 type conditional struct{ s *Store }
@@ -35,6 +41,14 @@ func (c conditional) AppendIf(ctx context.Context, e events.Event, expect uint64
 		return 0, unavailable(err)
 	}
 	return seq, err
+}
+
+func (c conditional) AppendBatch(ctx context.Context, es []events.Event, expect []app.Expect) ([]uint64, error) {
+	seqs, err := c.s.AppendBatch(ctx, es, expect)
+	if err != nil && !errors.Is(err, ErrConcurrentChange) {
+		return nil, unavailable(err)
+	}
+	return seqs, err
 }
 
 // unavailable marks err, from NATS, as the service being unavailable ([app.ErrUnavailable]),

@@ -30,6 +30,9 @@ func EventStore(t *testing.T, open Open) {
 	t.Run("ReadAgain", func(t *testing.T) { readAgain(t, open(t)) })
 	t.Run("ConnectionHistory", func(t *testing.T) { history(t, open(t)) })
 	t.Run("SameEventIDTwice", func(t *testing.T) { sameIDTwice(t, open(t)) })
+	t.Run("FollowInOneBatch", func(t *testing.T) { followBatch(t, open(t)) })
+	t.Run("PairsAllOrNone", func(t *testing.T) { pairsAllOrNone(t, open(t)) })
+	t.Run("PairsOneWinnerUnderConcurrency", func(t *testing.T) { pairsOneWinner(t, open(t)) })
 }
 
 var at = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
@@ -246,5 +249,184 @@ func sameIDTwice(t *testing.T, s app.EventStore) {
 		}})
 	if !errors.Is(err, app.ErrEventIDTaken) {
 		t.Fatalf("another event with a stored id = %v, want ErrEventIDTaken", err)
+	}
+}
+
+// shareEv is an event of the shared object Product P-1 over connection conn.
+func shareEv(id string, typ events.Type, conn, src, tgt, reason string) events.Event {
+	e := ev(id, typ, conn, src, tgt)
+	e.ObjectType, e.ObjectID, e.Reason = "Product", "P-1", reason
+	return e
+}
+
+// connected stores a Connected connection conn from src to tgt.
+func connected(t *testing.T, s app.EventStore, conn, src, tgt string) {
+	store(t, s, ev(conn+"-req", events.TypeConnectionRequested, conn, src, tgt))
+	store(t, s, ev(conn+"-acc", events.TypeConnectionAccepted, conn, src, tgt))
+}
+
+// pairEvents returns the ids of the pair's connection's events, in order.
+func pairEvents(t *testing.T, s app.EventStore, src, tgt, conn string) []string {
+	t.Helper()
+	hist, err := s.Connection(ctxOf(t), src, tgt, conn, app.Bound{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, st := range hist {
+		ids = append(ids, st.Event.EventID)
+	}
+	return ids
+}
+
+// lastOf returns the sequence of the pair's last event.
+func lastOf(t *testing.T, s app.EventStore, src, tgt string) (uint64, bool, error) {
+	t.Helper()
+	var seq uint64
+	_, err := s.UpdatePair(ctxOf(t), app.PairUpdate{Source: src, Target: tgt, EventID: "none",
+		Decide: func(_ context.Context, st app.PairState) (events.Event, error) {
+			seq = st.Sequence
+			return events.Event{}, domain.ErrAlreadyLive
+		}})
+	return seq, errors.Is(err, domain.ErrAlreadyLive), err
+}
+
+// The events Follow adds are stored after the decided one, in one batch; a retry finds the
+// batch by its last event (Ours) and stores nothing again.
+func followBatch(t *testing.T, s app.EventStore) {
+	connected(t, s, "c1", "global", "eu")
+	store(t, s, shareEv("s1", events.TypeObjectShared, "c1", "global", "eu", ""))
+	update := app.PairUpdate{Source: "global", Target: "eu", EventID: "d1",
+		Decide: func(context.Context, app.PairState) (events.Event, error) {
+			return ev("d1", events.TypeConnectionDisconnected, "c1", "global", "eu"), nil
+		},
+		Follow: func(_ context.Context, st app.PairState, e events.Event) ([]events.Event, error) {
+			return []events.Event{shareEv("u1", events.TypeObjectUnshared, "c1", "global", "eu", events.ReasonConnectionEnded)}, nil
+		},
+		Ours: func(e events.Event) bool { return e.EventID == "u1" },
+	}
+	up, err := s.UpdatePair(ctxOf(t), update)
+	if err != nil || up.Replayed || up.Event.EventID != "d1" {
+		t.Fatalf("disconnect with a share = %+v, %v; want d1 stored", up, err)
+	}
+	if got := pairEvents(t, s, "global", "eu", "c1"); fmt.Sprint(got) != "[c1-req c1-acc s1 d1 u1]" {
+		t.Fatalf("events of c1 = %v, want the disconnection then the share's end", got)
+	}
+	if last, _, _ := lastOf(t, s, "global", "eu"); last != up.Sequence+1 {
+		t.Errorf("the share's end is at %d, the disconnection at %d: want consecutive", last, up.Sequence)
+	}
+	again, err := s.UpdatePair(ctxOf(t), update)
+	if err != nil || !again.Replayed || again.Event.EventID != "u1" {
+		t.Fatalf("the same update again = %+v, %v; want a replay found by its last event", again, err)
+	}
+	if got := pairEvents(t, s, "global", "eu", "c1"); len(got) != 5 {
+		t.Fatalf("events of c1 after the retry = %v, want nothing more", got)
+	}
+}
+
+// A decision on several pairs stores its events on all of them, or, when one pair changed
+// since it was read, decides again; a refusal stores nothing; and the batch found as the
+// pairs' last events is a replay.
+func pairsAllOrNone(t *testing.T, s app.EventStore) {
+	connected(t, s, "c1", "global", "eu")
+	connected(t, s, "c2", "global", "us")
+	pairs := []app.Pair{{Source: "global", Target: "eu"}, {Source: "global", Target: "us"}}
+	ids := []string{"s-eu", "s-us"}
+	ours := func(e events.Event) bool { return e.EventID == "s-eu" || e.EventID == "s-us" }
+	decisions := 0
+	update := app.PairsUpdate{Pairs: pairs, Ours: ours,
+		Decide: func(_ context.Context, states []app.PairState) ([]events.Event, error) {
+			decisions++
+			var es []events.Event
+			for i, st := range states {
+				if st.Latest.Status != domain.StatusConnected {
+					return nil, fmt.Errorf("%w: %s", domain.ErrShareNotConnected, pairs[i].Target)
+				}
+				es = append(es, shareEv(ids[i], events.TypeObjectShared, st.Latest.ID, "global", pairs[i].Target, ""))
+			}
+			if decisions == 1 {
+				// Someone changes a pair after it was read: the batch must not be stored.
+				store(t, s, shareEv("other", events.TypeObjectShared, "c2", "global", "us", ""))
+			}
+			return es, nil
+		}}
+	res, err := s.UpdatePairs(ctxOf(t), update)
+	if err != nil || res.Replayed || len(res.Stored) != 2 || decisions != 2 {
+		t.Fatalf("share with two targets = %+v, %v after %d decisions; want two events stored on the second", res, err, decisions)
+	}
+	if res.Sequence != res.Stored[1].Sequence || res.Stored[1].Sequence != res.Stored[0].Sequence+1 {
+		t.Errorf("sequences %+v, want consecutive, Sequence the last", res)
+	}
+	if got := pairEvents(t, s, "global", "us", "c2"); fmt.Sprint(got) != "[c2-req c2-acc other s-us]" {
+		t.Errorf("events of c2 = %v", got)
+	}
+	again, err := s.UpdatePairs(ctxOf(t), update)
+	if err != nil || !again.Replayed {
+		t.Fatalf("the same update again = %+v, %v; want a replay", again, err)
+	}
+	// A refusal naming one pair stores nothing on any.
+	store(t, s, ev("c2-end", events.TypeConnectionDisconnected, "c2", "global", "us"))
+	before := pairEvents(t, s, "global", "eu", "c1")
+	ids = []string{"t-eu", "t-us"}
+	update.Ours = func(e events.Event) bool { return e.EventID == "t-eu" || e.EventID == "t-us" }
+	_, err = s.UpdatePairs(ctxOf(t), update)
+	if !errors.Is(err, domain.ErrShareNotConnected) {
+		t.Fatalf("share with a disconnected target = %v, want the refusal", err)
+	}
+	if after := pairEvents(t, s, "global", "eu", "c1"); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("a refused share stored %v", after)
+	}
+	// Nothing to store: the latest sequence of the pairs.
+	none, err := s.UpdatePairs(ctxOf(t), app.PairsUpdate{Pairs: pairs, Ours: func(events.Event) bool { return false },
+		Decide: func(context.Context, []app.PairState) ([]events.Event, error) { return nil, nil }})
+	if err != nil || len(none.Stored) != 0 || none.Sequence == 0 {
+		t.Errorf("a decision with nothing to store = %+v, %v; want no event and the pairs' sequence", none, err)
+	}
+}
+
+// Concurrent decisions on overlapping pairs: each pair's events follow the state they were
+// decided on, so of the batches that each set "the first share" on both pairs exactly one
+// wins.
+func pairsOneWinner(t *testing.T, s app.EventStore) {
+	connected(t, s, "c1", "global", "eu")
+	connected(t, s, "c2", "global", "us")
+	pairs := []app.Pair{{Source: "global", Target: "eu"}, {Source: "global", Target: "us"}}
+	const n = 8
+	var wg sync.WaitGroup
+	var won, refused atomic.Int32
+	for i := range n {
+		wg.Go(func() {
+			mine := func(e events.Event) bool { return e.EventID == fmt.Sprintf("w%d-eu", i) || e.EventID == fmt.Sprintf("w%d-us", i) }
+			_, err := s.UpdatePairs(ctxOf(t), app.PairsUpdate{Pairs: pairs, Ours: mine,
+				Decide: func(_ context.Context, states []app.PairState) ([]events.Event, error) {
+					var es []events.Event
+					for j, st := range states {
+						if st.Latest.Status != domain.StatusConnected || st.Sequence != 2*uint64(j+1) {
+							return nil, fmt.Errorf("%w: taken", domain.ErrRuleViolation) // someone shared first
+						}
+						es = append(es, shareEv(fmt.Sprintf("w%d-%s", i, pairs[j].Target), events.TypeObjectShared, st.Latest.ID, "global", pairs[j].Target, ""))
+					}
+					time.Sleep(time.Millisecond)
+					return es, nil
+				}})
+			switch {
+			case err == nil:
+				won.Add(1)
+			case errors.Is(err, domain.ErrRuleViolation):
+				refused.Add(1)
+			default:
+				t.Errorf("unexpected error: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if won.Load() != 1 || refused.Load() != n-1 {
+		t.Errorf("%d batches stored, %d refused; want 1 and %d", won.Load(), refused.Load(), n-1)
+	}
+	for _, p := range pairs {
+		conn := map[string]string{"eu": "c1", "us": "c2"}[p.Target]
+		if got := pairEvents(t, s, p.Source, p.Target, conn); len(got) != 3 {
+			t.Errorf("events of %s = %v, want one share", conn, got)
+		}
 	}
 }
