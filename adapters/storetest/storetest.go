@@ -396,7 +396,9 @@ func pairsOneWinner(t *testing.T, s app.EventStore) {
 	var won, refused atomic.Int32
 	for i := range n {
 		wg.Go(func() {
-			mine := func(e events.Event) bool { return e.EventID == fmt.Sprintf("w%d-eu", i) || e.EventID == fmt.Sprintf("w%d-us", i) }
+			mine := func(e events.Event) bool {
+				return e.EventID == fmt.Sprintf("w%d-eu", i) || e.EventID == fmt.Sprintf("w%d-us", i)
+			}
 			_, err := s.UpdatePairs(ctxOf(t), app.PairsUpdate{Pairs: pairs, Ours: mine,
 				Decide: func(_ context.Context, states []app.PairState) ([]events.Event, error) {
 					var es []events.Event
