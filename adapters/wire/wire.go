@@ -29,6 +29,30 @@ type Requested = contract.Requested
 // Done is the answer to accept, deny, cancel and disconnect.
 type Done = contract.Done
 
+// SharedObject is one shared object as the list of shared objects shows it (contract §7).
+type SharedObject = contract.SharedObject
+
+// SharedObjects is the answer to a list of shared objects.
+type SharedObjects = contract.SharedObjects
+
+// ShareRequest is the body of a share.
+type ShareRequest = contract.ShareRequest
+
+// UnshareRequest is the body of an unshare.
+type UnshareRequest = contract.UnshareRequest
+
+// NewSharedObjects returns the answer to a list of shared objects: the page's items without
+// their sequences, times in UTC, an empty list rather than none. NextPage is left to the
+// door.
+func NewSharedObjects(r app.SharedResult) SharedObjects {
+	out := SharedObjects{SharedObjects: make([]SharedObject, len(r.Items)), Success: true}
+	for i, s := range r.Items {
+		out.SharedObjects[i] = s.SharedObject
+		out.SharedObjects[i].SharedAt = s.SharedAt.UTC()
+	}
+	return out
+}
+
 // NewConnection returns the list item of a view: the view less its sequence, its times in
 // UTC.
 func NewConnection(v projections.View) Connection {
