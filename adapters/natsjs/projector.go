@@ -68,11 +68,17 @@ type Projector struct {
 	// scratch space of publish, reused from batch to batch
 	touched map[string]int
 	body    []byte
+	// viewsStream is the views bucket's stream, for reading shares' delete markers.
+	viewsStream jetstream.Stream
 }
 
 type cachedView struct {
 	view projections.View
-	rev  uint64 // 0: the key has no value
+	// share and shared are the value of a share's key (projections.ShareKeys): the share,
+	// if shared is true; a key whose share ended holds a delete marker, at revision rev.
+	share  projections.Share
+	shared bool
+	rev    uint64 // 0: the key has no value (nor a delete marker)
 	// unacked: this projector wrote view and the acknowledgement has not arrived; rev is
 	// the revision the write was conditional on. A batch that changes the view again waits
 	// for it.
@@ -101,12 +107,13 @@ func (p *Projector) Run(ctx context.Context) error {
 	return p.lease.whileHeld(ctx, p.project)
 }
 
-// stored is an event read from the stream, with the keys of the views it changes.
+// stored is an event read from the stream, with the keys of the views it changes: its
+// connection's two, and for an event of a shared object the share's two.
 type stored struct {
 	seq  uint64
 	e    events.Event
 	ok   bool
-	keys [2]string
+	keys []string
 }
 
 // flight is a batch of events past the checkpoint and the writes it made.
@@ -121,8 +128,10 @@ type flight struct {
 }
 
 type flightWrite struct {
-	key  string
-	view projections.View
+	key    string
+	view   projections.View
+	share  projections.Share // a share's key: its value, if shared
+	shared bool
 }
 
 // project applies events from the checkpoint on until ctx ends or the projector cannot
@@ -150,7 +159,12 @@ func (p *Projector) project(ctx context.Context) error {
 		}
 		s := stored{seq: ev.Sequence, e: ev.Event, ok: err == nil}
 		if s.ok {
-			s.keys = projections.Keys(s.e)
+			k := projections.Keys(s.e)
+			s.keys = append(make([]string, 0, 4), k[0], k[1])
+			if s.e.Type.Object() {
+				sk := projections.ShareKeys(s.e)
+				s.keys = append(s.keys, sk[0], sk[1])
+			}
 		}
 		f.events = append(f.events, s)
 		if f.pending = ev.Pending; f.pending > 0 && len(f.events) < p.batch {
@@ -246,7 +260,9 @@ func (p *Projector) publish(ctx context.Context, f *flight) error {
 	drain := len(p.cache) >= p.maxCache
 	for i := 0; i < len(f.events) && !drain; i++ {
 		if s := &f.events[i]; s.ok {
-			drain = p.cache[s.keys[0]].unacked || p.cache[s.keys[1]].unacked
+			for _, k := range s.keys {
+				drain = drain || p.cache[k].unacked
+			}
 		}
 	}
 	if drain {
@@ -275,9 +291,14 @@ func (p *Projector) publish(ctx context.Context, f *flight) error {
 			if !ok {
 				i = len(base)
 				p.touched[key] = i
-				base = append(base, flightWrite{key: key, view: p.cache[key].view})
+				c := p.cache[key]
+				base = append(base, flightWrite{key: key, view: c.view, share: c.share, shared: c.shared})
 			}
-			if next, changed := projections.Apply(base[i].view, s.seq, s.e); changed {
+			if projections.IsShareKey(key) {
+				if next, shared, changed := projections.ApplyShare(base[i].share, base[i].shared, s.seq, s.e); changed {
+					base[i].share, base[i].shared = next, shared
+				}
+			} else if next, changed := projections.Apply(base[i].view, s.seq, s.e); changed {
 				base[i].view = next
 			}
 		}
@@ -288,6 +309,24 @@ func (p *Projector) publish(ctx context.Context, f *flight) error {
 	f.published = true
 	for _, w := range base {
 		c, cached := p.cache[w.key]
+		if projections.IsShareKey(w.key) {
+			if cached && c.share == w.share && c.shared == w.shared && (c.rev != 0 || !w.shared) {
+				continue // nothing changed
+			}
+			var err error
+			if !w.shared {
+				_, err = p.w.publishDelete(viewsSubjectPrefix+w.key, c.rev)
+			} else if p.body, err = json.Marshal(w.share); err == nil {
+				_, err = p.w.publish(viewsSubjectPrefix+w.key, p.body, c.rev)
+			}
+			if err != nil {
+				return err
+			}
+			f.writes = append(f.writes, w)
+			f.end = p.w.next
+			p.cache[w.key] = cachedView{share: w.share, shared: w.shared, rev: c.rev, unacked: true}
+			continue
+		}
 		if cached && c.rev != 0 && c.view == w.view {
 			continue // nothing changed (all events already applied)
 		}
@@ -330,7 +369,7 @@ func (p *Projector) settle(ctx context.Context, all bool) error {
 				failed = errors.Join(failed, res.err)
 				continue
 			}
-			p.cache[w.key] = cachedView{view: w.view, rev: res.seq}
+			p.cache[w.key] = cachedView{view: w.view, share: w.share, shared: w.shared, rev: res.seq}
 		}
 		if failed != nil {
 			return failed
@@ -381,6 +420,10 @@ func (p *Projector) load(ctx context.Context, batch []stored) error {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
+			if projections.IsShareKey(key) {
+				got[i], errs[i] = p.loadShare(ctx, key)
+				return
+			}
 			e, err := p.r.Views.Get(ctx, key)
 			switch {
 			case errors.Is(err, jetstream.ErrKeyNotFound):
@@ -403,4 +446,34 @@ func (p *Projector) load(ctx context.Context, batch []stored) error {
 		p.cache[key] = got[i]
 	}
 	return nil
+}
+
+// loadShare reads the value of a share's key with its revision: the last message on the
+// key's subject, a delete marker included (a conditional write after it must name its
+// revision).
+func (p *Projector) loadShare(ctx context.Context, key string) (cachedView, error) {
+	if p.viewsStream == nil {
+		st, err := p.r.JS.Stream(ctx, "KV_"+BucketViews)
+		if err != nil {
+			return cachedView{}, err
+		}
+		p.viewsStream = st
+	}
+	m, err := p.viewsStream.GetLastMsgForSubject(ctx, viewsSubjectPrefix+key)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return cachedView{}, nil
+	case err != nil:
+		return cachedView{}, err
+	}
+	c := cachedView{rev: m.Sequence}
+	if op := m.Header.Get(kvOperationHeader); op == kvOperationDelete || op == kvOperationPurge {
+		return c, nil
+	}
+	if err := json.Unmarshal(m.Data, &c.share); err != nil {
+		p.log.Error("projector: unreadable share view replaced", "key", key, "err", err)
+		return cachedView{rev: m.Sequence}, nil
+	}
+	c.shared = true
+	return c, nil
 }

@@ -90,6 +90,21 @@ func (w *viewWriter) publish(subject string, data []byte, expect uint64) (uint64
 	return tok, nil
 }
 
+// The header of a KV delete marker: a message with no data that ends a key's value.
+const (
+	kvOperationHeader = "KV-Operation"
+	kvOperationDelete = "DEL"
+	kvOperationPurge  = "PURGE"
+)
+
+// publishDelete publishes a delete marker for subject's key, stored only if the key's last
+// revision is expect (0: none), and returns the write's token.
+func (w *viewWriter) publishDelete(subject string, expect uint64) (uint64, error) {
+	w.msg.Header[kvOperationHeader] = []string{kvOperationDelete}
+	defer delete(w.msg.Header, kvOperationHeader)
+	return w.publish(subject, nil, expect)
+}
+
 // done reports whether write tok has its outcome (or was forgotten).
 func (w *viewWriter) done(tok uint64) bool { return tok < w.base || w.results[tok-w.base].done }
 
