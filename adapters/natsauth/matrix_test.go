@@ -370,6 +370,22 @@ func (m *matrix) seed() []pair {
 		}
 		ring = append(ring, p)
 	}
+	// The reverse of each ring pair is Connected and shares a product (contract §7): every
+	// entity shares one object and has one shared with it.
+	var keys []string
+	for _, p := range ring {
+		id := uuid.NewString()
+		src, tgt := p.tgt, p.src
+		for _, typ := range []events.Type{events.TypeConnectionRequested, events.TypeConnectionAccepted, events.TypeObjectShared} {
+			e := events.Event{EventID: uuid.NewString(), Type: typ, ConnectionID: id, SourceEntityID: src, TargetEntityID: tgt,
+				ActorEntityID: src, OccurredAt: time.Now()}
+			if typ == events.TypeObjectShared {
+				e.ObjectType, e.ObjectID = "Product", "P-"+src
+			}
+			m.appendEvent(e)
+		}
+		keys = append(keys, m.sharedBy(src), m.sharedWith(tgt))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	kv, err := m.js.KeyValue(ctx, natsjs.BucketViews)
@@ -377,18 +393,44 @@ func (m *matrix) seed() []pair {
 		m.t.Fatal(err)
 	}
 	for _, p := range ring {
-		for _, key := range []string{"outbound." + p.src + "." + p.id, "inbound." + p.tgt + "." + p.id} {
-			for {
-				if _, err := kv.Get(ctx, key); err == nil {
-					break
-				} else if ctx.Err() != nil {
-					m.t.Fatalf("view %s not projected: %v", key, err)
-				}
-				time.Sleep(20 * time.Millisecond)
+		keys = append(keys, "outbound."+p.src+"."+p.id, "inbound."+p.tgt+"."+p.id)
+	}
+	for _, key := range keys {
+		for {
+			if _, err := kv.Get(ctx, key); err == nil {
+				break
+			} else if ctx.Err() != nil {
+				m.t.Fatalf("view %s not projected: %v", key, err)
 			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	return ring
+}
+
+// sharedBy and sharedWith are the keys of the seeded shares of entity: the product it shares
+// over the reverse of its inbound ring pair, and the one shared with it over the reverse of
+// its outbound ring pair.
+func (m *matrix) sharedBy(entity string) string {
+	for i, e := range m.entities {
+		if e == entity {
+			prev := m.entities[(i+len(m.entities)-1)%len(m.entities)]
+			return "sharedby." + entity + "." + prev + ".Product.P-" + entity
+		}
+	}
+	m.t.Fatalf("no entity %s", entity)
+	return ""
+}
+
+func (m *matrix) sharedWith(entity string) string {
+	for i, e := range m.entities {
+		if e == entity {
+			next := m.entities[(i+1)%len(m.entities)]
+			return "sharedwith." + entity + "." + next + ".Product.P-" + next
+		}
+	}
+	m.t.Fatalf("no entity %s", entity)
+	return ""
 }
 
 // outboundOf and inboundOf are the seeded connection ids of entity's views.
@@ -848,8 +890,47 @@ func (m *matrix) reads(c *userConn) {
 			}))
 		}
 
-		var entries int
+		for _, key := range []string{m.sharedBy(e), m.sharedWith(e)} {
+			var entry jetstream.KeyValueEntry
+			refusedSubject, err := c.call(anySubject, func(ctx context.Context) (err error) {
+				entry, err = kv.Get(ctx, key)
+				return err
+			})
+			m.record(c.user, "KV get "+strings.SplitN(key, ".", 2)[0]+".E.<other>.<type>.<id>", e, w, jsOutcome(refusedSubject, err, func() outcome {
+				if entry.Key() != key || !bytes.Contains(entry.Value(), []byte(`"objectType":"Product"`)) {
+					return unsure("got %s = %s", entry.Key(), entry.Value())
+				}
+				return allow("got %s (%d bytes)", key, len(entry.Value()))
+			}))
+		}
+		var shares int
 		refusedSubject, err := c.call(anySubject, func(ctx context.Context) error {
+			watcher, err := kv.Watch(ctx, "sharedwith."+e+".>")
+			if err != nil {
+				return err
+			}
+			defer func() { _ = watcher.Stop() }()
+			for {
+				select {
+				case entry := <-watcher.Updates():
+					if entry == nil {
+						return nil
+					}
+					shares++
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+		})
+		m.record(c.user, "KV watch sharedwith.E.>", e, w, jsOutcome(refusedSubject, err, func() outcome {
+			if shares == 0 {
+				return unsure("watch ended its initial values without any")
+			}
+			return allow("%d initial values, then the end marker", shares)
+		}))
+
+		var entries int
+		refusedSubject, err = c.call(anySubject, func(ctx context.Context) error {
 			watcher, err := kv.Watch(ctx, "inbound."+e+".*")
 			if err != nil {
 				return err
