@@ -261,4 +261,3 @@ func readViews(rt *rapid.T, ctx context.Context, st *apptest.Stack) map[string]s
 	}
 	return out
 }
-
