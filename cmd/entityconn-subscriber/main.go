@@ -1,6 +1,8 @@
-// Command entityconn-subscriber is an example of a service that reacts to entityconn's events.
-// It prints every connection of one entity that gets accepted, in either direction: the place
-// where a real service would start sharing objects with the other entity.
+// Command entityconn-subscriber is an example of a service that reacts to entityconn's events:
+// a sync worker. It keeps, in memory, the set of objects shared with one entity, from the
+// ObjectShared and ObjectUnshared events (contract §7), and prints each object it adds and
+// removes: the place where a real service would copy the object in, or drop its copy. It also
+// prints every connection of the entity that gets accepted, in either direction.
 //
 //	ENTITYCONN_CLIENT_ID=eu-admin ENTITYCONN_CLIENT_SECRET=... \
 //	  entityconn-subscriber --entity eu [--durable NAME] [--nats-url URL] [--user ID]
@@ -91,9 +93,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 1
 	}
 	var mu sync.Mutex // the handler and OnError may run at once
+	w := &syncWorker{entity: *entity, shared: map[sharedObject]bool{}, out: stdout}
 	opts := []natsclient.SubscribeOption{
 		natsclient.FromStart(),
-		natsclient.Types(events.TypeConnectionAccepted),
+		natsclient.Types(events.TypeConnectionAccepted, events.TypeObjectShared, events.TypeObjectUnshared),
 		natsclient.OnError(func(err error) {
 			// Such as missed heartbeats while the server restarts: the client keeps trying.
 			mu.Lock()
@@ -109,9 +112,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer mu.Unlock()
 		// The client hands an event over once even when it is stored or delivered twice (it
 		// remembers the last 1024 event ids); a service whose effect must happen once keeps
-		// the ids it acted on together with the effect.
-		fmt.Fprintf(stdout, "connection %s from %s to %s accepted by %s at %s\n",
-			e.ConnectionID, e.SourceEntityID, e.TargetEntityID, e.ActorUserID, e.OccurredAt.Format(time.RFC3339))
+		// the ids it acted on together with the effect. The set below is idempotent anyway.
+		w.apply(e)
 		return nil
 	}, opts...)
 	if err != nil {
@@ -121,4 +123,40 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	<-ctx.Done()
 	sub.Stop()
 	return 0
+}
+
+// sharedObject is an object shared with the worker's entity, and by whom.
+type sharedObject struct {
+	Type, ID, Source string
+}
+
+// syncWorker keeps the set of objects shared with entity, from the events in stream order.
+type syncWorker struct {
+	entity string
+	shared map[sharedObject]bool
+	out    io.Writer
+}
+
+// apply takes one event in: an accepted connection is printed; a share with the entity adds
+// its object to the set, and the end of a share removes it. An event the set already
+// reflects changes nothing and prints nothing.
+func (w *syncWorker) apply(e events.Event) {
+	switch e.Type {
+	case events.TypeConnectionAccepted:
+		fmt.Fprintf(w.out, "connection %s from %s to %s accepted by %s at %s\n",
+			e.ConnectionID, e.SourceEntityID, e.TargetEntityID, e.ActorUserID, e.OccurredAt.Format(time.RFC3339))
+	case events.TypeObjectShared, events.TypeObjectUnshared:
+		if e.TargetEntityID != w.entity {
+			return // an object the entity shares with another: not ours to sync
+		}
+		o := sharedObject{Type: e.ObjectType, ID: e.ObjectID, Source: e.SourceEntityID}
+		switch {
+		case e.Type == events.TypeObjectShared && !w.shared[o]:
+			w.shared[o] = true
+			fmt.Fprintf(w.out, "+ %s %s shared by %s (%d objects)\n", o.Type, o.ID, o.Source, len(w.shared))
+		case e.Type == events.TypeObjectUnshared && w.shared[o]:
+			delete(w.shared, o)
+			fmt.Fprintf(w.out, "- %s %s no longer shared by %s: %s (%d objects)\n", o.Type, o.ID, o.Source, e.Reason, len(w.shared))
+		}
+	}
 }

@@ -216,3 +216,46 @@ func TestUsage(t *testing.T) {
 		t.Errorf("run without a NATS server = %d, want 1; stderr: %s", code, errs.String())
 	}
 }
+
+// object stores an event of the product id over conn from source to target.
+func (w *world) object(t *testing.T, typ events.Type, conn, source, target, id, reason string) {
+	t.Helper()
+	e := events.Event{EventID: conn + "-" + string(typ) + "-" + id + "-" + reason, Type: typ, ConnectionID: conn, SourceEntityID: source,
+		TargetEntityID: target, ActorUserID: "admin-of-" + source, ActorEntityID: source, OccurredAt: at,
+		ObjectType: "Product", ObjectID: id, Reason: reason}
+	seq, err := w.store.Append(t.Context(), e, w.last[source+">"+target])
+	if err != nil {
+		t.Fatalf("Append(%s %s) = %v", typ, id, err)
+	}
+	w.last[source+">"+target] = seq
+}
+
+// The sync worker keeps the set of objects shared with its entity: it adds a share, removes
+// an unshare and the end of every share of a disconnected connection, and ignores what the
+// entity shares with others.
+func TestSyncsTheObjectsSharedWithItsEntity(t *testing.T) {
+	w := newWorld(t)
+	w.connect(t, "c1", "global", "eu")
+	w.connect(t, "c2", "eu", "us")
+	w.object(t, events.TypeObjectShared, "c1", "global", "eu", "P-1", "")
+	w.object(t, events.TypeObjectShared, "c1", "global", "eu", "P-2", "")
+	w.object(t, events.TypeObjectShared, "c2", "eu", "us", "P-9", "") // eu shares it: not synced
+
+	s := start(t, "--nats-url", w.url, "--entity", "eu")
+	s.waitFor(t, "+ Product P-2 shared by global (2 objects)\n")
+	w.object(t, events.TypeObjectUnshared, "c1", "global", "eu", "P-1", events.ReasonUnshared)
+	s.waitFor(t, "- Product P-1 no longer shared by global: unshared (1 objects)\n")
+	disc := events.Event{EventID: "c1-d", Type: events.TypeConnectionDisconnected, ConnectionID: "c1", SourceEntityID: "global",
+		TargetEntityID: "eu", ActorUserID: "admin-of-eu", ActorEntityID: "eu", OccurredAt: at}
+	seq, err := w.store.Append(t.Context(), disc, w.last["global>eu"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.last["global>eu"] = seq
+	w.object(t, events.TypeObjectUnshared, "c1", "global", "eu", "P-2", events.ReasonConnectionEnded)
+	s.waitFor(t, "- Product P-2 no longer shared by global: connection-ended (0 objects)\n")
+	s.stop(t)
+	if out := s.out.String(); strings.Contains(out, "P-9") || strings.Count(out, "+ ") != 2 || strings.Count(out, "- ") != 2 {
+		t.Errorf("output:\n%s\nwant two adds and two removes, nothing of P-9", out)
+	}
+}
