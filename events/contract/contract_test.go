@@ -60,6 +60,13 @@ func shapes() map[string]any {
 		"ListLastPage": contract.List{EntityConnections: []contract.Connection{}, Success: true},
 		"Requested":    contract.Requested{ID: conn.ID, Success: true},
 		"Done":         contract.Done{Success: true},
+		"HistoryItemOfAShare": contract.HistoryItem{Type: events.TypeObjectUnshared, At: at.Add(time.Hour), ActorUserID: "alice", ActorEntityID: "global",
+			Reason: events.ReasonUnshared, ObjectType: "Product", ObjectID: "P-100"},
+		"SharedObjects": contract.SharedObjects{SharedObjects: []contract.SharedObject{{ObjectType: "Product", ObjectID: "P-100",
+			SourceEntityID: "global", TargetEntityID: "eu", ConnectionID: conn.ID, SharedAt: at.Add(10 * time.Minute), SharedBy: "alice"}},
+			NextPage: "/v1/shared-objects?page=2&pageSize=1", Success: true},
+		"ShareRequest":   contract.ShareRequest{ToEntityIDs: []string{"eu", "us"}},
+		"UnshareRequest": contract.UnshareRequest{FromEntityIDs: []string{"eu"}},
 	}
 }
 
