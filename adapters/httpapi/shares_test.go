@@ -63,6 +63,23 @@ func TestShareObjectsOverREST(t *testing.T) {
 		t.Errorf("shared with global = %v, want none", got)
 	}
 
+	// A retry with the same Idempotency-Key is replayed, even after the object was unshared
+	// in between; the key with another body is refused.
+	k := "share-" + seq
+	first := mustOK(a.call(t, "PUT", "/v1/shared-objects/Product/P-7/share", root, "global", `{"toEntityIds":["eu"]}`, "Idempotency-Key", k))
+	mustOK(a.call(t, "PUT", "/v1/shared-objects/Product/P-7/unshare", root, "global", `{"fromEntityIds":["eu"]}`))
+	again := mustOK(a.call(t, "PUT", "/v1/shared-objects/Product/P-7/share", root, "global", `{"toEntityIds":["eu"]}`, "Idempotency-Key", k))
+	if again.header.Get(HeaderReplayed) != "true" || again.header.Get(HeaderSequence) != first.header.Get(HeaderSequence) {
+		t.Fatalf("retry = %v, want the first outcome replayed (sequence %s)", again.header, first.header.Get(HeaderSequence))
+	}
+	if r := a.call(t, "PUT", "/v1/shared-objects/Product/P-8/share", root, "global", `{"toEntityIds":["eu"]}`, "Idempotency-Key", k); r.status != http.StatusUnprocessableEntity {
+		t.Fatalf("the key with another object = %d %s, want 422", r.status, r.raw)
+	}
+	if got := sharedList(t, a.call(t, "GET", "/v1/shared-objects?direction=sharedBy", root, "global", "")); fmt.Sprint(got) != "[Product P-100 global→eu]" {
+		t.Fatalf("after the replay: shared %v, want P-100 only (P-7 unshared, not shared again)", got)
+	}
+	before += 2
+
 	// Sharing again stores nothing and succeeds.
 	mustOK(a.call(t, "PUT", "/v1/shared-objects/Product/P-100/share", root, "global", `{"toEntityIds":["eu"]}`))
 	if n := a.eventCount(t); n != before+1 {
@@ -141,7 +158,7 @@ func TestShareObjectsOverREST(t *testing.T) {
 		}
 		hist = append(hist, item)
 	}
-	want := "[ConnectionRequested ConnectionAccepted ObjectShared(Product P-100 ) ObjectShared(AccountingPeriod 2026-11 ) ConnectionDisconnected ObjectUnshared(Product P-100 connection-ended) ObjectUnshared(AccountingPeriod 2026-11 connection-ended)]"
+	want := "[ConnectionRequested ConnectionAccepted ObjectShared(Product P-100 ) ObjectShared(Product P-7 ) ObjectUnshared(Product P-7 unshared) ObjectShared(AccountingPeriod 2026-11 ) ConnectionDisconnected ObjectUnshared(Product P-100 connection-ended) ObjectUnshared(AccountingPeriod 2026-11 connection-ended)]"
 	if fmt.Sprint(hist) != want {
 		t.Fatalf("history\n%v\nwant\n%v", hist, want)
 	}
