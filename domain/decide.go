@@ -31,6 +31,8 @@ func Decide(state Connection, cmd Command, actor Actor, now time.Time) (events.E
 		return decideDisconnect(state, c, actor, now)
 	case ExpireConnection:
 		return decideExpire(state, c, now)
+	case ChangeSharingSettings:
+		return DecideSettings(c, actor, now)
 	}
 	return events.Event{}, fmt.Errorf("%w: unknown command %T", ErrInvalidValue, cmd)
 }

@@ -119,6 +119,9 @@ func before(e events.Event) Connection {
 // is what the decider needs, loaded with one read. It returns an error wrapping
 // [ErrUnknownEvent] for a type it does not know.
 func FromLast(last events.Event) (Connection, error) {
+	if last.Type == events.TypeSharingSettingsChanged {
+		return Connection{}, nil // an entity's settings, on the pair of the entity with itself
+	}
 	c, err := Evolve(before(last), last)
 	if err != nil {
 		return Connection{}, err

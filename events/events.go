@@ -30,7 +30,16 @@ const (
 	TypeConnectionExpired      Type = "ConnectionExpired"
 	TypeObjectShared           Type = "ObjectShared"
 	TypeObjectUnshared         Type = "ObjectUnshared"
+	// TypeSharingSettingsChanged records a target entity's sharing settings (contract §8):
+	// the sources whose requests it accepts at once. It is stored on the subject of the
+	// entity with itself, entityconn.events.<E>.<E>.SharingSettingsChanged, which no
+	// connection uses, and has no connection id.
+	TypeSharingSettingsChanged Type = "SharingSettingsChanged"
 )
+
+// AutoAcceptActor is the actorUserId of a ConnectionAccepted that an entity's sharing
+// settings made: the request and its acceptance are stored together.
+const AutoAcceptActor = "system:auto-accept"
 
 // The reasons of an ObjectUnshared event: the source unshared the object, or the connection
 // it was shared over ended (the event follows the ConnectionDisconnected in the same atomic
@@ -50,6 +59,7 @@ var Types = []Type{
 	TypeConnectionExpired,
 	TypeObjectShared,
 	TypeObjectUnshared,
+	TypeSharingSettingsChanged,
 }
 
 // Known reports whether t is one of [Types].
@@ -100,7 +110,53 @@ type Event struct {
 	Reason         string    `json:"reason"`
 	ObjectType     string    `json:"objectType,omitempty"`
 	ObjectID       string    `json:"objectId,omitempty"`
+	// AutoAcceptFrom is the setting a SharingSettingsChanged event records: the sources
+	// whose requests the entity accepts at once, or "*" for all; other events have none.
+	AutoAcceptFrom IDList `json:"autoAcceptFrom,omitempty"`
 }
+
+// IDList is a list of entity ids, written in JSON as an array of strings. In Go it is the ids
+// joined by commas, so that an [Event] stays comparable with ==; use [NewIDList] and
+// [IDList.IDs].
+type IDList string
+
+// NewIDList returns the list of ids, which must not contain commas.
+func NewIDList(ids []string) IDList { return IDList(strings.Join(ids, ",")) }
+
+// IDs returns the ids of the list; none for the empty list.
+func (l IDList) IDs() []string {
+	if l == "" {
+		return nil
+	}
+	return strings.Split(string(l), ",")
+}
+
+// MarshalJSON writes the list as a JSON array.
+func (l IDList) MarshalJSON() ([]byte, error) {
+	ids := l.IDs()
+	if ids == nil {
+		ids = []string{}
+	}
+	return json.Marshal(ids)
+}
+
+// UnmarshalJSON reads a JSON array of strings without commas.
+func (l *IDList) UnmarshalJSON(b []byte) error {
+	var ids []string
+	if err := json.Unmarshal(b, &ids); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if id == "" || strings.Contains(id, ",") {
+			return fmt.Errorf("%w: %q in an id list", ErrInvalid, id)
+		}
+	}
+	*l = NewIDList(ids)
+	return nil
+}
+
+// SettingsSubject returns the subject that the sharing settings of entity are stored on.
+func SettingsSubject(entity string) string { return Subject(entity, entity, TypeSharingSettingsChanged) }
 
 // idPattern is the syntax of entity and user ids (contract §1): they become subject tokens.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -167,6 +223,8 @@ func (e Event) Validate() error {
 		return fmt.Errorf("%w %q", ErrUnknownType, e.Type)
 	case e.EventID == "":
 		return fmt.Errorf("%w: eventId is empty", ErrInvalid)
+	case e.Type == TypeSharingSettingsChanged:
+		return e.validateSettings()
 	case e.ConnectionID == "":
 		return fmt.Errorf("%w: connectionId is empty", ErrInvalid)
 	case !ValidID(e.SourceEntityID) || !ValidID(e.TargetEntityID):
@@ -183,6 +241,31 @@ func (e Event) Validate() error {
 		return fmt.Errorf("%w: ObjectShared has reason %q", ErrInvalid, e.Reason)
 	case e.Type == TypeObjectUnshared && e.Reason != ReasonUnshared && e.Reason != ReasonConnectionEnded:
 		return fmt.Errorf("%w: ObjectUnshared has reason %q, not %s or %s", ErrInvalid, e.Reason, ReasonUnshared, ReasonConnectionEnded)
+	case e.AutoAcceptFrom != "":
+		return fmt.Errorf("%w: %s has autoAcceptFrom", ErrInvalid, e.Type)
+	}
+	return nil
+}
+
+// validateSettings checks a SharingSettingsChanged event: of one entity with itself, no
+// connection or object, a list of entity ids or "*" alone.
+func (e Event) validateSettings() error {
+	switch {
+	case !ValidID(e.SourceEntityID) || e.TargetEntityID != e.SourceEntityID:
+		return fmt.Errorf("%w: settings of %q stored for %q", ErrInvalid, e.SourceEntityID, e.TargetEntityID)
+	case e.ConnectionID != "" || e.ObjectType != "" || e.ObjectID != "":
+		return fmt.Errorf("%w: SharingSettingsChanged names a connection or an object", ErrInvalid)
+	case e.OccurredAt.IsZero() || e.OccurredAt.UTC().Year() < 0 || e.OccurredAt.UTC().Year() > 9999:
+		return fmt.Errorf("%w: occurredAt %s", ErrInvalid, e.OccurredAt.Format(time.RFC3339Nano))
+	}
+	ids := e.AutoAcceptFrom.IDs()
+	for _, id := range ids {
+		if id == "*" && len(ids) == 1 {
+			continue
+		}
+		if !ValidID(id) {
+			return fmt.Errorf("%w: autoAcceptFrom %q: each an entity id, or \"*\" alone", ErrInvalid, id)
+		}
 	}
 	return nil
 }

@@ -40,6 +40,8 @@ func examples() []events.Event {
 		mk(events.TypeConnectionExpired, "0b7a5c4e-93a1-4d0e-8f7a-1c2d3e4f5a66", "", "", "", 10080),
 		object(mk(events.TypeObjectShared, "0b7a5c4e-93a1-4d0e-8f7a-1c2d3e4f5a67", "alice", "global", "", 10)),
 		object(mk(events.TypeObjectUnshared, "0b7a5c4e-93a1-4d0e-8f7a-1c2d3e4f5a68", "alice", "global", events.ReasonUnshared, 60)),
+		{EventID: "0b7a5c4e-93a1-4d0e-8f7a-1c2d3e4f5a69", Type: events.TypeSharingSettingsChanged, SourceEntityID: "eu", TargetEntityID: "eu",
+			ActorUserID: "erik", ActorEntityID: "eu", OccurredAt: at.Add(-time.Hour), AutoAcceptFrom: events.NewIDList([]string{"global", "us"})},
 	}
 }
 

@@ -155,6 +155,16 @@ type Result struct {
 	// FromRecord is true when the answer is the recorded first outcome of the command id
 	// (a refusal from the record is a [*RecordedError]).
 	FromRecord bool
+	// Status is the state the command left its connection in, when it has one: a request
+	// is Pending, or Connected when the target's settings accepted it at once.
+	Status domain.Status
+}
+
+// statusOf returns the status e leaves its connection in ("" for an event of no
+// connection's state).
+func statusOf(e events.Event) domain.Status {
+	st, _ := domain.StatusAfter(e.Type)
+	return st
 }
 
 // Execute runs cmd for p. id identifies the command across retries; a retry with the same id
@@ -227,6 +237,10 @@ func (s *Service) execute(ctx context.Context, p Principal, id CommandID, cmd do
 		cmd = c
 	case domain.ShareObject, domain.UnshareObject:
 		return s.executeShare(ctx, p, actor, explicit, explicit && id.Retry, ids, cmd)
+	case domain.ChangeSharingSettings:
+		eventID = ids("event", "sharing-settings")
+		c.EventID = eventID
+		cmd, source, target = c, p.EntityID, p.EntityID
 	default:
 		return Result{}, fmt.Errorf("%w: command %s cannot be sent by a user", domain.ErrInvalidValue, cmd.Name())
 	}
@@ -266,10 +280,13 @@ func (s *Service) decideAndAppend(ctx context.Context, d decision) (Result, erro
 			return res, err
 		}
 	}
-	var follow func(context.Context, PairState, events.Event) ([]events.Event, error)
+	var follow func(context.Context, PairState, events.Event) ([]events.Event, []Expect, error)
 	var oursToo func(events.Event) bool
-	if _, ok := cmd.(domain.DisconnectConnection); ok {
+	switch cmd.(type) {
+	case domain.DisconnectConnection:
 		follow, oursToo = s.endShares(source, target), endedShareOf(eventID)
+	case domain.RequestConnection:
+		follow, oursToo = s.autoAccept(target, eventID), autoAcceptanceOf(eventID)
 	}
 	up, err := s.cfg.Store.UpdatePair(ctx, PairUpdate{
 		Source: source, Target: target, EventID: eventID,
@@ -288,10 +305,16 @@ func (s *Service) decideAndAppend(ctx context.Context, d decision) (Result, erro
 			if !ours(cmd, source, target, up.Event) {
 				return Result{}, fmt.Errorf("%w: %s at sequence %d", ErrEventIDTaken, up.Event.Type, up.Sequence)
 			}
-			return Result{ConnectionID: up.Event.ConnectionID, Sequence: up.Sequence, Replayed: true}, nil
+			return Result{ConnectionID: up.Event.ConnectionID, Sequence: up.Last, Replayed: true, Status: statusOf(up.Event)}, nil
 		}
-		s.pairs.put(up.Event.ConnectionID, pair{up.Event.SourceEntityID, up.Event.TargetEntityID})
-		return Result{ConnectionID: up.Event.ConnectionID, Sequence: up.Sequence}, nil
+		if up.Event.ConnectionID != "" {
+			s.pairs.put(up.Event.ConnectionID, pair{up.Event.SourceEntityID, up.Event.TargetEntityID})
+		}
+		status := statusOf(up.Event)
+		if up.Last != up.Sequence && up.Event.Type == events.TypeConnectionRequested {
+			status = domain.StatusConnected // accepted at once, in the same batch
+		}
+		return Result{ConnectionID: up.Event.ConnectionID, Sequence: up.Last, Status: status}, nil
 	}
 	if refusal(err) && explicit && (retry || up.Appended) {
 		// A refusal is a command's outcome only if no attempt of it stored its event: one
@@ -327,7 +350,9 @@ func refusal(err error) bool {
 // replayed expiry from a new one.
 func (s *Service) guess(cmd domain.Command, source, target string, retry bool) *PairState {
 	ix := s.cfg.Index
-	if _, expiry := cmd.(domain.ExpireConnection); ix == nil || !ix.Ready() || expiry || retry {
+	_, expiry := cmd.(domain.ExpireConnection)
+	_, settings := cmd.(domain.ChangeSharingSettings) // not in the index
+	if ix == nil || !ix.Ready() || expiry || settings || retry {
 		return nil
 	}
 	v, ok := ix.Pair(source, target)
@@ -424,6 +449,11 @@ func ours(cmd domain.Command, source, target string, e events.Event) bool {
 	switch c := cmd.(type) {
 	case domain.RequestConnection:
 		t, id = events.TypeConnectionRequested, c.ConnectionID
+		if autoAcceptanceOf(c.EventID)(e) {
+			t = events.TypeConnectionAccepted // the last of its batch
+		}
+	case domain.ChangeSharingSettings:
+		t, id = events.TypeSharingSettingsChanged, ""
 	case domain.AcceptConnection:
 		t = events.TypeConnectionAccepted
 	case domain.DenyConnection:

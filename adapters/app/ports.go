@@ -47,8 +47,9 @@ type PairUpdate struct {
 	Decide func(ctx context.Context, state PairState) (events.Event, error)
 	// Follow, if not nil, returns the events to store after the decided one, on the same
 	// pair and state, in the same atomic batch: the ends of a disconnected connection's
-	// shares (rule 6).
-	Follow func(ctx context.Context, state PairState, e events.Event) ([]events.Event, error)
+	// shares (rule 6), a request's acceptance by the target's settings (contract §8); and
+	// the conditions on other pairs the batch is stored on (the target's settings).
+	Follow func(ctx context.Context, state PairState, e events.Event) ([]events.Event, []Expect, error)
 	// Ours, if not nil, reports whether the pair's last event is one that Follow adds for
 	// this decision: then, too, the decision was stored already.
 	Ours func(e events.Event) bool
@@ -84,7 +85,12 @@ type PairsResult struct {
 
 // Update is what [EventStore.UpdatePair] did.
 type Update struct {
+	// Stored is the decided event; with Replayed, the pair's last event found to be the
+	// decision's.
 	Stored
+	// Last is the sequence of the last event stored with it ([PairUpdate.Follow]); Stored's
+	// when it was stored alone.
+	Last uint64
 	// Replayed: the pair's last event has the update's event id; it was not decided again.
 	Replayed bool
 	// Appended: an append was tried, so the decision's event may be stored even when the
@@ -119,6 +125,10 @@ type EventStore interface {
 	// Connection returns the events of connection id on the pair (source, target), oldest
 	// first, or none; it reads what a decision may rely on (never a lagging copy).
 	Connection(ctx context.Context, source, target, id string, b Bound) ([]Stored, error)
+	// LastOfPair returns the pair's last event, and false when it has none; it may lag
+	// behind the stream's leader. The pair of an entity with itself holds its sharing
+	// settings.
+	LastOfPair(ctx context.Context, source, target string) (Stored, bool, error)
 }
 
 // Views are the Outbound and Inbound views as the projector has written them.

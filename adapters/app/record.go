@@ -43,6 +43,7 @@ func recordContexts(ctx context.Context) (run context.Context, write func() (con
 type record struct {
 	ConnectionID string `json:"connectionId,omitempty"`
 	Sequence     uint64 `json:"sequence,omitempty"`
+	Status       string `json:"status,omitempty"`
 	// Refusal is the family (see refusalFamilies) and message of a refused command.
 	Refusal *recordedRefusal `json:"refusal,omitempty"`
 }
@@ -127,7 +128,7 @@ func (s *Service) recorded(ctx context.Context, p Principal, id CommandID, cmd d
 		}
 		return Result{}, err
 	}
-	rec := record{ConnectionID: res.ConnectionID, Sequence: res.Sequence}
+	rec := record{ConnectionID: res.ConnectionID, Sequence: res.Sequence, Status: string(res.Status)}
 	if err != nil {
 		rec = record{Refusal: &recordedRefusal{Family: Outcome(err), Message: err.Error()}}
 	}
@@ -162,7 +163,7 @@ func answer(data json.RawMessage) (Result, error) {
 		}
 		return Result{}, &RecordedError{family: family, msg: r.Message}
 	}
-	return Result{ConnectionID: rec.ConnectionID, Sequence: rec.Sequence, Replayed: true, FromRecord: true}, nil
+	return Result{ConnectionID: rec.ConnectionID, Sequence: rec.Sequence, Status: domain.Status(rec.Status), Replayed: true, FromRecord: true}, nil
 }
 
 // IsRecorded reports whether err is a refusal answered from a command id's record.

@@ -179,14 +179,14 @@ func (s *Service) earlierShares(ctx context.Context, pairs []Pair, ours func(eve
 
 // endShares returns what a disconnection adds to its batch ([PairUpdate.Follow]): the end
 // of every share over the connection, with ids derived from the disconnection's.
-func (s *Service) endShares(source, target string) func(ctx context.Context, st PairState, e events.Event) ([]events.Event, error) {
-	return func(ctx context.Context, st PairState, e events.Event) ([]events.Event, error) {
+func (s *Service) endShares(source, target string) func(ctx context.Context, st PairState, e events.Event) ([]events.Event, []Expect, error) {
+	return func(ctx context.Context, st PairState, e events.Event) ([]events.Event, []Expect, error) {
 		if e.Type != events.TypeConnectionDisconnected {
-			return nil, nil
+			return nil, nil, nil
 		}
 		shared, err := s.sharesAt(ctx, Pair{source, target}, st)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		objects := make([]domain.Object, len(shared))
 		ids := make([]string, len(shared))
@@ -194,7 +194,7 @@ func (s *Service) endShares(source, target string) func(ctx context.Context, st 
 			objects[i] = sh.Object()
 			ids[i] = endedShareID(e.EventID, objects[i])
 		}
-		return domain.SharesEnded(e, objects, ids), nil
+		return domain.SharesEnded(e, objects, ids), nil, nil
 	}
 }
 

@@ -66,7 +66,7 @@ func UpdateOptimistically(ctx context.Context, log ConditionalLog, u PairUpdate)
 			}
 			known = max(known, last.Sequence)
 			if found && (last.Event.EventID == u.EventID || u.Ours != nil && u.Ours(last.Event)) {
-				res.Stored, res.Replayed = last, true
+				res.Stored, res.Last, res.Replayed = last, last.Sequence, true
 				return res, nil
 			}
 			if found {
@@ -87,21 +87,24 @@ func UpdateOptimistically(ctx context.Context, log ConditionalLog, u PairUpdate)
 			return res, err
 		}
 		var more []events.Event
+		var also []Expect
 		if u.Follow != nil {
-			if more, err = u.Follow(ctx, state, e); errors.Is(err, ErrReadAgain) {
+			if more, also, err = u.Follow(ctx, state, e); errors.Is(err, ErrReadAgain) {
 				continue
 			} else if err != nil {
 				return res, err
 			}
 		}
-		var seq uint64
-		if len(more) == 0 {
+		var seq, last uint64
+		if len(more) == 0 && len(also) == 0 {
 			seq, err = log.AppendIf(ctx, e, state.Sequence)
+			last = seq
 		} else {
 			var seqs []uint64
-			seqs, err = log.AppendBatch(ctx, append([]events.Event{e}, more...), []Expect{{Pair{u.Source, u.Target}, state.Sequence}})
+			expect := append([]Expect{{Pair{u.Source, u.Target}, state.Sequence}}, also...)
+			seqs, err = log.AppendBatch(ctx, append([]events.Event{e}, more...), expect)
 			if err == nil {
-				seq = seqs[0]
+				seq, last = seqs[0], seqs[len(seqs)-1]
 			}
 		}
 		res.Appended = true
@@ -111,7 +114,7 @@ func UpdateOptimistically(ctx context.Context, log ConditionalLog, u PairUpdate)
 		if err != nil {
 			return res, err
 		}
-		res.Stored = Stored{Event: e, Sequence: seq}
+		res.Stored, res.Last = Stored{Event: e, Sequence: seq}, last
 		return res, nil
 	}
 	return res, ErrContended

@@ -140,7 +140,7 @@ func (s *Server) request(c *call) error {
 		return errorf(domain.ErrMissingValue, "targetEntityId is required")
 	}
 	return s.command(c, domain.RequestConnection{Target: *body.TargetEntityID}, func(r app.Result) any {
-		return wire.Requested{ID: r.ConnectionID, Success: true}
+		return wire.Requested{ID: r.ConnectionID, Status: string(r.Status), Success: true}
 	})
 }
 

@@ -127,6 +127,8 @@ func Routes() []Route {
 		{Method: "PUT", Path: "/v1/shared-objects/{objectType}/{objectId}/unshare", auth: true, handle: (*Server).unshare},
 		{Method: "PUT", Path: "/v1/catalog/products/{productId}/share", auth: true, handle: (*Server).shareProduct},
 		{Method: "GET", Path: "/v1/shared-objects", auth: true, handle: (*Server).sharedObjects},
+		{Method: "GET", Path: "/v1/entity-sharing-settings", auth: true, handle: (*Server).sharingSettings},
+		{Method: "PUT", Path: "/v1/entity-sharing-settings", auth: true, handle: (*Server).changeSharingSettings},
 		{Method: "GET", Path: "/healthz", handle: (*Server).healthz},
 		{Method: "GET", Path: "/readyz", handle: (*Server).readyz},
 		{Method: "GET", Path: "/metrics"},

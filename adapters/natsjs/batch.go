@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/google/uuid"
@@ -52,7 +53,7 @@ func (s *Store) AppendBatch(ctx context.Context, es []events.Event, expect []app
 	if len(es) == 0 {
 		return nil, nil
 	}
-	if len(es) == 1 {
+	if len(es) == 1 && len(expect) <= 1 {
 		var x uint64
 		for _, e := range expect {
 			if e.Source == es[0].SourceEntityID && e.Target == es[0].TargetEntityID {
@@ -63,7 +64,6 @@ func (s *Store) AppendBatch(ctx context.Context, es []events.Event, expect []app
 		return []uint64{seq}, err
 	}
 	msgs := make([]*nats.Msg, len(es))
-	conditioned := map[app.Pair]bool{}
 	for i, e := range es {
 		if err := e.Validate(); err != nil {
 			return nil, err
@@ -74,19 +74,28 @@ func (s *Store) AppendBatch(ctx context.Context, es []events.Event, expect []app
 		}
 		m := &nats.Msg{Subject: AppendSubject(e), Data: data, Header: nats.Header{}}
 		m.Header.Set(events.HeaderMsgID, e.EventID)
-		m.Header.Set(events.HeaderConnectionID, e.ConnectionID)
+		if e.ConnectionID != "" {
+			m.Header.Set(events.HeaderConnectionID, e.ConnectionID)
+		}
 		if id := CorrelationID(ctx); id != "" {
 			m.Header.Set(events.HeaderCorrelationID, id)
 		}
-		p := app.Pair{Source: e.SourceEntityID, Target: e.TargetEntityID}
-		for _, x := range expect {
-			if x.Pair == p && !conditioned[p] {
-				conditioned[p] = true
-				m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(x.Sequence, 10))
-				m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, events.PairSubject(p.Source, p.Target))
-			}
-		}
 		msgs[i] = m
+	}
+	// Each condition goes on a message of its own (a message carries one): the first of its
+	// pair's, else the first message still without one.
+	for _, x := range expect {
+		at := slices.IndexFunc(es, func(e events.Event) bool {
+			return e.SourceEntityID == x.Source && e.TargetEntityID == x.Target
+		})
+		if at < 0 || msgs[at].Header.Get(jetstream.ExpectedLastSubjSeqSubjHeader) != "" {
+			at = slices.IndexFunc(msgs, func(m *nats.Msg) bool { return m.Header.Get(jetstream.ExpectedLastSubjSeqSubjHeader) == "" })
+		}
+		if at < 0 {
+			return nil, fmt.Errorf("natsjs: a batch of %d events cannot carry %d conditions", len(es), len(expect))
+		}
+		msgs[at].Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(x.Sequence, 10))
+		msgs[at].Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, events.PairSubject(x.Source, x.Target))
 	}
 	// A batch that timed out may have been stored: sending it again (under a new batch id)
 	// is safe, as its message ids and conditions either find it or store it once.

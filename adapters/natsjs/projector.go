@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/entityconn/entityconn/adapters/telemetry"
+	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/events"
 	"github.com/entityconn/entityconn/projections"
 )
@@ -157,7 +158,9 @@ func (p *Projector) project(ctx context.Context) error {
 			// and stopping would stop every entity's views. Say so loudly and go on.
 			p.log.Error("projector: event skipped", "sequence", ev.Sequence, "err", err)
 		}
-		s := stored{seq: ev.Sequence, e: ev.Event, ok: err == nil}
+		// An entity's sharing settings are not in the views: their event only moves the
+		// checkpoint.
+		s := stored{seq: ev.Sequence, e: ev.Event, ok: err == nil && domain.Known(ev.Event.Type)}
 		if s.ok {
 			k := projections.Keys(s.e)
 			s.keys = append(make([]string, 0, 4), k[0], k[1])
@@ -377,7 +380,7 @@ func (p *Projector) settle(ctx context.Context, all bool) error {
 		p.flights = p.flights[1:]
 		p.acked = f.last
 		for _, s := range f.events {
-			if s.ok {
+			if s.ok || s.e.Type == events.TypeSharingSettingsChanged {
 				p.metrics.Projected(s.seq, s.e.OccurredAt, f.pending)
 			}
 		}

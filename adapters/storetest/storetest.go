@@ -300,8 +300,8 @@ func followBatch(t *testing.T, s app.EventStore) {
 		Decide: func(context.Context, app.PairState) (events.Event, error) {
 			return ev("d1", events.TypeConnectionDisconnected, "c1", "global", "eu"), nil
 		},
-		Follow: func(_ context.Context, st app.PairState, e events.Event) ([]events.Event, error) {
-			return []events.Event{shareEv("u1", events.TypeObjectUnshared, "c1", "global", "eu", events.ReasonConnectionEnded)}, nil
+		Follow: func(_ context.Context, st app.PairState, e events.Event) ([]events.Event, []app.Expect, error) {
+			return []events.Event{shareEv("u1", events.TypeObjectUnshared, "c1", "global", "eu", events.ReasonConnectionEnded)}, nil, nil
 		},
 		Ours: func(e events.Event) bool { return e.EventID == "u1" },
 	}

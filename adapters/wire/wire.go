@@ -29,6 +29,9 @@ type Requested = contract.Requested
 // Done is the answer to accept, deny, cancel and disconnect.
 type Done = contract.Done
 
+// SharingSettings is an entity's sharing settings.
+type SharingSettings = contract.SharingSettings
+
 // SharedObject is one shared object as the list of shared objects shows it (contract §7).
 type SharedObject = contract.SharedObject
 

@@ -17,3 +17,7 @@ const (
 	CommandShareObject   = "ShareObject"
 	CommandUnshareObject = "UnshareObject"
 )
+
+// CommandChangeSharingSettings is the command of contract §8 that sets an entity's
+// auto-accept setting.
+const CommandChangeSharingSettings = "ChangeSharingSettings"

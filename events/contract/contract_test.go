@@ -53,13 +53,14 @@ func shapes() map[string]any {
 	requested := contract.HistoryItem{Type: events.TypeConnectionRequested, At: at, ActorUserID: "alice", ActorEntityID: "global"}
 	denied := contract.HistoryItem{Type: events.TypeConnectionDenied, At: at.Add(5 * time.Minute), ActorUserID: "erik", ActorEntityID: "eu", Reason: "not needed yet"}
 	return map[string]any{
-		"Connection":   conn,
-		"HistoryItem":  denied,
-		"Detail":       contract.Detail{Connection: conn, History: []contract.HistoryItem{requested, denied}, Success: true},
-		"List":         contract.List{EntityConnections: []contract.Connection{conn}, NextPage: "/v1/entity-connections?page=2&pageSize=1", Success: true},
-		"ListLastPage": contract.List{EntityConnections: []contract.Connection{}, Success: true},
-		"Requested":    contract.Requested{ID: conn.ID, Success: true},
-		"Done":         contract.Done{Success: true},
+		"Connection":      conn,
+		"HistoryItem":     denied,
+		"Detail":          contract.Detail{Connection: conn, History: []contract.HistoryItem{requested, denied}, Success: true},
+		"List":            contract.List{EntityConnections: []contract.Connection{conn}, NextPage: "/v1/entity-connections?page=2&pageSize=1", Success: true},
+		"ListLastPage":    contract.List{EntityConnections: []contract.Connection{}, Success: true},
+		"Requested":       contract.Requested{ID: conn.ID, Status: "Pending", Success: true},
+		"SharingSettings": contract.SharingSettings{AutoAcceptFrom: []string{"global"}, Success: true},
+		"Done":            contract.Done{Success: true},
 		"HistoryItemOfAShare": contract.HistoryItem{Type: events.TypeObjectUnshared, At: at.Add(time.Hour), ActorUserID: "alice", ActorEntityID: "global",
 			Reason: events.ReasonUnshared, ObjectType: "Product", ObjectID: "P-100"},
 		"SharedObjects": contract.SharedObjects{SharedObjects: []contract.SharedObject{{ObjectType: "Product", ObjectID: "P-100",

@@ -49,10 +49,21 @@ type List struct {
 	Success           bool         `json:"success"`
 }
 
-// Requested is the answer to a request: the new connection's id.
+// Requested is the answer to a request: the new connection's id, and its status: Pending, or
+// Connected when the target's sharing settings accepted it at once (contract §8). A replayed
+// answer may lack the status.
 type Requested struct {
 	ID      string `json:"id"`
+	Status  string `json:"status,omitempty"`
 	Success bool   `json:"success"`
+}
+
+// SharingSettings is an entity's sharing settings (contract §8), the body of a change and
+// the answer to a read: the sources whose requests the entity accepts at once, ["*"] for
+// all, [] for none.
+type SharingSettings struct {
+	AutoAcceptFrom []string `json:"autoAcceptFrom"`
+	Success        bool     `json:"success,omitempty"`
 }
 
 // Done is the answer to accept, deny, cancel and disconnect.
