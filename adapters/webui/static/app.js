@@ -580,7 +580,15 @@
       return b;
     });
     const lostFocus = hadFocus && [...existing.values()].includes(document.activeElement);
-    actionsCell.replaceChildren(...buttons);
+    // Buttons are moved only when out of place: a button taken out of the page, even to be
+    // put back at once, loses the focus.
+    let prev = null;
+    for (const b of buttons) {
+      const next = prev ? prev.nextSibling : actionsCell.firstChild;
+      if (b !== next) actionsCell.insertBefore(b, next);
+      prev = b;
+    }
+    for (const b of existing.values()) b.remove();
     if (lostFocus) {
       const next = buttons.find((b) => !b.disabled);
       if (next) next.focus();
