@@ -1075,6 +1075,8 @@
   el.signOut.addEventListener('click', signOut);
   el.dismiss.addEventListener('click', clearError);
   el.entity.addEventListener('change', () => {
+    // A select without options yet (the entities are loading) has no value to switch to.
+    if (!entityOf(el.entity.value)) return;
     clearError();
     switchEntity(el.entity.value);
   });
