@@ -30,7 +30,7 @@ func body(t *testing.T, resp *http.Response) string {
 }
 
 // TestPage checks the page's title and heading and that every accessible name of contract §6
-// is in the page or its script.
+// and of the page's part of §7 is in the page or its script.
 func TestPage(t *testing.T) {
 	h := Handler()
 	resp := get(t, h, "GET", "/")
@@ -57,6 +57,11 @@ func TestPage(t *testing.T) {
 		`role="tabpanel" id="panel-inbound"`,
 		`role="alert"`,
 		`>Close</button>`,
+		`<dialog id="share-dialog" role="dialog"`,
+		`<label for="object-type">Object type</label>`,
+		`<label for="object-id">Object ID</label>`,
+		`>Share</button>`,
+		`<th scope="col">Shared objects</th>`,
 		`<script src="/app.js" defer></script>`,
 		`<link rel="stylesheet" href="/style.css">`,
 	} {
@@ -75,8 +80,8 @@ func TestPage(t *testing.T) {
 	js := body(t, get(t, h, "GET", "/app.js"))
 	for _, want := range []string{
 		"'Request Connection'", "'Cancel'", "'Accept'", "'Deny'", "'Disconnect'", "'History'",
-		"'Not connected'", "'You are not an admin of '",
-		"'/v1/entities'", "'/v1/entity-connections/changes'", "'/oauth/token'", "'Zuora-Entity-Ids'",
+		"'Not connected'", "'You are not an admin of '", "'Share Object'", "'Unshare'",
+		"'/v1/entities'", "'/v1/entity-connections/changes'", "'/v1/shared-objects/'", "'/v1/shared-objects?direction='", "'/oauth/token'", "'Zuora-Entity-Ids'",
 		"sessionStorage",
 	} {
 		if !strings.Contains(js, want) {

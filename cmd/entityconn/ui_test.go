@@ -255,10 +255,12 @@ func (b *browser) signOut() {
 	b.do("sign out", click(button("Sign out")), wait(labelled("Client ID")), chromedp.WaitNotVisible(button("Sign out")))
 }
 
-// chooseEntity picks the acting entity in the select labelled Entity.
+// chooseEntity picks the acting entity in the select labelled Entity, once it offers it (just
+// after a sign-in the options are still loading).
 func (b *browser) chooseEntity(id string) {
 	b.t.Helper()
 	b.do("choose entity "+id,
+		chromedp.WaitReady(labelled("Entity")+fmt.Sprintf(`/option[@value=%s]`, xq(id)), chromedp.RetryInterval(20*time.Millisecond)),
 		chromedp.SetValue(labelled("Entity"), id),
 		chromedp.Evaluate[chromedp.Void](jsLabelled("Entity")+`.dispatchEvent(new Event('change', {bubbles: true}))`),
 	)

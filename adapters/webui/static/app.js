@@ -1,4 +1,5 @@
-// Manage Entity Connections: the page of contract §6, on the REST API of contract §4.
+// Manage Entity Connections: the page of contract §6 and the shared objects of §7, on the
+// REST API of contract §4.
 //
 // The access token lives in this tab's sessionStorage (and in memory), never in a URL and
 // never with the client secret: when it ends (401, or its expiry) the page asks to sign in
@@ -6,6 +7,11 @@
 // GET /v1/entity-connections/changes, read with fetch() because EventSource cannot send the
 // Authorization header; after its own commands the page also reads the lists, with
 // minSequence, so that their result shows even before the stream delivers it.
+//
+// The stream carries connections, not shared objects; but a share or an unshare is an event
+// of its connection and rewrites the connection's view, so the stream sends that connection
+// again. Such a change is the page's cue to read the lists of shared objects again, with
+// minSequence of the change, so that the read includes it (see reloadShares).
 'use strict';
 
 (() => {
@@ -13,6 +19,8 @@
   const ENTITY_KEY = 'entityconn.entity';
   const TAB_KEY = 'entityconn.tab';
   const DIRECTIONS = ['outbound', 'inbound'];
+  // The list of shared objects that each direction's rows show (contract §7).
+  const SHARED = { outbound: 'sharedBy', inbound: 'sharedWith' };
   // Connections only move forward: Pending → Connected → Disconnected, Pending → another
   // terminal state. A late answer never takes a connection back.
   const RANK = { Pending: 0, Connected: 1, Denied: 2, Cancelled: 2, Expired: 2, Disconnected: 2 };
@@ -30,6 +38,8 @@
     historyBody: $('#history-table tbody'),
     reasonDialog: $('#reason-dialog'), reasonForm: $('#reason-form'), reasonTitle: $('#reason-title'),
     reason: $('#reason'), reasonConfirm: $('#reason-confirm'),
+    shareDialog: $('#share-dialog'), shareForm: $('#share-form'), shareTitle: $('#share-title'), shareHint: $('#share-hint'),
+    objectType: $('#object-type'), objectID: $('#object-id'),
   };
 
   const state = {
@@ -41,8 +51,22 @@
     busy: new Set(), // rows with a command in flight
     gen: 0, // bumped on sign-in, sign-out and entity switch: answers of older ones are dropped
     stream: null, retry: 0, retryTimer: 0, expiryTimer: 0, renderTimer: 0,
-    historyID: '', reasonAction: null, opener: null,
+    historyID: '', reasonAction: null, shareTarget: '', opener: null,
+    // Shared objects of the acting entity: by it (outbound rows), with it (inbound rows).
+    shares: { sharedBy: [], sharedWith: [] },
+    sharesLoaded: false,
+    sharesSync: newSharesSync(),
+    collapsed: new Set(), // rows ('dir:entity') whose list of shared objects the user closed
+    live: false, // the change stream has sent its current views ("live")
+    streamSeq: 0, // the highest sequence the change stream has sent
+    nextID: 0,
   };
+
+  // newSharesSync is the state of the reads of the shared objects: at most one runs at a
+  // time; a cue that comes meanwhile asks for one more after it, at the highest sequence.
+  function newSharesSync() {
+    return { want: 0, dirty: false, running: null };
+  }
 
   // ---- errors and notices ----
 
@@ -263,6 +287,12 @@
       state.loaded[d] = false;
     }
     state.seqs.clear();
+    state.shares = { sharedBy: [], sharedWith: [] };
+    state.sharesLoaded = false;
+    state.sharesSync = newSharesSync();
+    state.collapsed.clear();
+    state.live = false;
+    state.streamSeq = 0;
   }
 
   function switchEntity(id) {
@@ -276,6 +306,7 @@
     resetConnections();
     render();
     refresh(gen, '');
+    reloadShares(gen, 0);
     startStream(gen);
   }
 
@@ -296,32 +327,83 @@
     return !old || old.status !== c.status || old.updatedAt !== c.updatedAt;
   }
 
+  // readPages returns the items under key of every page of a list, starting at path, or null
+  // when the page has moved on to another generation meanwhile.
+  async function readPages(gen, path, key) {
+    const items = [];
+    for (let pages = 0; path && pages < 1000; pages++) {
+      const { data } = await api('GET', path, { gen });
+      if (gen !== state.gen) return null;
+      if (Array.isArray(data[key])) items.push(...data[key]);
+      path = '';
+      if (data.nextPage) {
+        // Follow the link on this origin only: the token never goes anywhere else.
+        const next = new URL(data.nextPage, location.href);
+        path = next.pathname + next.search;
+      }
+    }
+    return items;
+  }
+
   // refresh reads both lists (every page); with minSequence, once they include that event.
   async function refresh(gen, minSequence) {
     await Promise.all(DIRECTIONS.map(async (dir) => {
       let path = '/v1/entity-connections?type=' + dir + '&pageSize=300';
       if (minSequence) path += '&minSequence=' + encodeURIComponent(minSequence);
-      const items = [];
+      let items;
       try {
-        for (let pages = 0; path && pages < 1000; pages++) {
-          const { data } = await api('GET', path, { gen });
-          if (gen !== state.gen) return;
-          if (Array.isArray(data.entityConnections)) items.push(...data.entityConnections);
-          path = '';
-          if (data.nextPage) {
-            // Follow the link on this origin only: the token never goes anywhere else.
-            const next = new URL(data.nextPage, location.href);
-            path = next.pathname + next.search;
-          }
-        }
+        items = await readPages(gen, path, 'entityConnections');
       } catch (err) {
         fail(gen, 'Could not load the ' + (dir === 'outbound' ? 'Share To' : 'Share From') + ' connections', err);
         return;
       }
+      if (!items) return;
       for (const c of items) merge(dir, c, 0);
       state.loaded[dir] = true;
     }));
     if (gen === state.gen) render();
+  }
+
+  // ---- shared objects ----
+
+  // reloadShares reads the acting entity's shared objects again, both directions, once the
+  // list includes the event at minSequence (0: as it is). Reads are coalesced: while one
+  // runs, cues only raise the sequence the next one waits for, and one more read follows. The
+  // promise settles when no read is left to do, so a caller that awaits it sees its event.
+  function reloadShares(gen, minSequence) {
+    const sync = state.sharesSync;
+    sync.want = Math.max(sync.want, Number(minSequence) || 0);
+    sync.dirty = true;
+    if (sync.running) return sync.running;
+    sync.running = (async () => {
+      try {
+        while (sync.dirty && gen === state.gen) {
+          sync.dirty = false;
+          await readShares(gen, sync.want);
+        }
+      } finally {
+        sync.running = null;
+      }
+    })();
+    return sync.running;
+  }
+
+  async function readShares(gen, minSequence) {
+    const lists = {};
+    try {
+      await Promise.all(Object.values(SHARED).map(async (d) => {
+        let path = '/v1/shared-objects?direction=' + d + '&pageSize=300';
+        if (minSequence) path += '&minSequence=' + encodeURIComponent(minSequence);
+        lists[d] = await readPages(gen, path, 'sharedObjects');
+      }));
+    } catch (err) {
+      fail(gen, 'Could not load the shared objects', err);
+      return;
+    }
+    if (gen !== state.gen || !lists.sharedBy || !lists.sharedWith) return;
+    state.shares = lists;
+    state.sharesLoaded = true;
+    renderSoon();
   }
 
   // ---- the change stream ----
@@ -337,6 +419,7 @@
     stopStream();
     const ctrl = new AbortController();
     state.stream = ctrl;
+    state.live = false;
     const gone = () => ctrl.signal.aborted || gen !== state.gen;
     setLive('Connecting to live updates…');
     let res;
@@ -417,9 +500,13 @@
     if (gen !== state.gen) return;
     if (event === 'live') {
       state.retry = 0;
+      state.live = true;
       for (const d of DIRECTIONS) state.loaded[d] = true;
       setLive('Live: changes made elsewhere appear here as they happen.');
       renderSoon();
+      // The views just sent may be ahead of the last read of the shared objects (and, after
+      // a reconnection, changes may have been missed): read them as of the newest view.
+      reloadShares(gen, state.streamSeq);
       return;
     }
     if (event !== 'connection') return;
@@ -429,11 +516,21 @@
     } catch {
       return;
     }
-    if (!msg || !DIRECTIONS.includes(msg.direction)) return;
-    if (merge(msg.direction, msg.connection, Number(msg.sequence) || 0)) {
-      renderSoon();
-      if (state.historyID === msg.connection.id && el.history.open) loadHistory(gen, msg.connection.id);
-    }
+    if (!msg || !DIRECTIONS.includes(msg.direction) || !msg.connection) return;
+    const c = msg.connection;
+    if ((msg.direction === 'outbound' ? c.sourceEntityId : c.targetEntityId) !== state.acting) return;
+    const seq = Number(msg.sequence) || 0;
+    // A newer event of the connection, even one that changes nothing shown (the unshares
+    // that follow a disconnection keep its time), may be a share or an unshare.
+    const newer = seq > (state.seqs.get(c.id) || 0);
+    state.streamSeq = Math.max(state.streamSeq, seq);
+    const changed = merge(msg.direction, c, seq);
+    if (changed) renderSoon();
+    if (!changed && !newer) return;
+    if (state.historyID === c.id && el.history.open) loadHistory(gen, c.id);
+    // Objects are shared only over Connected connections, and ended with them (the views
+    // sent before "live" are covered by the read that "live" starts).
+    if (state.live && (c.status === 'Connected' || c.status === 'Disconnected')) reloadShares(gen, seq);
   }
 
   addEventListener('online', () => {
@@ -515,7 +612,7 @@
   function newRow(dir, id) {
     const row = document.createElement('tr');
     row.dataset.entity = id;
-    const labels = [dir === 'outbound' ? 'Target entity' : 'Source entity', 'ID', 'Status', 'Updated', 'Actions'];
+    const labels = [dir === 'outbound' ? 'Target entity' : 'Source entity', 'ID', 'Status', 'Updated', 'Shared objects', 'Actions'];
     for (const [i, label] of labels.entries()) {
       const cell = document.createElement(i === 0 ? 'th' : 'td');
       if (i === 0) cell.scope = 'row';
@@ -528,7 +625,7 @@
   }
 
   function updateRow(dir, row, id, conn, hadFocus) {
-    const [nameCell, idCell, statusCell, updatedCell, actionsCell] = row.cells;
+    const [nameCell, idCell, statusCell, updatedCell, sharesCell, actionsCell] = row.cells;
     const known = Boolean(entityOf(id));
     setText(nameCell, known ? nameOf(id) : '(no access)');
     nameCell.classList.toggle('muted', !known);
@@ -558,9 +655,11 @@
       }
     }
 
-    const specs = dir === 'outbound' ? outboundActions(id, conn, known) : inboundActions(id, conn);
     const busy = state.busy.has(dir + ':' + id);
     row.setAttribute('aria-busy', String(busy));
+    updateShares(dir, sharesCell, id, conn, busy);
+
+    const specs = dir === 'outbound' ? outboundActions(id, conn, known) : inboundActions(id, conn);
     const existing = new Map([...actionsCell.querySelectorAll('button')].map((b) => [b.textContent, b]));
     const buttons = specs.map((s) => {
       let b = existing.get(s.name);
@@ -580,11 +679,132 @@
       return b;
     });
     const lostFocus = hadFocus && [...existing.values()].includes(document.activeElement);
-    actionsCell.replaceChildren(...buttons);
+    // Buttons are moved only when out of place: a button taken out of the page, even to be
+    // put back at once, loses the focus.
+    let prev = null;
+    for (const b of buttons) {
+      const next = prev ? prev.nextSibling : actionsCell.firstChild;
+      if (b !== next) actionsCell.insertBefore(b, next);
+      prev = b;
+    }
+    for (const b of existing.values()) b.remove();
     if (lostFocus) {
       const next = buttons.find((b) => !b.disabled);
       if (next) next.focus();
     }
+  }
+
+  // sharesOf returns the objects shared over conn, by type and id: none unless conn is
+  // Connected, whatever the last read of the list says, as a share ends with its connection.
+  function sharesOf(dir, conn) {
+    if (!conn || conn.status !== 'Connected') return [];
+    const byKey = new Map();
+    for (const s of state.shares[SHARED[dir]]) if (s && s.connectionId === conn.id) byKey.set(objectKey(s), s);
+    return [...byKey.values()].sort((a, b) => a.objectType.localeCompare(b.objectType) ||
+      a.objectId.localeCompare(b.objectId, undefined, { numeric: true }));
+  }
+
+  function objectKey(s) {
+    return s.objectType + '/' + s.objectId;
+  }
+
+  function objectName(s) {
+    return s.objectType + ' ' + s.objectId;
+  }
+
+  // updateShares shows in cell the objects shared over the row's connection: a list the user
+  // may fold (it starts open), each object as "Type ID", with Unshare on the Share To side.
+  // Items are kept and moved rather than rebuilt, so that a focused Unshare keeps the focus.
+  function updateShares(dir, cell, id, conn, busy) {
+    const key = dir + ':' + id;
+    const items = sharesOf(dir, conn);
+    let details = cell.querySelector('details');
+    const focused = cell.contains(document.activeElement) ? document.activeElement : null;
+    if (items.length === 0) {
+      let text = '—';
+      if (conn && conn.status === 'Connected') text = state.sharesLoaded ? 'None' : 'Loading…';
+      if (details || cell.textContent !== text) cell.textContent = text;
+      if (focused) focusAction(cell.closest('tr'));
+      return;
+    }
+    if (!details) {
+      details = document.createElement('details');
+      details.open = !state.collapsed.has(key);
+      details.addEventListener('toggle', () => {
+        if (details.open) state.collapsed.delete(key);
+        else state.collapsed.add(key);
+      });
+      const list = document.createElement('ul');
+      list.className = 'objects';
+      details.append(document.createElement('summary'), list);
+      cell.replaceChildren(details);
+    }
+    setText(details.querySelector('summary'), items.length === 1 ? '1 shared object' : items.length + ' shared objects');
+    const list = details.querySelector('ul');
+    const old = new Map([...list.children].map((li) => [li.dataset.key, li]));
+    const focusedAt = focused ? [...list.children].indexOf(focused.closest('li')) : -1;
+    let prev = null;
+    for (const s of items) {
+      const k = objectKey(s);
+      let li = old.get(k);
+      old.delete(k);
+      if (!li) li = newObject(dir, id, s);
+      updateObject(dir, li, id, s, busy);
+      const next = prev ? prev.nextSibling : list.firstChild;
+      if (li !== next) list.insertBefore(li, next);
+      prev = li;
+    }
+    for (const li of old.values()) li.remove();
+    // The focused object was unshared: on to its neighbour's Unshare, else the list.
+    if (focused && !focused.isConnected) {
+      const li = list.children[Math.min(focusedAt, list.children.length - 1)];
+      const b = li && li.querySelector('button:not(:disabled)');
+      if (b) b.focus();
+      else details.querySelector('summary').focus();
+    }
+  }
+
+  function newObject(dir, counterpart, s) {
+    const li = document.createElement('li');
+    li.dataset.key = objectKey(s);
+    const name = document.createElement('span');
+    name.className = 'object';
+    name.id = dir + '-object-' + ++state.nextID;
+    // "Type ID", which may break between the two only.
+    const type = document.createElement('span');
+    type.textContent = s.objectType;
+    const id = document.createElement('span');
+    id.textContent = s.objectId;
+    name.append(type, ' ', id);
+    li.append(name);
+    if (dir === 'outbound') {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = 'Unshare';
+      b.setAttribute('aria-describedby', name.id + ' ' + dir + '-name-' + counterpart);
+      li.append(' ', b);
+    }
+    return li;
+  }
+
+  function updateObject(dir, li, counterpart, s, busy) {
+    const name = li.querySelector('.object');
+    name.title = (dir === 'outbound' ? 'Shared with ' : 'Shared from ') + nameOf(counterpart) + ' (' + counterpart + ') by ' +
+      s.sharedBy + ' on ' + formatTime(s.sharedAt);
+    const b = li.querySelector('button');
+    if (!b) return;
+    b.onclick = () => unshareObject(counterpart, s);
+    const reason = notAdminReason();
+    b.disabled = Boolean(reason) || busy;
+    if (reason) b.title = reason;
+    else if (busy) b.title = 'Working…';
+    else b.title = 'Stop sharing ' + objectName(s) + ' with ' + nameOf(counterpart);
+  }
+
+  // focusAction moves the focus to the first action of row that can be used.
+  function focusAction(row) {
+    const b = row && row.querySelector('td[data-label=Actions] button:not(:disabled)');
+    if (b) b.focus();
   }
 
   function setText(node, text) {
@@ -609,6 +829,7 @@
     } else if (conn.status === 'Pending') {
       specs.push({ name: 'Cancel', reason: notAdminReason(), run: () => command('outbound', id, 'cancel the request to ' + nameOf(id), 'PUT', connPath(conn, 'cancel')) });
     } else {
+      specs.push({ name: 'Share Object', reason: notAdminReason(), run: (ev) => askShare(id, ev.currentTarget) });
       specs.push({ name: 'Disconnect', reason: notAdminReason(), run: (ev) => askDisconnect('outbound', id, conn, ev.currentTarget) });
     }
     if (conn) specs.push({ name: 'History', reason: '', run: (ev) => showHistory(conn.id, ev.currentTarget) });
@@ -631,13 +852,20 @@
     return '/v1/entity-connections/' + encodeURIComponent(conn.id) + (verb ? '/' + verb : '');
   }
 
+  function objectPath(type, id, verb) {
+    return '/v1/shared-objects/' + encodeURIComponent(type) + '/' + encodeURIComponent(id) + '/' + verb;
+  }
+
   // ---- commands ----
 
   function requestConnection(target) {
     return command('outbound', target, 'request a connection to ' + nameOf(target), 'POST', '/v1/entity-connections', { targetEntityId: target });
   }
 
-  async function command(dir, counterpart, what, method, path, body) {
+  // command sends a command about the row of counterpart, the row busy meanwhile, then reads
+  // its result back. refocus, if given, puts the focus back in the row when the command
+  // took it away (its button was disabled or removed).
+  async function command(dir, counterpart, what, method, path, body, refocus) {
     const gen = state.gen;
     const key = dir + ':' + counterpart;
     if (state.busy.has(key)) return;
@@ -648,17 +876,23 @@
       const { res } = await api(method, path, { body, gen });
       if (gen !== state.gen) return;
       // Read the result back at once, without waiting for the stream.
-      await refresh(gen, res.headers.get('Entityconn-Sequence') || '');
+      const seq = res.headers.get('Entityconn-Sequence') || '';
+      await Promise.all([refresh(gen, seq), reloadShares(gen, seq)]);
     } catch (err) {
       fail(gen, 'Could not ' + what, err);
       // Refused because the page was behind (someone else acted first): show how things are.
-      if (gen === state.gen && (err.status === 404 || err.status === 409)) await refresh(gen, '');
+      if (gen === state.gen && (err.status === 404 || err.status === 409)) await Promise.all([refresh(gen, ''), reloadShares(gen, 0)]);
     } finally {
       if (gen === state.gen) {
         state.busy.delete(key);
         render();
+        if (refocus && (!document.activeElement || document.activeElement === document.body)) refocus(rowOf(dir, counterpart));
       }
     }
+  }
+
+  function rowOf(dir, id) {
+    return [...el.panels[dir].querySelector('tbody').rows].find((r) => r.dataset.entity === id) || null;
   }
 
   function askDeny(source, conn, opener) {
@@ -670,6 +904,52 @@
     const title = dir === 'outbound' ? 'Stop sharing to ' + nameOf(counterpart) : 'Stop sharing from ' + nameOf(counterpart);
     askReason(title, 'Disconnect connection', opener, (reason) =>
       command(dir, counterpart, 'disconnect ' + nameOf(counterpart), 'PUT', connPath(conn, 'disconnect'), reason ? { reason } : undefined));
+  }
+
+  // askShare opens the dialog that shares an object with target, over the row's connection.
+  function askShare(target, opener) {
+    state.shareTarget = target;
+    state.opener = opener;
+    el.shareTitle.textContent = 'Share an object with ' + nameOf(target);
+    el.shareHint.textContent = 'Users of ' + nameOf(target) + ' may then use the object; it stays in ' + nameOf(state.acting) +
+      '. Unshare, or a disconnection, ends the share.';
+    el.objectType.value = '';
+    el.objectID.value = '';
+    el.shareDialog.showModal();
+    el.objectType.focus();
+  }
+
+  el.shareForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const target = state.shareTarget;
+    const type = el.objectType.value.trim();
+    const id = el.objectID.value.trim();
+    el.shareDialog.close();
+    if (target) shareObject(target, type, id);
+  });
+
+  function shareObject(target, type, id) {
+    // Show the list the object joins, should the user have folded it.
+    state.collapsed.delete('outbound:' + target);
+    const row = rowOf('outbound', target);
+    const details = row && row.querySelector('details');
+    if (details) details.open = true;
+    return command('outbound', target, 'share ' + type + ' ' + id + ' with ' + nameOf(target), 'PUT', objectPath(type, id, 'share'),
+      { toEntityIds: [target] }, focusAction);
+  }
+
+  function unshareObject(target, s) {
+    const row = rowOf('outbound', target);
+    const at = row ? [...row.querySelectorAll('.objects li')].findIndex((li) => li.dataset.key === objectKey(s)) : -1;
+    return command('outbound', target, 'unshare ' + objectName(s) + ' from ' + nameOf(target), 'PUT',
+      objectPath(s.objectType, s.objectId, 'unshare'), { fromEntityIds: [target] }, (r) => {
+        // On to the object that took its place, else the one before, else the row's actions.
+        const items = r ? r.querySelectorAll('.objects li') : [];
+        const li = items[Math.min(Math.max(at, 0), items.length - 1)];
+        const b = li && li.querySelector('button:not(:disabled)');
+        if (b) b.focus();
+        else focusAction(r);
+      });
   }
 
   function askReason(title, confirm, opener, action) {
@@ -725,8 +1005,11 @@
       t.textContent = formatTime(h.at);
       when.append(t);
       tr.append(when);
+      let what = String(h.type || '').replace(/^Connection/, '');
+      if (h.type === 'ObjectShared') what = 'Shared ' + h.objectType + ' ' + h.objectId;
+      else if (h.type === 'ObjectUnshared') what = 'Unshared ' + h.objectType + ' ' + h.objectId;
       const cells = [
-        String(h.type || '').replace(/^Connection/, ''),
+        what,
         h.actorUserId || 'the service',
         h.actorEntityId ? nameOf(h.actorEntityId) + ' (' + h.actorEntityId + ')' : '—',
         h.reason || '—',
@@ -744,12 +1027,13 @@
   // ---- dialogs ----
 
   function closeDialogs() {
-    for (const d of [el.history, el.reasonDialog]) if (d.open) d.close();
+    for (const d of [el.history, el.reasonDialog, el.shareDialog]) if (d.open) d.close();
   }
 
-  for (const d of [el.history, el.reasonDialog]) {
+  for (const d of [el.history, el.reasonDialog, el.shareDialog]) {
     d.addEventListener('close', () => {
       if (d === el.history) state.historyID = '';
+      else if (d === el.shareDialog) state.shareTarget = '';
       else state.reasonAction = null;
       // Back to the button that opened the dialog, if it is still there.
       if (state.opener && state.opener.isConnected && !state.opener.disabled) state.opener.focus();
@@ -791,6 +1075,8 @@
   el.signOut.addEventListener('click', signOut);
   el.dismiss.addEventListener('click', clearError);
   el.entity.addEventListener('change', () => {
+    // A select without options yet (the entities are loading) has no value to switch to.
+    if (!entityOf(el.entity.value)) return;
     clearError();
     switchEntity(el.entity.value);
   });
