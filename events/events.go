@@ -156,7 +156,9 @@ func (l *IDList) UnmarshalJSON(b []byte) error {
 }
 
 // SettingsSubject returns the subject that the sharing settings of entity are stored on.
-func SettingsSubject(entity string) string { return Subject(entity, entity, TypeSharingSettingsChanged) }
+func SettingsSubject(entity string) string {
+	return Subject(entity, entity, TypeSharingSettingsChanged)
+}
 
 // idPattern is the syntax of entity and user ids (contract §1): they become subject tokens.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
