@@ -47,6 +47,8 @@ type ListQuery struct {
 	// MinSequence, when not 0, makes the query wait (up to MinSequenceWait) until the views
 	// include that stream sequence.
 	MinSequence uint64
+	// AsOf, when not zero, answers as the connections were at that instant (contract §8).
+	AsOf time.Time
 }
 
 // ListResult is one page of connections, newest request first.
@@ -90,6 +92,9 @@ func (s *Service) List(ctx context.Context, p Principal, q ListQuery) (ListResul
 	ds := []projections.Direction{projections.Outbound, projections.Inbound}
 	if q.Direction != "" {
 		ds = []projections.Direction{q.Direction}
+	}
+	if !q.AsOf.IsZero() {
+		return s.listAsOf(ctx, p, q, ds)
 	}
 	var all []projections.View
 	if ix := s.cfg.Index; ix != nil && ix.Ready() && s.indexHasViews(ctx, ix) {

@@ -224,6 +224,8 @@ type SharedQuery struct {
 	// MinSequence, when not 0, makes the query wait (up to MinSequenceWait) until the list
 	// index includes that stream sequence.
 	MinSequence uint64
+	// AsOf, when not zero, answers as the shares were at that instant (contract §8).
+	AsOf time.Time
 }
 
 // SharedResult is one page of shares, newest first.
@@ -259,8 +261,16 @@ func (s *Service) SharedObjects(ctx context.Context, p Principal, q SharedQuery)
 		ds = []projections.Direction{q.Direction}
 	}
 	var all []projections.Share
+	if !q.AsOf.IsZero() {
+		var err error
+		if all, err = s.sharedAsOf(ctx, p, ds, q.AsOf); err != nil {
+			return SharedResult{}, err
+		}
+	}
 	for _, d := range ds {
-		all = append(all, ix.SharedObjects(p.EntityID, d)...)
+		if q.AsOf.IsZero() {
+			all = append(all, ix.SharedObjects(p.EntityID, d)...)
+		}
 	}
 	all = projections.FilterShares(all, q.ObjectType)
 	projections.SortSharesNewestFirst(all)
