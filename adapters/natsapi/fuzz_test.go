@@ -7,13 +7,15 @@ import (
 
 	"github.com/entityconn/entityconn/adapters/natsapi"
 	"github.com/entityconn/entityconn/adapters/zuora"
+	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/projections"
 )
 
 // FuzzRequest feeds a NATS request body, as the micro service and the durable command door
 // receive it, through everything that reads it before the service runs: Decode, then
-// Principal, Command for every command name (and an unknown one) and ListQuery, whose query
-// is validated and paged. Nothing may panic, and every refusal must be the caller's fault: a
+// Principal, Command for every command name (and an unknown one) with the check of a
+// share's object and entities, ListQuery, whose query is validated and paged, and
+// SharedQuery. Nothing may panic, and every refusal must be the caller's fault: a
 // 4xx in the error table, never an internal error.
 //
 // Run it with: go test -run='^$' -fuzz=FuzzRequest -fuzztime=30s ./adapters/natsapi/
@@ -35,6 +37,16 @@ func FuzzRequest(f *testing.F) {
 		`{"actorUserId":"admin","entityId":"global"} {}`,
 		`{"ACTORUSERID":"admin","EntityId":"global","targetentityid":"eu"}`,
 		`{"commandId":"` + strings.Repeat("k", 300) + `","actorUserId":"a","entityId":"b","connectionId":"c"}`,
+		`{"commandId":"s-1","entityId":"global","objectType":"Product","objectId":"P-100","toEntityIds":["eu","us"]}`,
+		`{"commandId":"u-1","entityId":"global","objectType":"AccountingPeriod","objectId":"2026-11","fromEntityIds":["eu"]}`,
+		`{"entityId":"global","objectType":"Product","objectId":"P-1","toEntityIds":["eu"],"fromEntityIds":["us"]}`,
+		`{"entityId":"global","objectType":"product","objectId":"P.1","toEntityIds":[]}`,
+		`{"entityId":"global","objectType":"Product","objectId":"P-1","toEntityIds":null}`,
+		`{"entityId":"global","objectType":"Product","objectId":"P-1","toEntityIds":"eu"}`,
+		`{"entityId":"global","objectType":"Product","objectId":"P-1","fromEntityIds":[1,null]}`,
+		`{"entityId":"global","direction":"sharedBy","objectType":"Product","page":2,"pageSize":300,"minSequence":7}`,
+		`{"entityId":"global","direction":"sharedWith"}`,
+		`{"entityId":"global","direction":"both","objectType":"` + strings.Repeat("P", 100) + `"}`,
 		`[]`, `null`, `""`, `{}`, ``, `   `, `{"actorUserId":`, "\xff",
 	} {
 		f.Add([]byte(s))
@@ -44,6 +56,7 @@ func FuzzRequest(f *testing.F) {
 		names = append(names, n)
 	}
 	views := make([]projections.View, 40)
+	shares := make([]projections.Share, 40)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := natsapi.Decode(data)
 		if err != nil {
@@ -60,6 +73,24 @@ func FuzzRequest(f *testing.F) {
 			} else if cmd == nil {
 				t.Fatalf("Command(%s) of %q = nil, nil", name, data)
 			}
+			// The service checks a share's object and entities first of all.
+			var checked error
+			switch c := cmd.(type) {
+			case domain.ShareObject:
+				checked = domain.CheckObject(c.Object, c.Targets, "toEntityIds")
+			case domain.UnshareObject:
+				checked = domain.CheckObject(c.Object, c.Targets, "fromEntityIds")
+			}
+			if checked != nil {
+				mustBeCallersFault(t, "CheckObject of Command("+name+")", data, checked)
+			}
+		}
+		if sq, err := r.SharedQuery(); err != nil {
+			mustBeCallersFault(t, "SharedQuery", data, err)
+		} else if sq.Direction != "" && sq.Direction != projections.SharedBy && sq.Direction != projections.SharedWith {
+			t.Fatalf("SharedQuery of %q: direction %q", data, sq.Direction)
+		} else if items, _ := projections.Page(shares, sq.Page, sq.PageSize); sq.PageSize > 0 && len(items) > sq.PageSize {
+			t.Fatalf("Page(%d, %d) of shares = %d items", sq.Page, sq.PageSize, len(items))
 		}
 		q, err := r.ListQuery()
 		if err == nil {

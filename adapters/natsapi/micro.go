@@ -68,7 +68,7 @@ func Start(nc *nats.Conn, x *Executor, log *slog.Logger) (*Server, error) {
 	svc, err := micro.AddService(nc, micro.Config{
 		Name:        ServiceName,
 		Version:     ServiceVersion,
-		Description: "entity connections: request, accept, deny, cancel, disconnect, list, get on entityconn.api.<userId>.<endpoint> (contract §5)",
+		Description: "entity connections: request, accept, deny, cancel, disconnect, list, get, share, unshare, shared on entityconn.api.<userId>.<endpoint> (contract §5, §7)",
 	})
 	if err != nil {
 		cancel()
@@ -93,6 +93,10 @@ func Start(nc *nats.Conn, x *Executor, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	if err := add("get", s.get, nil); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	if err := add("shared", s.shared, nil); err != nil {
 		s.Stop()
 		return nil, err
 	}
@@ -197,7 +201,11 @@ func (s *Server) command(req micro.Request, name, user string) {
 		s.fail(req, o)
 		return
 	}
-	s.respond(req, nats.Header{HeaderSequence: {strconv.FormatUint(o.Sequence, 10)}, HeaderConnectionID: {o.ConnectionID}}, o.Body)
+	h := nats.Header{HeaderSequence: {strconv.FormatUint(o.Sequence, 10)}}
+	if o.ConnectionID != "" { // a share or unshare names objects, not one connection
+		h.Set(HeaderConnectionID, o.ConnectionID)
+	}
+	s.respond(req, h, o.Body)
 }
 
 func (s *Server) list(req micro.Request, user string) {
@@ -238,6 +246,33 @@ func (s *Server) get(req micro.Request, user string) {
 		cancel()
 		if err == nil {
 			s.respondJSON(req, wire.NewDetail(d))
+			return
+		}
+	}
+	s.fail(req, Failure(pid, err))
+}
+
+// shared answers a list of the objects the acting entity shares or that are shared with it
+// (contract §7): the REST body without nextPage, as list answers (a full page may have a
+// next one).
+func (s *Server) shared(req micro.Request, user string) {
+	pid := processID()
+	r, err := Decode(req.Data())
+	var p app.Principal
+	var q app.SharedQuery
+	if err == nil {
+		p, err = r.Principal(user)
+	}
+	if err == nil {
+		q, err = r.SharedQuery()
+	}
+	if err == nil {
+		var res app.SharedResult
+		ctx, cancel := context.WithTimeout(s.ctx, requestTimeout)
+		res, err = s.x.Service.SharedObjects(ctx, p, q)
+		cancel()
+		if err == nil {
+			s.respondJSON(req, wire.NewSharedObjects(res))
 			return
 		}
 	}

@@ -1,6 +1,7 @@
 // Package natsapi is entityconn's door for other services on NATS request/reply: a NATS
 // micro service named entityconn with the endpoints entityconn.api.<userId>.request,
-// accept, deny, cancel, disconnect, list and get (contract §5). It also holds what the
+// accept, deny, cancel, disconnect, list and get (contract §5), and share, unshare and
+// shared for the shared objects of contract §7. It also holds what the
 // durable command door (package natscmd) shares with it: the request body, its validation
 // and the replay of a command id's first outcome.
 //
@@ -32,7 +33,9 @@ const MaxCommandIDLength = 255
 
 // Request is the body of a NATS command or query (contract §5). Commands use CommandID,
 // EntityID and TargetEntityID (request) or ConnectionID (the others), and Reason (deny,
-// disconnect). Queries use EntityID, ConnectionID (get) and the list fields. ActorUserID is
+// disconnect); share and unshare use ObjectType, ObjectID and ToEntityIDs (share) or
+// FromEntityIDs (unshare), as the REST bodies of contract §7 do. Queries use EntityID,
+// ConnectionID (get), the list fields, and Direction and ObjectType (shared). ActorUserID is
 // optional: the subject names the actor, and a body that names another is refused.
 type Request struct {
 	CommandID      string `json:"commandId,omitempty"`
@@ -47,17 +50,30 @@ type Request struct {
 	Status   string `json:"status,omitempty"`
 	Page     int    `json:"page,omitempty"`
 	PageSize int    `json:"pageSize,omitempty"`
-	// MinSequence makes list and get wait until the views include that sequence.
+	// MinSequence makes list, get and shared wait until the views include that sequence.
 	MinSequence uint64 `json:"minSequence,omitempty"`
+
+	// Share and unshare: the object, and the entities to share it with (share) or to stop
+	// sharing it with (unshare). Shared: ObjectType keeps only objects of that type.
+	ObjectType    string   `json:"objectType,omitempty"`
+	ObjectID      string   `json:"objectId,omitempty"`
+	ToEntityIDs   []string `json:"toEntityIds,omitempty"`
+	FromEntityIDs []string `json:"fromEntityIds,omitempty"`
+	// Shared: sharedBy (the acting entity is the source), sharedWith (it is the target) or
+	// empty for both.
+	Direction string `json:"direction,omitempty"`
 }
 
-// Commands are the names of the commands of contract §1, by endpoint.
+// Commands are the names of the commands of contract §1 and §7, by endpoint. The durable
+// command door (package natscmd) takes the same names as the last token of its subjects.
 var Commands = map[string]string{
 	"request":    contract.CommandRequestConnection,
 	"accept":     contract.CommandAcceptConnection,
 	"deny":       contract.CommandDenyConnection,
 	"cancel":     contract.CommandCancelConnection,
 	"disconnect": contract.CommandDisconnectConnection,
+	"share":      contract.CommandShareObject,
+	"unshare":    contract.CommandUnshareObject,
 }
 
 // Decode parses a request body: JSON, at most MaxRequestBytes, no unknown fields. Errors wrap
@@ -118,8 +134,11 @@ func truncate(s string) string {
 }
 
 // Command returns the domain command name (e.g. "AcceptConnection") asks for with r's fields.
-// Errors wrap domain.ErrMissingValue for an absent target or connection id and
-// domain.ErrInvalidValue for an unknown name or a command id that is too long.
+// Errors wrap domain.ErrMissingValue for an absent target, connection id or list of entities
+// to share with (toEntityIds) or unshare from (fromEntityIds), and domain.ErrInvalidValue for
+// an unknown name, a command id that is too long, or the list of the other command (share
+// takes toEntityIds, unshare fromEntityIds, as their REST bodies do). The object and the
+// entities are checked by the service (domain.CheckObject).
 func (r Request) Command(name string) (domain.Command, error) {
 	if len(r.CommandID) > MaxCommandIDLength {
 		return nil, fmt.Errorf("%w: commandId is longer than %d bytes", domain.ErrInvalidValue, MaxCommandIDLength)
@@ -144,6 +163,22 @@ func (r Request) Command(name string) (domain.Command, error) {
 		return domain.CancelConnection{ConnectionID: r.ConnectionID}, needID()
 	case contract.CommandDisconnectConnection:
 		return domain.DisconnectConnection{ConnectionID: r.ConnectionID, Reason: r.Reason}, needID()
+	case contract.CommandShareObject:
+		switch {
+		case r.FromEntityIDs != nil:
+			return nil, fmt.Errorf("%w: fromEntityIds is a field of unshare: share takes toEntityIds", domain.ErrInvalidValue)
+		case r.ToEntityIDs == nil:
+			return nil, fmt.Errorf("%w: toEntityIds is required", domain.ErrMissingValue)
+		}
+		return domain.ShareObject{Object: r.object(), Targets: r.ToEntityIDs}, nil
+	case contract.CommandUnshareObject:
+		switch {
+		case r.ToEntityIDs != nil:
+			return nil, fmt.Errorf("%w: toEntityIds is a field of share: unshare takes fromEntityIds", domain.ErrInvalidValue)
+		case r.FromEntityIDs == nil:
+			return nil, fmt.Errorf("%w: fromEntityIds is required", domain.ErrMissingValue)
+		}
+		return domain.UnshareObject{Object: r.object(), Targets: r.FromEntityIDs}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown command %q", domain.ErrInvalidValue, name)
 }
@@ -172,6 +207,30 @@ func (r Request) ListQuery() (app.ListQuery, error) {
 			return q, err
 		}
 		q.Status = st
+	}
+	return q, nil
+}
+
+// object returns the object a share or unshare names.
+func (r Request) object() domain.Object { return domain.Object{Type: r.ObjectType, ID: r.ObjectID} }
+
+// SharedQuery returns the query of a list of shared objects of r, with the REST defaults
+// (page 1, 30 items). Errors wrap domain.ErrInvalidValue for a direction other than sharedBy
+// or sharedWith; the ranges and the object type are checked by the service.
+func (r Request) SharedQuery() (app.SharedQuery, error) {
+	q := app.SharedQuery{ObjectType: r.ObjectType, Page: r.Page, PageSize: r.PageSize, MinSequence: r.MinSequence}
+	if q.Page == 0 {
+		q.Page = 1
+	}
+	if q.PageSize == 0 {
+		q.PageSize = 30
+	}
+	if r.Direction != "" {
+		d, ok := projections.ParseShareDirection(r.Direction)
+		if !ok {
+			return q, fmt.Errorf("%w: direction %q must be sharedBy or sharedWith", domain.ErrInvalidValue, truncate(r.Direction))
+		}
+		q.Direction = d
 	}
 	return q, nil
 }

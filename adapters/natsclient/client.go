@@ -1,7 +1,8 @@
 // Package natsclient is a typed Go client of entityconn for other services, over NATS
 // (contract §5): the commands and queries of the micro service entityconn
-// (entityconn.api.<userId>.request, accept, deny, cancel, disconnect, list and get), and
-// subscriptions to an entity's events on the stream ENTITYCONN_EVENTS.
+// (entityconn.api.<userId>.request, accept, deny, cancel, disconnect, list and get, and
+// share, unshare and shared for the shared objects of contract §7), and subscriptions to an
+// entity's events on the stream ENTITYCONN_EVENTS.
 //
 // Errors the service answers come back as [*Error] values that [errors.Is] matches against
 // this package's sentinels ([ErrRuleViolation], [ErrPermission], ...), the same families as
@@ -181,6 +182,12 @@ type request struct {
 	Page        int    `json:"page,omitempty"`
 	PageSize    int    `json:"pageSize,omitempty"`
 	MinSequence uint64 `json:"minSequence,omitempty"`
+
+	ObjectType    string   `json:"objectType,omitempty"`
+	ObjectID      string   `json:"objectId,omitempty"`
+	ToEntityIDs   []string `json:"toEntityIds,omitempty"`
+	FromEntityIDs []string `json:"fromEntityIds,omitempty"`
+	Direction     string   `json:"direction,omitempty"`
 }
 
 // Backoff between asking again for a command whose first attempt is still in flight.
@@ -258,18 +265,24 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// command sends one command to its endpoint and returns its result.
-func (c *Client) command(ctx context.Context, endpoint string, body request, opts []CallOption) (Result, error) {
+// send sends one command to its endpoint, with its actor and command id, and returns the
+// successful reply.
+func (c *Client) send(ctx context.Context, endpoint string, body request, opts []CallOption) (*nats.Msg, error) {
 	co, err := c.collect(opts)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	body.actorUser, body.EntityID = co.actor.userID, co.actor.entityID
 	body.CommandID = co.commandID
 	if body.CommandID == "" {
 		body.CommandID = uuid.NewString()
 	}
-	reply, err := c.call(ctx, endpoint, body)
+	return c.call(ctx, endpoint, body)
+}
+
+// command sends one command of a connection to its endpoint and returns its result.
+func (c *Client) command(ctx context.Context, endpoint string, body request, opts []CallOption) (Result, error) {
+	reply, err := c.send(ctx, endpoint, body, opts)
 	if err != nil {
 		return Result{}, err
 	}
@@ -292,7 +305,7 @@ func (c *Client) command(ctx context.Context, endpoint string, body request, opt
 	return res, nil
 }
 
-// query sends a list or get and decodes its reply into out.
+// query sends a list, get or shared and decodes its reply into out.
 func (c *Client) query(ctx context.Context, endpoint string, body request, opts []CallOption, out any) error {
 	co, err := c.collect(opts)
 	if err != nil {

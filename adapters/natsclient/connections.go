@@ -21,7 +21,8 @@ type Detail = contract.Detail
 
 // Result is the outcome of a command.
 type Result struct {
-	// ConnectionID is the connection's id: the new one for Request, the given one otherwise.
+	// ConnectionID is the connection's id: the new one for Request, the given one otherwise;
+	// empty for Share and Unshare, whose events may be on several connections.
 	ConnectionID string
 	// Sequence is the stream sequence of the command's event, from the Entityconn-Sequence
 	// header; pass it as a minimum sequence to read your own write. 0 if the service sent none.
@@ -118,4 +119,86 @@ func (c *Client) Get(ctx context.Context, id string, minSequence uint64, opts ..
 		d.History = []HistoryItem{}
 	}
 	return d, nil
+}
+
+// SharedObject is one object shared over a Connected connection (contract §7), as the list
+// of shared objects shows it.
+type SharedObject = contract.SharedObject
+
+// SharedOptions filters and pages [Client.SharedObjects]. Zero fields are left to the
+// service's defaults.
+type SharedOptions struct {
+	// Direction is "sharedBy" (the objects the acting entity shares), "sharedWith" (those
+	// shared with it), or empty for both.
+	Direction string
+	// ObjectType keeps only objects of this type, such as "Product".
+	ObjectType string
+	// Page is the page number, from 1 (the default).
+	Page int
+	// PageSize is the number of items per page: 30 by default, at most 300.
+	PageSize int
+	// MinSequence makes the service answer only once its views include this stream sequence,
+	// such as a [Result.Sequence] (waiting at most 5 s, then [ErrUnavailable]).
+	MinSequence uint64
+}
+
+// Share shares the object (objectType, such as "Product", and objectID) from the acting
+// entity with each of targets, at most 50 entities, over their Connected connections: with
+// all of them or, if any refuses, with none. Sharing an object again is a success that stores
+// nothing. The returned Result has the stream sequence of the last event and no connection
+// id. It fails with [ErrPermission] unless the actor is an admin of the acting entity,
+// [ErrRuleViolation] if a target has no Connected connection from the acting entity (the
+// message names it), [ErrInvalid] for a malformed type or id, a target named twice or the
+// acting entity itself, and [ErrMissing] for an empty type, id or list of targets (without
+// calling the service).
+func (c *Client) Share(ctx context.Context, objectType, objectID string, targets []string, opts ...CallOption) (Result, error) {
+	if err := checkObject(objectType, objectID, targets); err != nil {
+		return Result{}, err
+	}
+	return c.objectCommand(ctx, "share", request{ObjectType: objectType, ObjectID: objectID, ToEntityIDs: targets}, opts)
+}
+
+// Unshare stops sharing the object from the acting entity with each of targets: all of them
+// or none. It fails with [ErrRuleViolation] if the object is not shared with one of them
+// (the message names it); other errors are as for [Client.Share].
+func (c *Client) Unshare(ctx context.Context, objectType, objectID string, targets []string, opts ...CallOption) (Result, error) {
+	if err := checkObject(objectType, objectID, targets); err != nil {
+		return Result{}, err
+	}
+	return c.objectCommand(ctx, "unshare", request{ObjectType: objectType, ObjectID: objectID, FromEntityIDs: targets}, opts)
+}
+
+func checkObject(objectType, objectID string, targets []string) error {
+	switch {
+	case objectType == "":
+		return fmt.Errorf("%w: object type is empty", ErrMissing)
+	case objectID == "":
+		return fmt.Errorf("%w: object id is empty", ErrMissing)
+	case len(targets) == 0:
+		return fmt.Errorf("%w: no entity to share with or unshare from", ErrMissing)
+	}
+	return nil
+}
+
+func (c *Client) objectCommand(ctx context.Context, endpoint string, body request, opts []CallOption) (Result, error) {
+	reply, err := c.send(ctx, endpoint, body, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Sequence: sequenceOf(reply.Header)}, nil
+}
+
+// SharedObjects returns one page of the objects the acting entity shares and of those shared
+// with it, newest share first. The slice is never nil. Any user of the acting entity may
+// read it. It fails with [ErrInvalid] for an unknown direction or a malformed object type.
+func (c *Client) SharedObjects(ctx context.Context, so SharedOptions, opts ...CallOption) ([]SharedObject, error) {
+	var out contract.SharedObjects
+	body := request{Direction: so.Direction, ObjectType: so.ObjectType, Page: so.Page, PageSize: so.PageSize, MinSequence: so.MinSequence}
+	if err := c.query(ctx, "shared", body, opts, &out); err != nil {
+		return nil, err
+	}
+	if out.SharedObjects == nil {
+		out.SharedObjects = []SharedObject{}
+	}
+	return out.SharedObjects, nil
 }

@@ -6,8 +6,8 @@
 //
 //   - ENTITYCONN_COMMANDS, subjects entityconn.commands.<userId>.<CommandName>
 //     (RequestConnection, AcceptConnection, DenyConnection, CancelConnection,
-//     DisconnectConnection): the user token is who acts. The body is the plain JSON request
-//     of natsapi.Request; no Watermill header is needed. Nats-Msg-Id =
+//     DisconnectConnection, ShareObject, UnshareObject): the user token is who acts. The
+//     body is the plain JSON request of natsapi.Request; no Watermill header is needed. Nats-Msg-Id =
 //     commandId is recommended: the stream de-duplicates re-publications within 2 minutes.
 //     Work-queue retention: an acknowledged command is removed, so the stream is exactly the
 //     backlog, and the server refuses any second consumer overlapping the door's (which
@@ -52,8 +52,8 @@
 // The Watermill subscriber is this package's own, over nats.go's jetstream
 // (Consumer.Messages), not watermill-nats. watermill-nats v2.1.3's jetstream subscriber
 // drains the *nats.Conn it is given when the router closes it (the service's shared
-// connection), ignores ConfigureConsumer, runs one Consume per topic (so the five command
-// topics would need five consumers, and a message on an unknown command subject would
+// connection), ignores ConfigureConsumer, runs one Consume per topic (so the seven command
+// topics would need seven consumers, and a message on an unknown command subject would
 // never be consumed, answered or poisoned), handles one message at a time per topic, and on
 // close stops waiting for acknowledgements of messages still being handled (they are then
 // redelivered after AckWait); its legacy package (pkg/nats) also drains its connection on

@@ -199,13 +199,7 @@ func Start(ctx context.Context, nc *nats.Conn, x *natsapi.Executor, cfg Config) 
 	if err != nil {
 		return nil, fmt.Errorf("natscmd: command processor: %w", err)
 	}
-	if err := proc.AddHandlers(
-		commandHandler[requestConnection](d),
-		commandHandler[acceptConnection](d),
-		commandHandler[denyConnection](d),
-		commandHandler[cancelConnection](d),
-		commandHandler[disconnectConnection](d),
-	); err != nil {
+	if err := proc.AddHandlers(handlers(d)...); err != nil {
 		return nil, fmt.Errorf("natscmd: command handlers: %w", err)
 	}
 	d.router.AddConsumerHandler("entityconn.commands.unknown", unknownTopic, d.sub, d.unknown)
@@ -222,6 +216,21 @@ func Start(ctx context.Context, nc *nats.Conn, x *natsapi.Executor, cfg Config) 
 	}
 	go d.sub.run()
 	return d, nil
+}
+
+// handlers returns the CQRS handlers of d, one per command of natsapi.Commands: the
+// subscriber makes a topic of each of those, and a topic without a handler would hold its
+// messages unacknowledged (TestEveryCommandHasAHandler).
+func handlers(d *Door) []cqrs.CommandHandler {
+	return []cqrs.CommandHandler{
+		commandHandler[requestConnection](d),
+		commandHandler[acceptConnection](d),
+		commandHandler[denyConnection](d),
+		commandHandler[cancelConnection](d),
+		commandHandler[disconnectConnection](d),
+		commandHandler[shareObject](d),
+		commandHandler[unshareObject](d),
+	}
 }
 
 // Stop stops taking commands, lets the ones already received be handled and acknowledged

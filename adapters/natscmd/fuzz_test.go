@@ -43,6 +43,9 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add("entityconn.commands.Rename.Connection", []byte(`not json`), "", strings.Repeat("c", 300), "Nats-Expected-Stream", "x", uint64(0), uint64(0), true)
 	f.Add("entityconn.other", []byte(`{"commandId":7,"entityId":["eu"]}`), "m-1", "", "correlation_id", "w-1", uint64(1<<63), uint64(1<<63), false)
 	f.Add("entityconn.commands.DenyConnection", []byte(`{"commandId":""}`), "", "", "name", "AcceptConnection", uint64(2), uint64(2), false)
+	f.Add("entityconn.commands.root.ShareObject", []byte(`{"commandId":"s-1","entityId":"global","objectType":"Product","objectId":"P-100","toEntityIds":["eu","us"]}`), "s-1", "", "", "", uint64(9), uint64(1), false)
+	f.Add("entityconn.commands.root.UnshareObject", []byte(`{"entityId":"global","objectType":"Product","objectId":"P-100","fromEntityIds":["eu"],"toEntityIds":null}`), "", "", "", "", uint64(10), uint64(5), false)
+	f.Add("entityconn.commands.root.ShareObject.extra", []byte(`{"commandId":["s-2"],"entityId":"global","toEntityIds":"eu"}`), "", "", "", "", uint64(11), uint64(2), false)
 	f.Add("", []byte(nil), "", "", "", "", uint64(0), uint64(0), false)
 	f.Fuzz(func(t *testing.T, subject string, body []byte, msgID, corr, hk, hv string, seq, delivered uint64, noMeta bool) {
 		h := nats.Header{}

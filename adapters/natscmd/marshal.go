@@ -23,14 +23,16 @@ type envelope struct {
 
 func (e *envelope) env() *envelope { return e }
 
-// The commands of contract §1, one type each: the command processor tells commands apart by
-// type name and subscribes each to its own topic, the command's subject.
+// The commands of contract §1 and §7, one type each: the command processor tells commands
+// apart by type name and subscribes each to its own topic, the command's subject.
 type (
 	requestConnection    struct{ envelope }
 	acceptConnection     struct{ envelope }
 	denyConnection       struct{ envelope }
 	cancelConnection     struct{ envelope }
 	disconnectConnection struct{ envelope }
+	shareObject          struct{ envelope }
+	unshareObject        struct{ envelope }
 )
 
 func (requestConnection) commandName() string    { return contract.CommandRequestConnection }
@@ -38,6 +40,8 @@ func (acceptConnection) commandName() string     { return contract.CommandAccept
 func (denyConnection) commandName() string       { return contract.CommandDenyConnection }
 func (cancelConnection) commandName() string     { return contract.CommandCancelConnection }
 func (disconnectConnection) commandName() string { return contract.CommandDisconnectConnection }
+func (shareObject) commandName() string          { return contract.CommandShareObject }
+func (unshareObject) commandName() string        { return contract.CommandUnshareObject }
 
 type command interface {
 	commandName() string

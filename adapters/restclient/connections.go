@@ -32,7 +32,8 @@ type Detail = contract.Detail
 
 // Result is the outcome of a command.
 type Result struct {
-	// ID is the connection's id: the new one for Request, the given one otherwise.
+	// ID is the connection's id: the new one for Request, the given one otherwise; empty
+	// for Share and Unshare, whose events may be on several connections.
 	ID string `json:"id"`
 	// Sequence is the stream sequence of the command's event, from the Entityconn-Sequence
 	// header; pass it as a minimum sequence to read your own write. 0 if the server sent none.
@@ -194,27 +195,38 @@ func (c *Client) ListAll(ctx context.Context, opts ListOptions) ([]Connection, e
 	if err != nil {
 		return nil, err
 	}
-	all := page.Items
-	base, err := url.Parse(c.base + "/v1/entity-connections")
+	return allPages(ctx, c, "/v1/entity-connections", page.Items, page.NextPage, func(ctx context.Context, target string) ([]Connection, string, error) {
+		p, err := c.listPage(ctx, target)
+		return p.Items, p.NextPage, err
+	})
+}
+
+// allPages returns items, the first page's, followed by those of every page from next on:
+// fetch reads the page at a URL and returns its items and its nextPage. A nextPage is asked
+// of the client's own base URL ([Client.resolveNext]); path is the list's, against which a
+// relative nextPage is resolved. A nextPage that repeats an earlier one is an error.
+func allPages[T any](ctx context.Context, c *Client, path string, items []T, next string, fetch func(context.Context, string) ([]T, string, error)) ([]T, error) {
+	base, err := url.Parse(c.base + path)
 	if err != nil {
 		return nil, fmt.Errorf("restclient: base URL: %w", err)
 	}
 	seen := map[string]bool{}
-	for page.NextPage != "" {
-		next, err := c.resolveNext(base, page.NextPage)
+	for next != "" {
+		target, err := c.resolveNext(base, next)
 		if err != nil {
 			return nil, err
 		}
-		if seen[next] {
-			return nil, fmt.Errorf("restclient: nextPage %q repeats an earlier page", page.NextPage)
+		if seen[target] {
+			return nil, fmt.Errorf("restclient: nextPage %q repeats an earlier page", next)
 		}
-		seen[next] = true
-		if page, err = c.listPage(ctx, next); err != nil {
+		seen[target] = true
+		var more []T
+		if more, next, err = fetch(ctx, target); err != nil {
 			return nil, err
 		}
-		all = append(all, page.Items...)
+		items = append(items, more...)
 	}
-	return all, nil
+	return items, nil
 }
 
 // resolveNext turns a nextPage link into a URL on the client's own scheme and host.

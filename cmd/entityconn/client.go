@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -28,6 +29,14 @@ const clientUsage = `  request <target-entity-id>     request a connection from 
   list [--type outbound|inbound] [--status S] [--page N] [--page-size N] [--all]
                                  list the acting entity's connections, newest request first
   get <connection-id>            show a connection and its history
+  share <object-type> <object-id> --to ID[,ID...]
+                                 share an object (such as Product P-100) with entities over
+                                 their Connected connections from the acting entity: all or none
+  unshare <object-type> <object-id> --from ID[,ID...]
+                                 stop sharing an object with entities: all or none
+  shared [--direction sharedBy|sharedWith] [--type T] [--page N] [--page-size N] [--all]
+                                 list the objects the acting entity shares and those shared
+                                 with it, newest share first
 
   Client flags, before or after the arguments:
   --url URL                      REST API (ENTITYCONN_URL, default ` + clientDefaultURL + `)
@@ -35,8 +44,9 @@ const clientUsage = `  request <target-entity-id>     request a connection from 
   --entity ID                    acting entity, sent as Zuora-Entity-Ids (ENTITYCONN_ENTITY)
   --json                         print the JSON result instead of text
   --idempotency-key K, --track-id T
-                                 headers of request, accept, deny, cancel and disconnect
-  --min-sequence N               list, get: wait until the views include this sequence
+                                 headers of request, accept, deny, cancel, disconnect, share
+                                 and unshare
+  --min-sequence N               list, get, shared: wait until the views include this sequence
 `
 
 const clientDefaultURL = "http://127.0.0.1:8080"
@@ -62,6 +72,30 @@ type clientCommand struct {
 	minSequence uint64
 
 	arg string // the target entity (request) or the connection id
+
+	// share, unshare: the object and the entities (--to, --from); shared: --direction and
+	// --type (objectType).
+	objectType string
+	objectID   string
+	entities   entityList
+	direction  string
+}
+
+// entityList is the value of --to and --from: entity ids separated by commas, the flag
+// given once or more.
+type entityList []string
+
+func (l *entityList) String() string { return strings.Join(*l, ",") }
+
+func (l *entityList) Set(v string) error {
+	for _, id := range strings.Split(v, ",") {
+		id = strings.TrimSpace(id)
+		if id == "" {
+			return errors.New("an entity id is empty")
+		}
+		*l = append(*l, id)
+	}
+	return nil
 }
 
 // clientSynopsis returns the usage line of sub, without "usage: entityconn ", and how many
@@ -76,13 +110,19 @@ func clientSynopsis(sub string) (line string, args int, ok bool) {
 		return sub + " [--reason R] [flags] <connection-id>", 1, true
 	case "list":
 		return "list [--type outbound|inbound] [--status S] [--page N] [--page-size N] [--all] [flags]", 0, true
+	case "share":
+		return "share [flags] <object-type> <object-id> --to ID[,ID...]", 2, true
+	case "unshare":
+		return "unshare [flags] <object-type> <object-id> --from ID[,ID...]", 2, true
+	case "shared":
+		return "shared [--direction sharedBy|sharedWith] [--type T] [--page N] [--page-size N] [--all] [flags]", 0, true
 	}
 	return "", 0, false
 }
 
-// runClient runs the client subcommand sub (request, accept, deny, cancel, disconnect, list
-// or get) with its arguments against the REST API and returns the exit status: 0 on success,
-// 1 when the call fails, 2 for a usage or configuration error.
+// runClient runs the client subcommand sub (request, accept, deny, cancel, disconnect, list,
+// get, share, unshare or shared) with its arguments against the REST API and returns the exit
+// status: 0 on success, 1 when the call fails, 2 for a usage or configuration error.
 func runClient(ctx context.Context, sub string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	cmd, code, ok := clientParse(sub, args, getenv, stderr)
 	if !ok {
@@ -119,7 +159,7 @@ func clientParse(sub string, args []string, getenv func(string) string, stderr i
 	fs.StringVar(&cmd.entity, "entity", "", "acting entity id, sent as Zuora-Entity-Ids (env ENTITYCONN_ENTITY)")
 	fs.BoolVar(&cmd.json, "json", false, "print the JSON result instead of text")
 	switch sub {
-	case "list", "get":
+	case "list", "get", "shared":
 		fs.Uint64Var(&cmd.minSequence, "min-sequence", 0, "answer only once the views include this event sequence")
 	default:
 		fs.StringVar(&cmd.idempotencyKey, "idempotency-key", "", "Idempotency-Key header: a retry with the same key is applied once")
@@ -133,6 +173,16 @@ func clientParse(sub string, args []string, getenv func(string) string, stderr i
 		fs.StringVar(&cmd.status, "status", "", "only connections in this state, such as Pending")
 		fs.IntVar(&cmd.page, "page", 0, "page number, from 1")
 		fs.IntVar(&cmd.pageSize, "page-size", 0, "connections per page, at most 300")
+		fs.BoolVar(&cmd.all, "all", false, "follow the pages to the last one")
+	case "share":
+		fs.Var(&cmd.entities, "to", "`ids` of the entities to share with, separated by commas (at most 50)")
+	case "unshare":
+		fs.Var(&cmd.entities, "from", "`ids` of the entities to stop sharing with, separated by commas")
+	case "shared":
+		fs.StringVar(&cmd.direction, "direction", "", "sharedBy (the objects the acting entity shares) or sharedWith (those shared with it); both if empty")
+		fs.StringVar(&cmd.objectType, "type", "", "only objects of this type, such as Product")
+		fs.IntVar(&cmd.page, "page", 0, "page number, from 1")
+		fs.IntVar(&cmd.pageSize, "page-size", 0, "shared objects per page, at most 300")
 		fs.BoolVar(&cmd.all, "all", false, "follow the pages to the last one")
 	}
 
@@ -148,22 +198,39 @@ func clientParse(sub string, args []string, getenv func(string) string, stderr i
 		fs.Usage()
 		return cmd, 2, false
 	}
+	object := sub == "share" || sub == "unshare"
 	switch {
 	case len(positional) < nargs && sub == "request":
 		return usageError("missing the target entity id")
+	case len(positional) == 0 && object:
+		return usageError("missing the object type and id")
+	case len(positional) < nargs && object:
+		return usageError("missing the object id")
 	case len(positional) < nargs:
 		return usageError("missing the connection id")
 	case len(positional) > nargs:
 		return usageError("unexpected argument %q", positional[nargs])
 	}
-	if nargs == 1 {
+	if slices.Contains(positional, "") {
+		return usageError("an argument is empty")
+	}
+	switch nargs {
+	case 1:
 		cmd.arg = positional[0]
-		if cmd.arg == "" {
-			return usageError("the argument is empty")
-		}
+	case 2:
+		cmd.objectType, cmd.objectID = positional[0], positional[1]
+	}
+	switch {
+	case sub == "share" && len(cmd.entities) == 0:
+		return usageError("missing --to: the entities to share with")
+	case sub == "unshare" && len(cmd.entities) == 0:
+		return usageError("missing --from: the entities to stop sharing with")
 	}
 	if cmd.listType != "" && cmd.listType != "outbound" && cmd.listType != "inbound" {
 		return usageError("--type is %q, want outbound or inbound", cmd.listType)
+	}
+	if cmd.direction != "" && cmd.direction != "sharedBy" && cmd.direction != "sharedWith" {
+		return usageError("--direction is %q, want sharedBy or sharedWith", cmd.direction)
 	}
 	if cmd.page < 0 || cmd.pageSize < 0 {
 		return usageError("--page and --page-size must be positive")
@@ -248,6 +315,10 @@ func clientExecute(ctx context.Context, c *restclient.Client, cmd clientCommand,
 		verb = "disconnected"
 	case "list":
 		return clientList(ctx, c, cmd, stdout)
+	case "share", "unshare":
+		return clientShare(ctx, c, cmd, opts, stdout)
+	case "shared":
+		return clientShared(ctx, c, cmd, stdout)
 	case "get":
 		d, err := c.Get(ctx, cmd.arg, cmd.minSequence)
 		if err != nil {
@@ -310,6 +381,87 @@ func clientList(ctx context.Context, c *restclient.Client, cmd clientCommand, st
 		for _, it := range page.Items {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", clientClean(it.ID), clientClean(it.SourceEntityID),
 				clientClean(it.TargetEntityID), clientClean(it.Status), clientClean(it.RequestedBy), clientTime(it.RequestedAt))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if page.NextPage != "" {
+		_, err := fmt.Fprintf(stdout, "next page: %s\n", clientPageNumber(page.NextPage))
+		return err
+	}
+	return nil
+}
+
+// clientShare runs share or unshare and prints what it did.
+func clientShare(ctx context.Context, c *restclient.Client, cmd clientCommand, opts []restclient.CallOption, stdout io.Writer) error {
+	var (
+		res  restclient.Result
+		err  error
+		line string
+	)
+	out := struct {
+		ObjectType    string   `json:"objectType"`
+		ObjectID      string   `json:"objectId"`
+		ToEntityIDs   []string `json:"toEntityIds,omitempty"`
+		FromEntityIDs []string `json:"fromEntityIds,omitempty"`
+		Sequence      uint64   `json:"sequence"`
+	}{ObjectType: cmd.objectType, ObjectID: cmd.objectID}
+	targets := make([]string, len(cmd.entities))
+	for i, e := range cmd.entities {
+		targets[i] = clientClean(e)
+	}
+	object := clientClean(cmd.objectType) + " " + clientClean(cmd.objectID)
+	if cmd.sub == "share" {
+		res, err = c.Share(ctx, cmd.objectType, cmd.objectID, cmd.entities, opts...)
+		out.ToEntityIDs, line = cmd.entities, "shared "+object+" with "+strings.Join(targets, ", ")
+	} else {
+		res, err = c.Unshare(ctx, cmd.objectType, cmd.objectID, cmd.entities, opts...)
+		out.FromEntityIDs, line = cmd.entities, "unshared "+object+" from "+strings.Join(targets, ", ")
+	}
+	if err != nil {
+		return err
+	}
+	if cmd.json {
+		out.Sequence = res.Sequence
+		return clientWriteJSON(stdout, out)
+	}
+	if res.Sequence != 0 {
+		line += fmt.Sprintf(", sequence %d", res.Sequence)
+	}
+	_, err = fmt.Fprintln(stdout, line)
+	return err
+}
+
+// clientShared runs shared, one page or --all of them.
+func clientShared(ctx context.Context, c *restclient.Client, cmd clientCommand, stdout io.Writer) error {
+	opts := restclient.SharedOptions{
+		Direction: cmd.direction, ObjectType: cmd.objectType, Page: cmd.page, PageSize: cmd.pageSize, MinSequence: cmd.minSequence,
+	}
+	var page restclient.SharedPage
+	if cmd.all {
+		items, err := c.SharedObjectsAll(ctx, opts)
+		if err != nil {
+			return err
+		}
+		page.Items = items
+	} else {
+		var err error
+		if page, err = c.SharedObjects(ctx, opts); err != nil {
+			return err
+		}
+	}
+	if cmd.json {
+		return clientWriteJSON(stdout, page.Items)
+	}
+	if len(page.Items) == 0 {
+		fmt.Fprintln(stdout, "no shared objects")
+	} else {
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "TYPE\tID\tSOURCE\tTARGET\tSHARED BY\tSHARED AT")
+		for _, it := range page.Items {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", clientClean(it.ObjectType), clientClean(it.ObjectID), clientClean(it.SourceEntityID),
+				clientClean(it.TargetEntityID), clientOrDash(it.SharedBy), clientTime(it.SharedAt))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

@@ -101,6 +101,22 @@ func (f *clientFakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 			`{"type":"ConnectionDenied","at":"2026-11-27T11:00:00Z","actorUserId":"bob","actorEntityId":"eu","reason":"not\tnow \u001b[31m"}],"success":true}`)
 	case r.Method == "GET" && isConn:
 		clientReplyError(w, 404, 53000040, "no such connection")
+	case r.Method == "PUT" && strings.HasPrefix(r.URL.Path, "/v1/shared-objects/"):
+		if strings.Contains(r.URL.Path, "/P-409/") {
+			clientReplyError(w, 409, 53000030, `rule violation: "us" has no Connected connection from "global"`)
+			return
+		}
+		w.Header().Set("Entityconn-Sequence", "14")
+		clientReplyJSON(w, 200, `{"success":true}`)
+	case r.Method == "GET" && r.URL.Path == "/v1/shared-objects":
+		const shared = `{"objectType":"Product","objectId":%q,"sourceEntityId":"global","targetEntityId":%q,` +
+			`"connectionId":"` + clientTestID1 + `","sharedAt":"2026-11-27T10:1%d:00.5Z","sharedBy":"alice"}`
+		if r.URL.Query().Get("page") == "2" {
+			clientReplyJSON(w, 200, `{"sharedObjects":[`+fmt.Sprintf(shared, "P-1", "eu", 1)+`],"success":true}`)
+			return
+		}
+		clientReplyJSON(w, 200, `{"sharedObjects":[`+fmt.Sprintf(shared, "P-100", "eu", 3)+`,`+fmt.Sprintf(shared, "P-42", "americas", 2)+`],`+
+			`"nextPage":"/v1/shared-objects?page=2&pageSize=2","success":true}`)
 	default:
 		http.NotFound(w, r)
 	}
@@ -435,7 +451,7 @@ func TestClientUnreachableServer(t *testing.T) {
 }
 
 func TestClientUsageNamesEveryCommand(t *testing.T) {
-	for _, sub := range []string{"request", "accept", "deny", "cancel", "disconnect", "list", "get"} {
+	for _, sub := range []string{"request", "accept", "deny", "cancel", "disconnect", "list", "get", "share", "unshare", "shared"} {
 		if !strings.Contains(clientUsage, "  "+sub+" ") {
 			t.Errorf("clientUsage does not describe %s", sub)
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,6 +41,13 @@ func (d *restDoor) send(t *testing.T, user, entity, command string, req natsapi.
 	switch command {
 	case "RequestConnection":
 		r = d.s.call("POST", "/v1/entity-connections", d.tokens[user], entity, fmt.Sprintf(`{"targetEntityId":%q}`, req.TargetEntityID))
+	case "ShareObject", "UnshareObject":
+		path, body := "/share", map[string][]string{"toEntityIds": req.ToEntityIDs}
+		if command == "UnshareObject" {
+			path, body = "/unshare", map[string][]string{"fromEntityIds": req.FromEntityIDs}
+		}
+		data, _ := json.Marshal(body)
+		r = d.s.call("PUT", "/v1/shared-objects/"+req.ObjectType+"/"+req.ObjectID+path, d.tokens[user], entity, string(data))
 	default:
 		body := ""
 		if req.Reason != "" {
@@ -59,7 +67,8 @@ func (d *microDoor) name() string { return "NATS request/reply" }
 
 func (d *microDoor) send(t *testing.T, user, entity, command string, req natsapi.Request) (int, int, string) {
 	t.Helper()
-	endpoint := map[string]string{"RequestConnection": "request", "AcceptConnection": "accept", "DenyConnection": "deny", "CancelConnection": "cancel", "DisconnectConnection": "disconnect"}[command]
+	endpoint := map[string]string{"RequestConnection": "request", "AcceptConnection": "accept", "DenyConnection": "deny", "CancelConnection": "cancel",
+		"DisconnectConnection": "disconnect", "ShareObject": "share", "UnshareObject": "unshare"}[command]
 	req.EntityID, req.CommandID = entity, uuid.NewString()
 	data, _ := json.Marshal(req)
 	msg, err := d.nc.Request(natsapi.Subject(user, endpoint), data, 10*time.Second)
@@ -143,40 +152,57 @@ type matrixStep struct {
 	code         int    // 0: accepted
 	requested    string // name to remember the requested connection by
 	bodyOnly     bool   // the door must carry the connection id in a body (not a URL path)
+	object       string // share, unshare: the object, "<type>/<id>"; target lists the entities, separated by commas
 }
 
 var matrix = []matrixStep{
-	{"request", "root", "global", "RequestConnection", "eu", "", "", 0, "P1", false},
-	{"rule 2: request while pending", "root", "global", "RequestConnection", "eu", "", "", 53000030, "", false},
-	{"not an admin of the source", "viv", "global", "RequestConnection", "us", "", "", 53000010, "", false},
-	{"no access to the target", "sam", "us", "RequestConnection", "eu", "", "", 53000010, "", false},
-	{"no access to the acting entity", "eve", "global", "RequestConnection", "us", "", "", 53000010, "", false},
-	{"rule 1: to itself", "root", "global", "RequestConnection", "global", "", "", 53000020, "", false},
-	{"rule 1: unknown target, answered as no access", "root", "global", "RequestConnection", "mars", "", "", 53000010, "", false},
-	{"target id not subject-safe", "root", "global", "RequestConnection", "eu.*", "", "", 53000020, "", false},
-	{"missing target", "root", "global", "RequestConnection", "", "", "", 53000021, "", false},
-	{"the source cannot accept", "root", "global", "AcceptConnection", "", "P1", "", 53000010, "", false},
-	{"a non-admin of the target cannot accept", "viv", "eu", "AcceptConnection", "", "P1", "", 53000010, "", false},
-	{"a third entity does not see it", "sam", "us", "AcceptConnection", "", "P1", "", 53000040, "", false},
-	{"connection id not a UUID", "eve", "eu", "AcceptConnection", "", "not-a-uuid", "", 53000020, "", false},
-	{"missing connection id", "eve", "eu", "AcceptConnection", "", "-", "", 53000021, "", true},
-	{"the target cannot cancel", "eve", "eu", "CancelConnection", "", "P1", "", 53000010, "", false},
-	{"rule 3: disconnect a pending one", "eve", "eu", "DisconnectConnection", "", "P1", "", 53000030, "", false},
-	{"accept", "eve", "eu", "AcceptConnection", "", "P1", "", 0, "", false},
-	{"rule 3: accept twice", "eve", "eu", "AcceptConnection", "", "P1", "", 53000030, "", false},
-	{"a non-admin cannot disconnect", "viv", "eu", "DisconnectConnection", "", "P1", "", 53000010, "", false},
-	{"the source disconnects", "root", "global", "DisconnectConnection", "", "P1", "over", 0, "", false},
-	{"rule 2: a new request after a terminal state", "root", "global", "RequestConnection", "eu", "", "", 0, "P2", false},
-	{"deny", "eve", "eu", "DenyConnection", "", "P2", "not now", 0, "", false},
-	{"rule 3: cancel a denied one", "root", "global", "CancelConnection", "", "P2", "", 53000030, "", false},
-	{"request again", "root", "global", "RequestConnection", "eu", "", "", 0, "P3", false},
-	{"cancel", "root", "global", "CancelConnection", "", "P3", "", 0, "", false},
-	{"rule 3: deny a cancelled one", "eve", "eu", "DenyConnection", "", "P3", "", 53000030, "", false},
-	{"rule 3: an old connection stays terminal", "eve", "eu", "AcceptConnection", "", "P2", "", 53000030, "", false},
+	{"request", "root", "global", "RequestConnection", "eu", "", "", 0, "P1", false, ""},
+	{"rule 2: request while pending", "root", "global", "RequestConnection", "eu", "", "", 53000030, "", false, ""},
+	{"not an admin of the source", "viv", "global", "RequestConnection", "us", "", "", 53000010, "", false, ""},
+	{"no access to the target", "sam", "us", "RequestConnection", "eu", "", "", 53000010, "", false, ""},
+	{"no access to the acting entity", "eve", "global", "RequestConnection", "us", "", "", 53000010, "", false, ""},
+	{"rule 1: to itself", "root", "global", "RequestConnection", "global", "", "", 53000020, "", false, ""},
+	{"rule 1: unknown target, answered as no access", "root", "global", "RequestConnection", "mars", "", "", 53000010, "", false, ""},
+	{"target id not subject-safe", "root", "global", "RequestConnection", "eu.*", "", "", 53000020, "", false, ""},
+	{"missing target", "root", "global", "RequestConnection", "", "", "", 53000021, "", false, ""},
+	{"the source cannot accept", "root", "global", "AcceptConnection", "", "P1", "", 53000010, "", false, ""},
+	{"a non-admin of the target cannot accept", "viv", "eu", "AcceptConnection", "", "P1", "", 53000010, "", false, ""},
+	{"a third entity does not see it", "sam", "us", "AcceptConnection", "", "P1", "", 53000040, "", false, ""},
+	{"connection id not a UUID", "eve", "eu", "AcceptConnection", "", "not-a-uuid", "", 53000020, "", false, ""},
+	{"missing connection id", "eve", "eu", "AcceptConnection", "", "-", "", 53000021, "", true, ""},
+	{"the target cannot cancel", "eve", "eu", "CancelConnection", "", "P1", "", 53000010, "", false, ""},
+	{"rule 3: disconnect a pending one", "eve", "eu", "DisconnectConnection", "", "P1", "", 53000030, "", false, ""},
+	{"accept", "eve", "eu", "AcceptConnection", "", "P1", "", 0, "", false, ""},
+	{"rule 3: accept twice", "eve", "eu", "AcceptConnection", "", "P1", "", 53000030, "", false, ""},
+	{"share over the Connected connection", "root", "global", "ShareObject", "eu", "", "", 0, "", false, "Product/P-1"},
+	{"share again: a success that stores nothing", "root", "global", "ShareObject", "eu", "", "", 0, "", false, "Product/P-1"},
+	{"a non-admin cannot share", "viv", "global", "ShareObject", "eu", "", "", 53000010, "", false, "Product/P-2"},
+	{"no access to the acting entity to share", "sam", "global", "ShareObject", "eu", "", "", 53000010, "", false, "Product/P-2"},
+	{"rule 6: the target shares back without a connection", "eve", "eu", "ShareObject", "global", "", "", 53000030, "", false, "Product/P-2"},
+	{"rule 6: all targets or none", "root", "global", "ShareObject", "eu,us", "", "", 53000030, "", false, "Product/P-2"},
+	{"share with the acting entity", "root", "global", "ShareObject", "global", "", "", 53000020, "", false, "Product/P-2"},
+	{"malformed object type", "root", "global", "ShareObject", "eu", "", "", 53000020, "", false, "product/P-2"},
+	{"no entity to share with", "root", "global", "ShareObject", "", "", "", 53000021, "", false, "Product/P-2"},
+	{"a non-admin cannot unshare", "viv", "global", "UnshareObject", "eu", "", "", 53000010, "", false, "Product/P-1"},
+	{"unshare what is not shared", "root", "global", "UnshareObject", "eu", "", "", 53000030, "", false, "Product/P-2"},
+	{"unshare", "root", "global", "UnshareObject", "eu", "", "", 0, "", false, "Product/P-1"},
+	{"share before the disconnection", "root", "global", "ShareObject", "eu", "", "", 0, "", false, "Product/P-1"},
+	{"a non-admin cannot disconnect", "viv", "eu", "DisconnectConnection", "", "P1", "", 53000010, "", false, ""},
+	{"the source disconnects, which ends the share", "root", "global", "DisconnectConnection", "", "P1", "over", 0, "", false, ""},
+	{"rule 6: no share over a Disconnected connection", "root", "global", "ShareObject", "eu", "", "", 53000030, "", false, "Product/P-1"},
+	{"rule 2: a new request after a terminal state", "root", "global", "RequestConnection", "eu", "", "", 0, "P2", false, ""},
+	{"deny", "eve", "eu", "DenyConnection", "", "P2", "not now", 0, "", false, ""},
+	{"rule 3: cancel a denied one", "root", "global", "CancelConnection", "", "P2", "", 53000030, "", false, ""},
+	{"request again", "root", "global", "RequestConnection", "eu", "", "", 0, "P3", false, ""},
+	{"cancel", "root", "global", "CancelConnection", "", "P3", "", 0, "", false, ""},
+	{"rule 3: deny a cancelled one", "eve", "eu", "DenyConnection", "", "P3", "", 53000030, "", false, ""},
+	{"rule 3: an old connection stays terminal", "eve", "eu", "AcceptConnection", "", "P2", "", 53000030, "", false, ""},
 }
 
-// matrixEvents is how many events the matrix appends: 3 requests, accept, disconnect, deny, cancel.
-const matrixEvents = 7
+// matrixEvents is how many events the matrix appends: 3 requests, accept, disconnect, deny,
+// cancel, and of Product P-1 a share, an unshare, a share again and its end with the
+// disconnection.
+const matrixEvents = 11
 
 // statusOf is the HTTP status that goes with a Zuora code (contract §4).
 func statusOf(code int) int {
@@ -191,6 +217,19 @@ func runMatrix(t *testing.T, s *service, d door) {
 			continue // a REST path cannot name an empty connection id
 		}
 		req := natsapi.Request{TargetEntityID: step.target, Reason: step.reason}
+		if step.object != "" {
+			req.TargetEntityID = ""
+			req.ObjectType, req.ObjectID, _ = strings.Cut(step.object, "/")
+			targets := []string{}
+			if step.target != "" {
+				targets = strings.Split(step.target, ",")
+			}
+			if step.command == "ShareObject" {
+				req.ToEntityIDs = targets
+			} else {
+				req.FromEntityIDs = targets
+			}
+		}
 		switch step.conn {
 		case "":
 		case "-":
