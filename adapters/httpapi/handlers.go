@@ -239,6 +239,9 @@ func nextPage(lq app.ListQuery) string {
 	if lq.Status != domain.StatusNone {
 		next.Set("status", string(lq.Status))
 	}
+	if !lq.AsOf.IsZero() {
+		next.Set("asOf", lq.AsOf.UTC().Format(time.RFC3339Nano))
+	}
 	next.Set("pageSize", strconv.Itoa(lq.PageSize))
 	next.Set("page", strconv.Itoa(lq.Page+1))
 	return "/v1/entity-connections?" + next.Encode()
@@ -280,7 +283,23 @@ func parseListQuery(q url.Values) (app.ListQuery, error) {
 	if lq.MinSequence, err = minSequence(q); err != nil {
 		return lq, err
 	}
+	if lq.AsOf, err = asOfParam(q); err != nil {
+		return lq, err
+	}
 	return lq, nil
+}
+
+// asOfParam reads the asOf parameter of contract §8: an RFC 3339 time, or none (zero).
+func asOfParam(q url.Values) (time.Time, error) {
+	v := q.Get("asOf")
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, errorf(domain.ErrInvalidValue, "asOf %q is not an RFC 3339 time such as 2026-10-31T00:00:00Z", trunc(v))
+	}
+	return t, nil
 }
 
 func (s *Server) get(c *call) error {
@@ -292,7 +311,16 @@ func (s *Server) get(c *call) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.cfg.Service.Get(c.r.Context(), p, c.r.PathValue("id"), minSeq)
+	asOf, err := asOfParam(c.r.URL.Query())
+	if err != nil {
+		return err
+	}
+	var d app.Detail
+	if asOf.IsZero() {
+		d, err = s.cfg.Service.Get(c.r.Context(), p, c.r.PathValue("id"), minSeq)
+	} else {
+		d, err = s.cfg.Service.GetAsOf(c.r.Context(), p, c.r.PathValue("id"), asOf)
+	}
 	if err != nil {
 		return err
 	}

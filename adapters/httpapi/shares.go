@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/wire"
@@ -91,6 +92,9 @@ func parseSharedQuery(q url.Values) (app.SharedQuery, error) {
 	if sq.MinSequence, err = minSequence(q); err != nil {
 		return sq, err
 	}
+	if sq.AsOf, err = asOfParam(q); err != nil {
+		return sq, err
+	}
 	return sq, nil
 }
 
@@ -105,6 +109,9 @@ func nextSharedPage(sq app.SharedQuery) string {
 	}
 	if sq.ObjectType != "" {
 		next.Set("objectType", sq.ObjectType)
+	}
+	if !sq.AsOf.IsZero() {
+		next.Set("asOf", sq.AsOf.UTC().Format(time.RFC3339Nano))
 	}
 	next.Set("pageSize", strconv.Itoa(sq.PageSize))
 	next.Set("page", strconv.Itoa(sq.Page+1))
