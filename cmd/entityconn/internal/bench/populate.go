@@ -15,28 +15,30 @@ import (
 )
 
 // populate starts an embedded server without fsync on data, sets entityconn up with a
-// directory of e entities, and stores n requests, one per pair, as the service would.
-func populate(ctx context.Context, data string, e, n int, progress io.Writer) error {
+// directory of e entities, and stores n requests, one per pair, as the service would. The
+// requests occurred a microsecond apart, from the time it returns as from to the one it
+// returns as to.
+func populate(ctx context.Context, data string, e, n int, progress io.Writer) (from, to time.Time, err error) {
 	ns, err := natsjs.StartEmbedded(natsjs.EmbeddedOptions{StoreDir: data, InProcessOnly: true})
 	if err != nil {
-		return err
+		return from, to, err
 	}
 	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
 	nc, err := nats.Connect(ns.ClientURL(), nats.InProcessServer(ns))
 	if err != nil {
-		return err
+		return from, to, err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
 	if err != nil {
-		return err
+		return from, to, err
 	}
 	res, err := natsjs.Setup(ctx, js, 1)
 	if err != nil {
-		return err
+		return from, to, err
 	}
 	if _, _, err := natsjs.NewDirectoryStore(res, nil).Import(ctx, []byte(benchDirectory(e))); err != nil {
-		return err
+		return from, to, err
 	}
 	bar := newBar(progress, n, "storing requests")
 	defer bar.Close()
@@ -44,13 +46,13 @@ func populate(ctx context.Context, data string, e, n int, progress io.Writer) er
 	for k := range n {
 		src, tgt := pairOf(k, e)
 		ev := events.Event{EventID: uuid.NewString(), Type: events.TypeConnectionRequested, ConnectionID: uuid.NewString(),
-			SourceEntityID: src, TargetEntityID: tgt, ActorUserID: "bench", ActorEntityID: src, OccurredAt: at}
+			SourceEntityID: src, TargetEntityID: tgt, ActorUserID: "bench", ActorEntityID: src, OccurredAt: at.Add(time.Duration(k) * time.Microsecond)}
 		body, _ := events.Encode(ev)
 		m := &nats.Msg{Subject: natsjs.AppendSubject(ev), Data: body, Header: nats.Header{}}
 		m.Header.Set(events.HeaderMsgID, ev.EventID)
 		m.Header.Set(events.HeaderConnectionID, ev.ConnectionID)
 		if _, err := js.PublishMsgAsync(m, jetstream.WithExpectLastSequenceForSubject(0, events.PairSubject(src, tgt))); err != nil {
-			return err
+			return from, to, err
 		}
 		if k%1024 == 1023 {
 			_ = bar.Set(k + 1)
@@ -59,17 +61,17 @@ func populate(ctx context.Context, data string, e, n int, progress io.Writer) er
 	select {
 	case <-js.PublishAsyncComplete():
 	case <-ctx.Done():
-		return ctx.Err()
+		return from, to, ctx.Err()
 	}
 	_ = bar.Set(n)
 	info, err := res.Events.Info(ctx)
 	if err != nil {
-		return err
+		return from, to, err
 	}
 	if int(info.State.Msgs) != n {
-		return fmt.Errorf("stored %d of %d requests", info.State.Msgs, n)
+		return from, to, fmt.Errorf("stored %d of %d requests", info.State.Msgs, n)
 	}
-	return nil
+	return at, at.Add(time.Duration(max(n-1, 0)) * time.Microsecond), nil
 }
 
 // benchOrderedRead reads every event with an ordered consumer and returns events per second.

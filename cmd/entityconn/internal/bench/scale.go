@@ -31,7 +31,8 @@ func benchScale(ctx context.Context, cfg benchConfig, start Start, emptyRate flo
 	// Populate without fsync (setting up is not what is measured), then restart as configured.
 	settleMemory()
 	rssBase, heapBase := rss(), heapAlloc()
-	if err := populate(ctx, data, e, n, progress); err != nil {
+	from, to, err := populate(ctx, data, e, n, progress)
+	if err != nil {
 		return nil, fmt.Errorf("populate: %w", err)
 	}
 
@@ -130,6 +131,14 @@ func benchScale(ctx context.Context, cfg benchConfig, start Start, emptyRate flo
 	lr := benchResult{Phase: "list one entity's page", Ops: lists, Note: fmt.Sprintf("%d connections over %d entities (%.0f per entity, both directions)", n, e, 2*float64(n)/float64(e))}
 	lr.P50Ms, lr.P99Ms = percentiles(lat)
 	results = append(results, lr)
+
+	stopProf = cfg.prof.cpu("asof")
+	asOf, err := benchAsOf(ctx, st, e, min(1000, cfg.ops), from, to)
+	stopProf()
+	if err != nil {
+		return nil, fmt.Errorf("as-of reads: %w", err)
+	}
+	results = append(results, asOf...)
 
 	settleMemory()
 	cfg.prof.heap("serving")
