@@ -30,7 +30,7 @@ func body(t *testing.T, resp *http.Response) string {
 }
 
 // TestPage checks the page's title and heading and that every accessible name of contract §6
-// and of the page's part of §7 is in the page or its script.
+// and of the page's parts of §7 and §8 is in the page or its script.
 func TestPage(t *testing.T) {
 	h := Handler()
 	resp := get(t, h, "GET", "/")
@@ -62,6 +62,13 @@ func TestPage(t *testing.T) {
 		`<label for="object-id">Object ID</label>`,
 		`>Share</button>`,
 		`<th scope="col">Shared objects</th>`,
+		`>Sharing Settings</button>`,
+		`<dialog id="settings-dialog" role="dialog"`,
+		`<label for="settings-all">Accept requests from every entity</label>`,
+		`<label for="settings-some">Accept requests from these entities</label>`,
+		`<label for="settings-none">Accept no requests automatically</label>`,
+		`<label for="settings-other">Other entity ID</label>`,
+		`>Save</button>`,
 		`<script src="/app.js" defer></script>`,
 		`<link rel="stylesheet" href="/style.css">`,
 	} {
@@ -82,6 +89,7 @@ func TestPage(t *testing.T) {
 		"'Request Connection'", "'Cancel'", "'Accept'", "'Deny'", "'Disconnect'", "'History'",
 		"'Not connected'", "'You are not an admin of '", "'Share Object'", "'Unshare'",
 		"'/v1/entities'", "'/v1/entity-connections/changes'", "'/v1/shared-objects/'", "'/v1/shared-objects?direction='", "'/oauth/token'", "'Zuora-Entity-Ids'",
+		"'/v1/entity-sharing-settings'", "'system:auto-accept'", "'Accepted automatically (sharing settings)'",
 		"sessionStorage",
 	} {
 		if !strings.Contains(js, want) {

@@ -1,5 +1,5 @@
-// Manage Entity Connections: the page of contract §6 and the shared objects of §7, on the
-// REST API of contract §4.
+// Manage Entity Connections: the page of contract §6, the shared objects of §7 and the
+// sharing settings of §8, on the REST API of contract §4.
 //
 // The access token lives in this tab's sessionStorage (and in memory), never in a URL and
 // never with the client secret: when it ends (401, or its expiry) the page asks to sign in
@@ -12,6 +12,10 @@
 // of its connection and rewrites the connection's view, so the stream sends that connection
 // again. Such a change is the page's cue to read the lists of shared objects again, with
 // minSequence of the change, so that the read includes it (see reloadShares).
+//
+// The sharing settings (which sources' requests the acting entity accepts at once) are read
+// when their dialog opens and written when it is saved; they are not on the change stream,
+// but what they do is: an auto-accepted request arrives there as a Connected connection.
 'use strict';
 
 (() => {
@@ -25,6 +29,10 @@
   // terminal state. A late answer never takes a connection back.
   const RANK = { Pending: 0, Connected: 1, Denied: 2, Cancelled: 2, Expired: 2, Disconnected: 2 };
   const MAX_BACKOFF_MS = 30000;
+  const SETTINGS_PATH = '/v1/entity-sharing-settings';
+  // The actor of the acceptances that sharing settings make (contract §8).
+  const AUTO_ACCEPT_ACTOR = 'system:auto-accept';
+  const ENTITY_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
   const $ = (sel) => document.querySelector(sel);
   const el = {
@@ -40,6 +48,11 @@
     reason: $('#reason'), reasonConfirm: $('#reason-confirm'),
     shareDialog: $('#share-dialog'), shareForm: $('#share-form'), shareTitle: $('#share-title'), shareHint: $('#share-hint'),
     objectType: $('#object-type'), objectID: $('#object-id'),
+    settingsOpen: $('#settings-open'), settingsNote: $('#settings-note'),
+    settingsDialog: $('#settings-dialog'), settingsForm: $('#settings-form'), settingsTitle: $('#settings-title'),
+    settingsHint: $('#settings-hint'), settingsCurrent: $('#settings-current'), settingsList: $('#settings-list'),
+    settingsOther: $('#settings-other'), settingsAdd: $('#settings-add'), settingsSave: $('#settings-save'),
+    settingsMode: { all: $('#settings-all'), some: $('#settings-some'), none: $('#settings-none') },
   };
 
   const state = {
@@ -59,6 +72,8 @@
     collapsed: new Set(), // rows ('dir:entity') whose list of shared objects the user closed
     live: false, // the change stream has sent its current views ("live")
     streamSeq: 0, // the highest sequence the change stream has sent
+    settingsLoad: 0, // bumped on each opening of the settings dialog: older reads are dropped
+    settingsSaving: null, // the promise of a save in flight
     nextID: 0,
   };
 
@@ -218,6 +233,7 @@
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.removeItem(ENTITY_KEY);
     el.entity.replaceChildren();
+    el.settingsNote.textContent = '';
     el.session.hidden = true;
     el.workspace.hidden = true;
     el.signIn.hidden = false;
@@ -301,6 +317,7 @@
     closeDialogs();
     state.acting = id;
     state.busy.clear();
+    el.settingsNote.textContent = '';
     sessionStorage.setItem(ENTITY_KEY, id);
     el.entity.value = id;
     resetConnections();
@@ -1006,7 +1023,8 @@
       when.append(t);
       tr.append(when);
       let what = String(h.type || '').replace(/^Connection/, '');
-      if (h.type === 'ObjectShared') what = 'Shared ' + h.objectType + ' ' + h.objectId;
+      if (h.type === 'ConnectionAccepted' && h.actorUserId === AUTO_ACCEPT_ACTOR) what = 'Accepted automatically (sharing settings)';
+      else if (h.type === 'ObjectShared') what = 'Shared ' + h.objectType + ' ' + h.objectId;
       else if (h.type === 'ObjectUnshared') what = 'Unshared ' + h.objectType + ' ' + h.objectId;
       const cells = [
         what,
@@ -1024,16 +1042,217 @@
     el.historyBody.replaceChildren(...rows);
   }
 
-  // ---- dialogs ----
+  // ---- sharing settings ----
 
-  function closeDialogs() {
-    for (const d of [el.history, el.reasonDialog, el.shareDialog]) if (d.open) d.close();
+  // openSettings shows the acting entity's sharing settings in their dialog, read anew (after
+  // a save of this page still in flight, so that it shows what was saved); an admin may
+  // change them there, anyone else sees the controls disabled, with the reason.
+  async function openSettings(opener) {
+    const gen = state.gen;
+    const load = ++state.settingsLoad;
+    const entity = state.acting;
+    state.opener = opener;
+    el.settingsNote.textContent = '';
+    el.settingsTitle.textContent = 'Sharing Settings: ' + nameOf(entity);
+    el.settingsHint.textContent = 'Requests for a connection to ' + nameOf(entity) + ' from the entities chosen here are accepted at once, ' +
+      'without an admin\'s Accept; any other request waits on Share From. A request already pending stays pending.' +
+      (isAdmin() ? '' : ' ' + notAdminReason() + ': you can see this setting but not change it.');
+    el.settingsCurrent.textContent = 'Loading the current setting…';
+    for (const r of Object.values(el.settingsMode)) r.checked = false;
+    el.settingsList.replaceChildren();
+    el.settingsOther.value = '';
+    setSettingsControls('Loading…');
+    el.settingsDialog.showModal();
+    el.settingsDialog.querySelector('.close-dialog').focus();
+    const current = () => gen === state.gen && load === state.settingsLoad && el.settingsDialog.open;
+    if (state.settingsSaving) await state.settingsSaving;
+    if (!current()) return;
+    let data;
+    try {
+      ({ data } = await api('GET', SETTINGS_PATH, { gen }));
+    } catch (err) {
+      if (current()) el.settingsCurrent.textContent = 'Could not load the sharing settings: ' + err.message;
+      fail(gen, 'Could not load the sharing settings of ' + nameOf(entity), err);
+      return;
+    }
+    if (!current()) return;
+    const from = Array.isArray(data.autoAcceptFrom) ? data.autoAcceptFrom.filter((x) => typeof x === 'string') : [];
+    showSettings(from);
   }
 
-  for (const d of [el.history, el.reasonDialog, el.shareDialog]) {
+  function showSettings(from) {
+    const all = from.includes('*');
+    const ids = all ? [] : from;
+    el.settingsCurrent.textContent = 'Now: ' + describeSettings(from) + '.';
+    el.settingsList.replaceChildren(...settingsCandidates(ids).map((id) => sourceItem(id, ids.includes(id))));
+    const mode = all ? 'all' : ids.length ? 'some' : 'none';
+    el.settingsMode[mode].checked = true;
+    const reason = notAdminReason();
+    setSettingsControls(reason);
+    if (!reason) el.settingsMode[mode].focus();
+  }
+
+  // describeSettings puts a setting into words.
+  function describeSettings(from) {
+    if (from.includes('*')) return 'requests from every entity are accepted automatically';
+    if (from.length === 0) return 'no request is accepted automatically';
+    const names = from.map((id) => (entityOf(id) ? nameOf(id) + ' (' + id + ')' : id));
+    const list = names.length === 1 ? names[0] : names.slice(0, -1).join(', ') + ' and ' + names[names.length - 1];
+    return 'requests from ' + list + ' are accepted automatically';
+  }
+
+  // settingsCandidates returns the entities the dialog offers: those the user has access to,
+  // then the counterparts of the acting entity's connections, then any other in the setting;
+  // never the acting entity itself.
+  function settingsCandidates(ids) {
+    const out = [];
+    const add = (id) => {
+      if (id && id !== state.acting && !out.includes(id)) out.push(id);
+    };
+    for (const e of state.entities) add(e.id);
+    const counterparts = [];
+    for (const c of state.conns.inbound.values()) counterparts.push(c.sourceEntityId);
+    for (const c of state.conns.outbound.values()) counterparts.push(c.targetEntityId);
+    for (const id of order(counterparts)) add(id);
+    for (const id of ids) add(id);
+    return out;
+  }
+
+  function sourceItem(id, checked) {
+    const li = document.createElement('li');
+    const box = document.createElement('input');
+    box.type = 'checkbox';
+    box.id = 'settings-source-' + id;
+    box.value = id;
+    box.checked = checked;
+    box.addEventListener('change', () => {
+      if (box.checked) el.settingsMode.some.checked = true;
+      el.settingsMode.some.setCustomValidity('');
+    });
+    const label = document.createElement('label');
+    label.htmlFor = box.id;
+    const note = document.createElement('span');
+    note.className = 'hint';
+    if (entityOf(id)) {
+      label.textContent = nameOf(id);
+      note.className += ' mono';
+      note.textContent = id;
+    } else {
+      label.textContent = id;
+      note.textContent = '(no access)';
+      note.title = 'You have no access to ' + id + ', so its name is not shown';
+    }
+    li.append(box, ' ', label, ' ', note);
+    return li;
+  }
+
+  function sourceBoxes() {
+    return [...el.settingsList.querySelectorAll('input[type=checkbox]')];
+  }
+
+  // setSettingsControls enables the dialog's controls, or disables them with reason as their
+  // title.
+  function setSettingsControls(reason) {
+    const controls = [...Object.values(el.settingsMode), ...sourceBoxes(), el.settingsOther, el.settingsAdd, el.settingsSave];
+    for (const c of controls) {
+      c.disabled = Boolean(reason);
+      if (reason) c.title = reason;
+      else c.removeAttribute('title');
+    }
+  }
+
+  // addOtherSource adds the entity typed in Other entity ID to the list, checked; it reports
+  // false (and says why) if the text is no entity the setting may name.
+  function addOtherSource() {
+    const id = el.settingsOther.value.trim();
+    let why = '';
+    if (id && !ENTITY_ID.test(id)) why = 'An entity ID is 1 to 64 letters, digits, _ and -.';
+    else if (id && id === state.acting) why = 'This is ' + nameOf(state.acting) + ' itself: an entity has no connection to itself.';
+    el.settingsOther.setCustomValidity(why);
+    if (why) {
+      el.settingsOther.reportValidity();
+      return false;
+    }
+    if (!id) return true;
+    let box = sourceBoxes().find((b) => b.value === id);
+    if (!box) {
+      const li = sourceItem(id, true);
+      el.settingsList.append(li);
+      box = li.querySelector('input');
+    }
+    box.checked = true;
+    el.settingsMode.some.checked = true;
+    el.settingsMode.some.setCustomValidity('');
+    el.settingsOther.value = '';
+    return true;
+  }
+
+  el.settingsOpen.addEventListener('click', (ev) => openSettings(ev.currentTarget));
+  el.settingsAdd.addEventListener('click', () => {
+    if (addOtherSource()) el.settingsOther.focus();
+  });
+  el.settingsOther.addEventListener('input', () => el.settingsOther.setCustomValidity(''));
+  el.settingsOther.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'Enter') return;
+    ev.preventDefault(); // adds the entity rather than saving
+    addOtherSource();
+  });
+  for (const r of Object.values(el.settingsMode)) r.addEventListener('change', () => el.settingsMode.some.setCustomValidity(''));
+
+  el.settingsForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const mode = Object.keys(el.settingsMode).find((m) => el.settingsMode[m].checked);
+    if (!mode || !isAdmin()) return;
+    let from = [];
+    if (mode === 'all') {
+      from = ['*'];
+    } else if (mode === 'some') {
+      if (!addOtherSource()) return; // an entity typed but not added yet is meant too
+      from = [...new Set(sourceBoxes().filter((b) => b.checked).map((b) => b.value))];
+      if (from.length === 0) {
+        el.settingsMode.some.setCustomValidity('Choose at least one entity, or Accept no requests automatically.');
+        el.settingsMode.some.reportValidity();
+        return;
+      }
+    }
+    el.settingsDialog.close();
+    saveSettings(from);
+  });
+
+  // saveSettings changes the acting entity's sharing settings; an error shows in role=alert.
+  function saveSettings(from) {
+    const gen = state.gen;
+    const entity = state.acting;
+    clearError();
+    el.settingsNote.textContent = 'Saving the sharing settings…';
+    const saving = (async () => {
+      try {
+        await api('PUT', SETTINGS_PATH, { body: { autoAcceptFrom: from }, gen });
+        if (gen === state.gen) el.settingsNote.textContent = 'Sharing settings saved: ' + describeSettings(from) + '.';
+      } catch (err) {
+        if (gen === state.gen) el.settingsNote.textContent = '';
+        fail(gen, 'Could not save the sharing settings of ' + nameOf(entity), err);
+      } finally {
+        if (state.settingsSaving === saving) state.settingsSaving = null;
+      }
+    })();
+    state.settingsSaving = saving;
+    return saving;
+  }
+
+  // ---- dialogs ----
+
+  const DIALOGS = [el.history, el.reasonDialog, el.shareDialog, el.settingsDialog];
+
+  function closeDialogs() {
+    for (const d of DIALOGS) if (d.open) d.close();
+  }
+
+  for (const d of DIALOGS) {
     d.addEventListener('close', () => {
       if (d === el.history) state.historyID = '';
       else if (d === el.shareDialog) state.shareTarget = '';
+      else if (d === el.settingsDialog) state.settingsLoad++;
       else state.reasonAction = null;
       // Back to the button that opened the dialog, if it is still there.
       if (state.opener && state.opener.isConnected && !state.opener.disabled) state.opener.focus();
