@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/entityconn/entityconn/domain"
-	"github.com/entityconn/entityconn/events"
 	"github.com/entityconn/entityconn/projections"
 )
 
@@ -52,14 +51,7 @@ func (s *Service) GetAsOf(ctx context.Context, p Principal, id string, asOf time
 	if len(hist) == 0 {
 		return Detail{}, fmt.Errorf("%w: %s did not exist at %s", domain.ErrConnectionNotFound, id, asOf.UTC().Format(time.RFC3339Nano))
 	}
-	var d Detail
-	evs := make([]events.Event, len(hist))
-	for i, st := range hist {
-		d.View, _ = projections.Apply(d.View, st.Sequence, st.Event)
-		evs[i] = st.Event
-	}
-	d.History = projections.History(id, evs)
-	return d, nil
+	return detailOf(id, hist), nil
 }
 
 // historyUntil returns the events of connection id that occurred at asOf or before.
@@ -166,11 +158,7 @@ func (s *Service) connectionsAsOf(ctx context.Context, vs []projections.View, as
 				mu.Unlock()
 				return
 			}
-			var view projections.View
-			for _, st := range hist {
-				view, _ = projections.Apply(view, st.Sequence, st.Event)
-			}
-			out[i].view = view
+			out[i].view = detailOf(v.ID, hist).View
 			if withShares {
 				out[i].shares = foldShares(hist)
 			}

@@ -163,6 +163,11 @@ func (s *Service) Get(ctx context.Context, p Principal, id string, minSequence u
 	if len(hist) == 0 {
 		return Detail{}, fmt.Errorf("%w: %s", domain.ErrConnectionNotFound, id)
 	}
+	return detailOf(id, hist), nil
+}
+
+// detailOf returns connection id as its events hist, oldest first, leave it.
+func detailOf(id string, hist []Stored) Detail {
 	var d Detail
 	evs := make([]events.Event, len(hist))
 	for i, st := range hist {
@@ -170,7 +175,7 @@ func (s *Service) Get(ctx context.Context, p Principal, id string, minSequence u
 		evs[i] = st.Event
 	}
 	d.History = projections.History(id, evs)
-	return d, nil
+	return d
 }
 
 // waitFor waits until the views include stream sequence seq (minSequence).

@@ -907,57 +907,34 @@ func (m *matrix) reads(c *userConn) {
 				return allow("got %s (%d bytes)", key, len(entry.Value()))
 			}))
 		}
-		var shares int
-		refusedSubject, err := c.call(anySubject, func(ctx context.Context) error {
-			watcher, err := kv.Watch(ctx, "sharedwith."+e+".>")
-			if err != nil {
-				return err
-			}
-			defer func() { _ = watcher.Stop() }()
-			for {
-				select {
-				case entry := <-watcher.Updates():
-					if entry == nil {
-						return nil
-					}
-					shares++
-				case <-ctx.Done():
-					return ctx.Err()
+		for _, filter := range []string{"sharedwith." + e + ".>", "inbound." + e + ".*"} {
+			var entries int
+			refusedSubject, err := c.call(anySubject, func(ctx context.Context) error {
+				watcher, err := kv.Watch(ctx, filter)
+				if err != nil {
+					return err
 				}
-			}
-		})
-		m.record(c.user, "KV watch sharedwith.E.>", e, w, jsOutcome(refusedSubject, err, func() outcome {
-			if shares == 0 {
-				return unsure("watch ended its initial values without any")
-			}
-			return allow("%d initial values, then the end marker", shares)
-		}))
-
-		var entries int
-		refusedSubject, err = c.call(anySubject, func(ctx context.Context) error {
-			watcher, err := kv.Watch(ctx, "inbound."+e+".*")
-			if err != nil {
-				return err
-			}
-			defer func() { _ = watcher.Stop() }()
-			for {
-				select {
-				case entry := <-watcher.Updates():
-					if entry == nil {
-						return nil
+				defer func() { _ = watcher.Stop() }()
+				for {
+					select {
+					case entry := <-watcher.Updates():
+						if entry == nil {
+							return nil
+						}
+						entries++
+					case <-ctx.Done():
+						return ctx.Err()
 					}
-					entries++
-				case <-ctx.Done():
-					return ctx.Err()
 				}
-			}
-		})
-		m.record(c.user, "KV watch inbound.E.*", e, w, jsOutcome(refusedSubject, err, func() outcome {
-			if entries == 0 {
-				return unsure("watch ended its initial values without any")
-			}
-			return allow("%d initial values, then the end marker", entries)
-		}))
+			})
+			path := "KV watch " + strings.Replace(filter, "."+e+".", ".E.", 1)
+			m.record(c.user, path, e, w, jsOutcome(refusedSubject, err, func() outcome {
+				if entries == 0 {
+					return unsure("watch ended its initial values without any")
+				}
+				return allow("%d initial values, then the end marker", entries)
+			}))
+		}
 
 		key := "$KV." + natsjs.BucketViews + ".outbound." + e + "." + m.outboundOf(e)
 		refusedSubject, reply, err := c.request("$JS.API.DIRECT.GET."+viewsStream+"."+key, nil)
