@@ -59,7 +59,8 @@ func (x *Executor) Execute(ctx context.Context, name, user string, r Request, pr
 	}
 	var body any = wire.Done{Success: true}
 	if _, ok := cmd.(domain.RequestConnection); ok {
-		body = wire.Requested{ID: res.ConnectionID, Success: true}
+		// Its status: Pending, or Connected when the target's settings accepted it at once.
+		body = wire.Requested{ID: res.ConnectionID, Status: string(res.Status), Success: true}
 	}
 	data, _ := json.Marshal(body)
 	return Outcome{Status: http.StatusOK, Body: data, ConnectionID: res.ConnectionID, Sequence: res.Sequence, Replayed: res.FromRecord}

@@ -8,14 +8,15 @@ import (
 	"github.com/entityconn/entityconn/adapters/natsapi"
 	"github.com/entityconn/entityconn/adapters/zuora"
 	"github.com/entityconn/entityconn/domain"
+	"github.com/entityconn/entityconn/events/contract"
 	"github.com/entityconn/entityconn/projections"
 )
 
 // FuzzRequest feeds a NATS request body, as the micro service and the durable command door
 // receive it, through everything that reads it before the service runs: Decode, then
-// Principal, Command for every command name (and an unknown one) with the check of a
-// share's object and entities, ListQuery, whose query is validated and paged, and
-// SharedQuery. Nothing may panic, and every refusal must be the caller's fault: a
+// Principal, Command for every command name (an unknown one and the settings change too)
+// with the check of a share's object and entities, ListQuery, whose query is validated and
+// paged, and SharedQuery. Nothing may panic, and every refusal must be the caller's fault: a
 // 4xx in the error table, never an internal error.
 //
 // Run it with: go test -run='^$' -fuzz=FuzzRequest -fuzztime=30s ./adapters/natsapi/
@@ -47,11 +48,20 @@ func FuzzRequest(f *testing.F) {
 		`{"entityId":"global","direction":"sharedBy","objectType":"Product","page":2,"pageSize":300,"minSequence":7}`,
 		`{"entityId":"global","direction":"sharedWith"}`,
 		`{"entityId":"global","direction":"both","objectType":"` + strings.Repeat("P", 100) + `"}`,
+		`{"commandId":"set-1","entityId":"eu","autoAcceptFrom":["global","us"]}`,
+		`{"entityId":"eu","autoAcceptFrom":["*"]}`,
+		`{"entityId":"eu","autoAcceptFrom":[]}`,
+		`{"entityId":"eu","autoAcceptFrom":null}`,
+		`{"entityId":"eu","autoAcceptFrom":"global"}`,
+		`{"entityId":"global","type":"outbound","asOf":"2026-11-27T10:00:00.5Z"}`,
+		`{"entityId":"global","direction":"sharedWith","asOf":"2026-11-27T10:00:00+01:00"}`,
+		`{"entityId":"global","asOf":"yesterday"}`,
+		`{"entityId":"global","asOf":""}`,
 		`[]`, `null`, `""`, `{}`, ``, `   `, `{"actorUserId":`, "\xff",
 	} {
 		f.Add([]byte(s))
 	}
-	names := []string{"RenameConnection", ""}
+	names := []string{"RenameConnection", "", contract.CommandChangeSharingSettings}
 	for _, n := range natsapi.Commands {
 		names = append(names, n)
 	}

@@ -18,7 +18,9 @@ import (
 
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/wire"
+	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/events"
+	"github.com/entityconn/entityconn/events/contract"
 )
 
 // The micro service's name and subject prefix (contract §5), and the prefixes of the durable
@@ -68,7 +70,7 @@ func Start(nc *nats.Conn, x *Executor, log *slog.Logger) (*Server, error) {
 	svc, err := micro.AddService(nc, micro.Config{
 		Name:        ServiceName,
 		Version:     ServiceVersion,
-		Description: "entity connections: request, accept, deny, cancel, disconnect, list, get, share, unshare, shared on entityconn.api.<userId>.<endpoint> (contract §5, §7)",
+		Description: "entity connections: request, accept, deny, cancel, disconnect, list, get, share, unshare, shared, settings on entityconn.api.<userId>.<endpoint> (contract §5, §7, §8)",
 	})
 	if err != nil {
 		cancel()
@@ -97,6 +99,10 @@ func Start(nc *nats.Conn, x *Executor, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	if err := add("shared", s.shared, nil); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	if err := add("settings", s.settings, map[string]string{"command": contract.CommandChangeSharingSettings, "changes": "when the body has autoAcceptFrom"}); err != nil {
 		s.Stop()
 		return nil, err
 	}
@@ -184,25 +190,30 @@ func correlationID(h micro.Headers, commandID string) string {
 }
 
 func (s *Server) command(req micro.Request, name, user string) {
-	pid := processID()
 	r, err := Decode(req.Data())
-	var o Outcome
 	if err != nil {
-		o = Failure(pid, err)
-	} else {
-		ctx, cancel := context.WithTimeout(s.ctx, app.RequestTimeout(callerTimeout(req.Headers())))
-		if corr := correlationID(req.Headers(), r.CommandID); corr != "" {
-			ctx = app.WithCorrelationID(ctx, corr)
-		}
-		o = s.x.Execute(ctx, name, user, r, pid)
-		cancel()
+		s.fail(req, Failure(processID(), err))
+		return
 	}
+	s.execute(req, r, name, user)
+}
+
+// execute runs the command name that r describes and answers it: the REST body with the
+// sequence header (and the connection id header for a connection's command), or the error.
+func (s *Server) execute(req micro.Request, r Request, name, user string) {
+	pid := processID()
+	ctx, cancel := context.WithTimeout(s.ctx, app.RequestTimeout(callerTimeout(req.Headers())))
+	if corr := correlationID(req.Headers(), r.CommandID); corr != "" {
+		ctx = app.WithCorrelationID(ctx, corr)
+	}
+	o := s.x.Execute(ctx, name, user, r, pid)
+	cancel()
 	if !o.OK() {
 		s.fail(req, o)
 		return
 	}
 	h := nats.Header{HeaderSequence: {strconv.FormatUint(o.Sequence, 10)}}
-	if o.ConnectionID != "" { // a share or unshare names objects, not one connection
+	if o.ConnectionID != "" { // a share, an unshare or a settings change names no one connection
 		h.Set(HeaderConnectionID, o.ConnectionID)
 	}
 	s.respond(req, h, o.Body)
@@ -239,10 +250,18 @@ func (s *Server) get(req micro.Request, user string) {
 	if err == nil {
 		p, err = r.Principal(user)
 	}
+	var asOf time.Time
+	if err == nil {
+		asOf, err = r.AsOfTime()
+	}
 	if err == nil {
 		var d app.Detail
 		ctx, cancel := context.WithTimeout(s.ctx, requestTimeout)
-		d, err = s.x.Service.Get(ctx, p, r.ConnectionID, r.MinSequence)
+		if asOf.IsZero() {
+			d, err = s.x.Service.Get(ctx, p, r.ConnectionID, r.MinSequence)
+		} else {
+			d, err = s.x.Service.GetAsOf(ctx, p, r.ConnectionID, asOf)
+		}
 		cancel()
 		if err == nil {
 			s.respondJSON(req, wire.NewDetail(d))
@@ -277,6 +296,63 @@ func (s *Server) shared(req micro.Request, user string) {
 		}
 	}
 	s.fail(req, Failure(pid, err))
+}
+
+// settings reads or changes the acting entity's sharing settings (contract §8). The rule: a
+// body with autoAcceptFrom (a list: entity ids, ["*"] for every source, [] for none) changes
+// them, as the command ChangeSharingSettings, answered as the other commands are
+// ({"success":true} and the sequence header; the same commandId replays the first outcome);
+// a body without it reads them and answers the body of GET /v1/entity-sharing-settings,
+// {"autoAcceptFrom":[..],"success":true}. Any user of the entity may read them, only an
+// admin change them. Two bodies that look like a change gone wrong are refused rather than
+// read: autoAcceptFrom null (400, category 20) and a commandId without autoAcceptFrom (400,
+// category 21).
+func (s *Server) settings(req micro.Request, user string) {
+	r, err := Decode(req.Data())
+	switch {
+	case err != nil:
+	case r.AutoAcceptFrom != nil:
+		s.execute(req, r, contract.CommandChangeSharingSettings, user)
+		return
+	case nullField(req.Data(), "autoAcceptFrom"):
+		err = fmt.Errorf("%w: autoAcceptFrom is null: send a list of entity ids, [\"*\"] for every source or [] for none to change the settings, or leave it out to read them", domain.ErrInvalidValue)
+	case r.CommandID != "":
+		err = fmt.Errorf("%w: autoAcceptFrom is required with a commandId: a body with commandId changes the settings; leave both out to read them", domain.ErrMissingValue)
+	}
+	var p app.Principal
+	if err == nil {
+		p, err = r.Principal(user)
+	}
+	if err == nil {
+		var set domain.Settings
+		ctx, cancel := context.WithTimeout(s.ctx, requestTimeout)
+		set, _, err = s.x.Service.SharingSettings(ctx, p)
+		cancel()
+		if err == nil {
+			from := set.AutoAcceptFrom
+			if from == nil {
+				from = []string{}
+			}
+			s.respondJSON(req, wire.SharingSettings{AutoAcceptFrom: from, Success: true})
+			return
+		}
+	}
+	s.fail(req, Failure(processID(), err))
+}
+
+// nullField reports whether the JSON object data has the field name set to null (matched
+// as encoding/json matches names: case-insensitively).
+func nullField(data []byte, name string) bool {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(data, &fields) != nil {
+		return false
+	}
+	for k, v := range fields {
+		if strings.EqualFold(k, name) && string(v) == "null" {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) respondJSON(req micro.Request, v any) {

@@ -1,7 +1,8 @@
 // Package natsapi is entityconn's door for other services on NATS request/reply: a NATS
 // micro service named entityconn with the endpoints entityconn.api.<userId>.request,
-// accept, deny, cancel, disconnect, list and get (contract §5), and share, unshare and
-// shared for the shared objects of contract §7. It also holds what the
+// accept, deny, cancel, disconnect, list and get (contract §5), share, unshare and shared
+// for the shared objects of contract §7, and settings for the sharing settings of contract
+// §8 (list, get and shared also answer as of a time). It also holds what the
 // durable command door (package natscmd) shares with it: the request body, its validation
 // and the replay of a command id's first outcome.
 //
@@ -17,6 +18,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/domain"
@@ -34,9 +36,10 @@ const MaxCommandIDLength = 255
 // Request is the body of a NATS command or query (contract §5). Commands use CommandID,
 // EntityID and TargetEntityID (request) or ConnectionID (the others), and Reason (deny,
 // disconnect); share and unshare use ObjectType, ObjectID and ToEntityIDs (share) or
-// FromEntityIDs (unshare), as the REST bodies of contract §7 do. Queries use EntityID,
-// ConnectionID (get), the list fields, and Direction and ObjectType (shared). ActorUserID is
-// optional: the subject names the actor, and a body that names another is refused.
+// FromEntityIDs (unshare), as the REST bodies of contract §7 do; settings uses
+// AutoAcceptFrom. Queries use EntityID, ConnectionID (get), the list fields, Direction and
+// ObjectType (shared), and AsOf (list, get, shared). ActorUserID is optional: the subject
+// names the actor, and a body that names another is refused.
 type Request struct {
 	CommandID      string `json:"commandId,omitempty"`
 	ActorUserID    string `json:"actorUserId,omitempty"`
@@ -52,6 +55,9 @@ type Request struct {
 	PageSize int    `json:"pageSize,omitempty"`
 	// MinSequence makes list, get and shared wait until the views include that sequence.
 	MinSequence uint64 `json:"minSequence,omitempty"`
+	// AsOf, an RFC 3339 time, makes list, get and shared answer as the state was at that
+	// instant (contract §8); a get as of a time does not wait for MinSequence, as on REST.
+	AsOf string `json:"asOf,omitempty"`
 
 	// Share and unshare: the object, and the entities to share it with (share) or to stop
 	// sharing it with (unshare). Shared: ObjectType keeps only objects of that type.
@@ -62,6 +68,11 @@ type Request struct {
 	// Shared: sharedBy (the acting entity is the source), sharedWith (it is the target) or
 	// empty for both.
 	Direction string `json:"direction,omitempty"`
+
+	// Settings: the sources whose requests the acting entity accepts at once, ["*"] for
+	// all, [] for none. Its presence makes a body to the settings endpoint a change
+	// (ChangeSharingSettings); without it the body reads the settings.
+	AutoAcceptFrom *[]string `json:"autoAcceptFrom,omitempty"`
 }
 
 // Commands are the names of the commands of contract §1 and §7, by endpoint. The durable
@@ -134,8 +145,9 @@ func truncate(s string) string {
 }
 
 // Command returns the domain command name (e.g. "AcceptConnection") asks for with r's fields.
-// Errors wrap domain.ErrMissingValue for an absent target, connection id or list of entities
-// to share with (toEntityIds) or unshare from (fromEntityIds), and domain.ErrInvalidValue for
+// Errors wrap domain.ErrMissingValue for an absent target, connection id, list of entities
+// to share with (toEntityIds) or unshare from (fromEntityIds) or list of sources to accept at
+// once (autoAcceptFrom, of ChangeSharingSettings), and domain.ErrInvalidValue for
 // an unknown name, a command id that is too long, or the list of the other command (share
 // takes toEntityIds, unshare fromEntityIds, as their REST bodies do). The object and the
 // entities are checked by the service (domain.CheckObject).
@@ -179,6 +191,11 @@ func (r Request) Command(name string) (domain.Command, error) {
 			return nil, fmt.Errorf("%w: fromEntityIds is required", domain.ErrMissingValue)
 		}
 		return domain.UnshareObject{Object: r.object(), Targets: r.FromEntityIDs}, nil
+	case contract.CommandChangeSharingSettings:
+		if r.AutoAcceptFrom == nil {
+			return nil, fmt.Errorf("%w: autoAcceptFrom is required: a list of entity ids, [\"*\"] for every source, or [] for none", domain.ErrMissingValue)
+		}
+		return domain.ChangeSharingSettings{AutoAcceptFrom: *r.AutoAcceptFrom}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown command %q", domain.ErrInvalidValue, name)
 }
@@ -186,6 +203,10 @@ func (r Request) Command(name string) (domain.Command, error) {
 // ListQuery returns the list query of r, with the REST defaults (page 1, 30 items).
 func (r Request) ListQuery() (app.ListQuery, error) {
 	q := app.ListQuery{Page: r.Page, PageSize: r.PageSize, MinSequence: r.MinSequence}
+	var err error
+	if q.AsOf, err = r.AsOfTime(); err != nil {
+		return q, err
+	}
 	if q.Page == 0 {
 		q.Page = 1
 	}
@@ -216,9 +237,14 @@ func (r Request) object() domain.Object { return domain.Object{Type: r.ObjectTyp
 
 // SharedQuery returns the query of a list of shared objects of r, with the REST defaults
 // (page 1, 30 items). Errors wrap domain.ErrInvalidValue for a direction other than sharedBy
-// or sharedWith; the ranges and the object type are checked by the service.
+// or sharedWith and for an asOf that is not an RFC 3339 time; the ranges, the object type and
+// a time in the future are checked by the service.
 func (r Request) SharedQuery() (app.SharedQuery, error) {
 	q := app.SharedQuery{ObjectType: r.ObjectType, Page: r.Page, PageSize: r.PageSize, MinSequence: r.MinSequence}
+	var err error
+	if q.AsOf, err = r.AsOfTime(); err != nil {
+		return q, err
+	}
 	if q.Page == 0 {
 		q.Page = 1
 	}
@@ -233,4 +259,18 @@ func (r Request) SharedQuery() (app.SharedQuery, error) {
 		q.Direction = d
 	}
 	return q, nil
+}
+
+// AsOfTime returns the time of r's asOf, or the zero time (now) when it is absent. Errors
+// wrap domain.ErrInvalidValue for a value that is not an RFC 3339 time, as REST's asOf
+// parameter; a time in the future is refused by the service.
+func (r Request) AsOfTime() (time.Time, error) {
+	if r.AsOf == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, r.AsOf)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: asOf %q is not an RFC 3339 time such as 2026-10-31T00:00:00Z", domain.ErrInvalidValue, truncate(r.AsOf))
+	}
+	return t, nil
 }

@@ -1,7 +1,8 @@
 // Package natsclient is a typed Go client of entityconn for other services, over NATS
 // (contract §5): the commands and queries of the micro service entityconn
-// (entityconn.api.<userId>.request, accept, deny, cancel, disconnect, list and get, and
-// share, unshare and shared for the shared objects of contract §7), and subscriptions to an
+// (entityconn.api.<userId>.request, accept, deny, cancel, disconnect, list and get, share,
+// unshare and shared for the shared objects of contract §7, and settings for the sharing
+// settings of contract §8; list, get and shared also as of a time), and subscriptions to an
 // entity's events on the stream ENTITYCONN_EVENTS.
 //
 // Errors the service answers come back as [*Error] values that [errors.Is] matches against
@@ -182,12 +183,16 @@ type request struct {
 	Page        int    `json:"page,omitempty"`
 	PageSize    int    `json:"pageSize,omitempty"`
 	MinSequence uint64 `json:"minSequence,omitempty"`
+	AsOf        string `json:"asOf,omitempty"`
 
 	ObjectType    string   `json:"objectType,omitempty"`
 	ObjectID      string   `json:"objectId,omitempty"`
 	ToEntityIDs   []string `json:"toEntityIds,omitempty"`
 	FromEntityIDs []string `json:"fromEntityIds,omitempty"`
 	Direction     string   `json:"direction,omitempty"`
+
+	// AutoAcceptFrom, when not nil, makes a body to the settings endpoint a change.
+	AutoAcceptFrom *[]string `json:"autoAcceptFrom,omitempty"`
 }
 
 // Backoff between asking again for a command whose first attempt is still in flight.
@@ -292,7 +297,7 @@ func (c *Client) command(ctx context.Context, endpoint string, body request, opt
 			return Result{}, fmt.Errorf("natsclient: %s: decode reply: %w", endpoint, err)
 		}
 	}
-	res := Result{ConnectionID: out.ID, Sequence: sequenceOf(reply.Header)}
+	res := Result{ConnectionID: out.ID, Sequence: sequenceOf(reply.Header), Status: out.Status}
 	if res.ConnectionID == "" {
 		res.ConnectionID = reply.Header.Get(headerConnectionID)
 	}
@@ -305,7 +310,7 @@ func (c *Client) command(ctx context.Context, endpoint string, body request, opt
 	return res, nil
 }
 
-// query sends a list, get or shared and decodes its reply into out.
+// query sends a list, get, shared or settings read and decodes its reply into out.
 func (c *Client) query(ctx context.Context, endpoint string, body request, opts []CallOption, out any) error {
 	co, err := c.collect(opts)
 	if err != nil {

@@ -3,6 +3,7 @@ package natsclient
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/entityconn/entityconn/events/contract"
 )
@@ -27,6 +28,11 @@ type Result struct {
 	// Sequence is the stream sequence of the command's event, from the Entityconn-Sequence
 	// header; pass it as a minimum sequence to read your own write. 0 if the service sent none.
 	Sequence uint64
+	// Status is the state a Request left its connection in: "Pending", or "Connected" when
+	// the target's sharing settings accepted it at once (contract §8). Empty for the other
+	// commands, and possibly for a Request whose answer the service replayed from a record
+	// made before it answered with a status.
+	Status string
 }
 
 // ListOptions filters and pages [Client.List]. Zero fields are left to the service's defaults.
@@ -43,10 +49,22 @@ type ListOptions struct {
 	// MinSequence makes the service answer only once its views include this stream sequence,
 	// such as a [Result.Sequence] (waiting at most 5 s, then [ErrUnavailable]).
 	MinSequence uint64
+	// AsOf, when not zero, lists the connections as they were at that instant, from the
+	// event log (contract §8); a time in the future fails with [ErrInvalid].
+	AsOf time.Time
+}
+
+// asOf is the asOf field of a request: t in RFC 3339 (UTC), or empty for the zero time.
+func asOf(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }
 
 // Request asks for a connection from the acting entity to the target entity and returns the
-// new connection's id. It fails with [ErrPermission] unless the actor is an admin of the
+// new connection's id and its status: Pending, or Connected when the target's sharing
+// settings accept requests from the acting entity at once. It fails with [ErrPermission] unless the actor is an admin of the
 // acting entity with access to the target, [ErrInvalid] for an unknown target or the acting
 // entity itself, and [ErrRuleViolation] if the pair already has a live connection.
 func (c *Client) Request(ctx context.Context, target string, opts ...CallOption) (Result, error) {
@@ -93,7 +111,7 @@ func (c *Client) connectionCommand(ctx context.Context, endpoint, id, reason str
 // is never nil. It fails with [ErrInvalid] for an unknown type or status.
 func (c *Client) List(ctx context.Context, lo ListOptions, opts ...CallOption) ([]Connection, error) {
 	var out contract.List
-	body := request{Type: lo.Type, Status: lo.Status, Page: lo.Page, PageSize: lo.PageSize, MinSequence: lo.MinSequence}
+	body := request{Type: lo.Type, Status: lo.Status, Page: lo.Page, PageSize: lo.PageSize, MinSequence: lo.MinSequence, AsOf: asOf(lo.AsOf)}
 	if err := c.query(ctx, "list", body, opts, &out); err != nil {
 		return nil, err
 	}
@@ -108,11 +126,23 @@ func (c *Client) List(ctx context.Context, lo ListOptions, opts ...CallOption) (
 // most 5 s, then [ErrUnavailable]). It fails with [ErrNotFound] for a connection the acting
 // entity cannot see. The returned History is never nil.
 func (c *Client) Get(ctx context.Context, id string, minSequence uint64, opts ...CallOption) (Detail, error) {
-	if id == "" {
+	return c.get(ctx, request{ConnectionID: id, MinSequence: minSequence}, opts)
+}
+
+// GetAsOf returns the connection id as it was at the instant asOf, with its history up to
+// then, from the event log (contract §8); a zero asOf reads it as it is now. It fails with
+// [ErrNotFound] for a connection that did not exist then or that the acting entity cannot
+// see, and with [ErrInvalid] for a time in the future. The returned History is never nil.
+func (c *Client) GetAsOf(ctx context.Context, id string, asOfTime time.Time, opts ...CallOption) (Detail, error) {
+	return c.get(ctx, request{ConnectionID: id, AsOf: asOf(asOfTime)}, opts)
+}
+
+func (c *Client) get(ctx context.Context, body request, opts []CallOption) (Detail, error) {
+	if body.ConnectionID == "" {
 		return Detail{}, fmt.Errorf("%w: connection id is empty", ErrMissing)
 	}
 	var d Detail
-	if err := c.query(ctx, "get", request{ConnectionID: id, MinSequence: minSequence}, opts, &d); err != nil {
+	if err := c.query(ctx, "get", body, opts, &d); err != nil {
 		return Detail{}, err
 	}
 	if d.History == nil {
@@ -140,6 +170,9 @@ type SharedOptions struct {
 	// MinSequence makes the service answer only once its views include this stream sequence,
 	// such as a [Result.Sequence] (waiting at most 5 s, then [ErrUnavailable]).
 	MinSequence uint64
+	// AsOf, when not zero, lists the objects shared as of that instant, from the event log
+	// (contract §8); a time in the future fails with [ErrInvalid].
+	AsOf time.Time
 }
 
 // Share shares the object (objectType, such as "Product", and objectID) from the acting
@@ -193,7 +226,7 @@ func (c *Client) objectCommand(ctx context.Context, endpoint string, body reques
 // read it. It fails with [ErrInvalid] for an unknown direction or a malformed object type.
 func (c *Client) SharedObjects(ctx context.Context, so SharedOptions, opts ...CallOption) ([]SharedObject, error) {
 	var out contract.SharedObjects
-	body := request{Direction: so.Direction, ObjectType: so.ObjectType, Page: so.Page, PageSize: so.PageSize, MinSequence: so.MinSequence}
+	body := request{Direction: so.Direction, ObjectType: so.ObjectType, Page: so.Page, PageSize: so.PageSize, MinSequence: so.MinSequence, AsOf: asOf(so.AsOf)}
 	if err := c.query(ctx, "shared", body, opts, &out); err != nil {
 		return nil, err
 	}
@@ -201,4 +234,37 @@ func (c *Client) SharedObjects(ctx context.Context, so SharedOptions, opts ...Ca
 		out.SharedObjects = []SharedObject{}
 	}
 	return out.SharedObjects, nil
+}
+
+// SharingSettings returns the sources whose requests the acting entity accepts at once
+// (contract §8): entity ids, ["*"] for every source, or an empty, non-nil slice for none.
+// Any user of the acting entity may read them; others fail with [ErrPermission].
+func (c *Client) SharingSettings(ctx context.Context, opts ...CallOption) ([]string, error) {
+	var out contract.SharingSettings
+	if err := c.query(ctx, "settings", request{}, opts, &out); err != nil {
+		return nil, err
+	}
+	if out.AutoAcceptFrom == nil {
+		out.AutoAcceptFrom = []string{}
+	}
+	return out.AutoAcceptFrom, nil
+}
+
+// SetSharingSettings sets which sources' requests the acting entity accepts at once:
+// entity ids, []string{"*"} for every source, or nil (or an empty slice) for none. A request
+// from an accepted source is then Connected at once, accepted by system:auto-accept;
+// requests already Pending stay so. The returned Result has the stream sequence of the
+// change and no connection id. It fails with [ErrPermission] unless the actor is an admin
+// of the acting entity, and [ErrInvalid] for a malformed id, one named twice, the acting
+// entity itself or "*" beside another id.
+func (c *Client) SetSharingSettings(ctx context.Context, autoAcceptFrom []string, opts ...CallOption) (Result, error) {
+	from := autoAcceptFrom
+	if from == nil {
+		from = []string{}
+	}
+	reply, err := c.send(ctx, "settings", request{AutoAcceptFrom: &from}, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Sequence: sequenceOf(reply.Header)}, nil
 }

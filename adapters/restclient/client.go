@@ -1,7 +1,7 @@
 // Package restclient is a typed client of entityconn's Zuora-compatible REST API (contract §4,
-// and the shared objects of §7): it fetches and caches an OAuth token, sends the Zuora
-// headers, and turns Zuora error bodies into [*APIError] values that [errors.Is] matches
-// against this package's sentinels.
+// the shared objects of §7, and the sharing settings and as-of reads of §8): it fetches and
+// caches an OAuth token, sends the Zuora headers, and turns Zuora error bodies into
+// [*APIError] values that [errors.Is] matches against this package's sentinels.
 //
 // A [Client] is safe for concurrent use. It never retries a call on its own except once after
 // a 401, with a fresh token; a caller that retries a command should pass the same

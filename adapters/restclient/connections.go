@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/entityconn/entityconn/events/contract"
 )
@@ -38,6 +39,11 @@ type Result struct {
 	// Sequence is the stream sequence of the command's event, from the Entityconn-Sequence
 	// header; pass it as a minimum sequence to read your own write. 0 if the server sent none.
 	Sequence uint64 `json:"sequence"`
+	// Status is the state a Request left its connection in: "Pending", or "Connected" when
+	// the target's sharing settings accepted it at once (contract §8). Empty for the other
+	// commands, and possibly for a Request whose answer the server replayed from a record
+	// made before it answered with a status.
+	Status string `json:"status,omitempty"`
 }
 
 // ListOptions filters and pages [Client.List]. Zero fields are left to the server's defaults.
@@ -54,6 +60,16 @@ type ListOptions struct {
 	// MinSequence makes the server answer only once its views include this stream sequence
 	// (waiting at most 5 s, then [ErrUnavailable]).
 	MinSequence uint64
+	// AsOf, when not zero, lists the connections as they were at that instant, from the
+	// event log (contract §8); a time in the future fails with [ErrInvalid].
+	AsOf time.Time
+}
+
+// setAsOf sets the asOf parameter of q to t in RFC 3339 (UTC), unless t is zero.
+func setAsOf(q url.Values, t time.Time) {
+	if !t.IsZero() {
+		q.Set("asOf", t.UTC().Format(time.RFC3339Nano))
+	}
 }
 
 // Page is one page of connections, newest request first.
@@ -79,7 +95,8 @@ func (c *Client) Entities(ctx context.Context) ([]Entity, error) {
 }
 
 // Request asks for a connection from the acting entity to the target entity and returns the
-// new connection's id. It fails with [ErrPermission] unless the user is an admin of the
+// new connection's id and its status: Pending, or Connected when the target's sharing
+// settings accept requests from the acting entity at once. It fails with [ErrPermission] unless the user is an admin of the
 // acting entity with access to the target, [ErrInvalid] for an unknown target or the acting
 // entity itself, and [ErrRuleViolation] if the pair already has a live connection.
 func (c *Client) Request(ctx context.Context, target string, opts ...CallOption) (Result, error) {
@@ -95,7 +112,7 @@ func (c *Client) Request(ctx context.Context, target string, opts ...CallOption)
 	if out.ID == "" {
 		return Result{}, fmt.Errorf("restclient: request answered without a connection id")
 	}
-	return Result{ID: out.ID, Sequence: sequenceOf(h)}, nil
+	return Result{ID: out.ID, Sequence: sequenceOf(h), Status: out.Status}, nil
 }
 
 // Accept accepts the pending connection id, acting as its target entity. It fails with
@@ -167,6 +184,7 @@ func (c *Client) List(ctx context.Context, opts ListOptions) (Page, error) {
 	if opts.MinSequence > 0 {
 		q.Set("minSequence", strconv.FormatUint(opts.MinSequence, 10))
 	}
+	setAsOf(q, opts.AsOf)
 	target := c.base + "/v1/entity-connections"
 	if len(q) > 0 {
 		target += "?" + q.Encode()
@@ -247,12 +265,30 @@ func (c *Client) resolveNext(base *url.URL, next string) (string, error) {
 // most 5 s, then [ErrUnavailable]). It fails with [ErrNotFound] for a connection the acting
 // entity cannot see. The returned History is never nil.
 func (c *Client) Get(ctx context.Context, id string, minSequence uint64) (Detail, error) {
+	q := url.Values{}
+	if minSequence > 0 {
+		q.Set("minSequence", strconv.FormatUint(minSequence, 10))
+	}
+	return c.get(ctx, id, q)
+}
+
+// GetAsOf returns the connection id as it was at the instant asOf, with its history up to
+// then, from the event log (contract §8); a zero asOf reads it as it is now. It fails with
+// [ErrNotFound] for a connection that did not exist then or that the acting entity cannot
+// see, and with [ErrInvalid] for a time in the future. The returned History is never nil.
+func (c *Client) GetAsOf(ctx context.Context, id string, asOf time.Time) (Detail, error) {
+	q := url.Values{}
+	setAsOf(q, asOf)
+	return c.get(ctx, id, q)
+}
+
+func (c *Client) get(ctx context.Context, id string, q url.Values) (Detail, error) {
 	if id == "" {
 		return Detail{}, fmt.Errorf("%w: connection id is empty", ErrMissing)
 	}
 	target := c.base + "/v1/entity-connections/" + url.PathEscape(id)
-	if minSequence > 0 {
-		target += "?minSequence=" + strconv.FormatUint(minSequence, 10)
+	if len(q) > 0 {
+		target += "?" + q.Encode()
 	}
 	var d Detail
 	if _, err := c.do(ctx, http.MethodGet, target, nil, callOptions{}, &d); err != nil {
@@ -262,4 +298,38 @@ func (c *Client) Get(ctx context.Context, id string, minSequence uint64) (Detail
 		d.History = []HistoryItem{}
 	}
 	return d, nil
+}
+
+// SharingSettings returns the sources whose requests the acting entity accepts at once
+// (contract §8; GET /v1/entity-sharing-settings): entity ids, ["*"] for every source, or an
+// empty, non-nil slice for none. Any user of the acting entity may read them; others fail
+// with [ErrPermission].
+func (c *Client) SharingSettings(ctx context.Context) ([]string, error) {
+	var out contract.SharingSettings
+	if _, err := c.do(ctx, http.MethodGet, c.base+"/v1/entity-sharing-settings", nil, callOptions{}, &out); err != nil {
+		return nil, err
+	}
+	if out.AutoAcceptFrom == nil {
+		out.AutoAcceptFrom = []string{}
+	}
+	return out.AutoAcceptFrom, nil
+}
+
+// SetSharingSettings sets which sources' requests the acting entity accepts at once
+// (PUT /v1/entity-sharing-settings): entity ids, []string{"*"} for every source, or nil (or
+// an empty slice) for none. A request from an accepted source is then Connected at once,
+// accepted by system:auto-accept; requests already Pending stay so. The returned Result has
+// the stream sequence of the change and no connection id. It fails with [ErrPermission]
+// unless the user is an admin of the acting entity, and [ErrInvalid] for a malformed id, one
+// named twice, the acting entity itself or "*" beside another id.
+func (c *Client) SetSharingSettings(ctx context.Context, autoAcceptFrom []string, opts ...CallOption) (Result, error) {
+	body := contract.SharingSettings{AutoAcceptFrom: autoAcceptFrom}
+	if body.AutoAcceptFrom == nil {
+		body.AutoAcceptFrom = []string{}
+	}
+	h, err := c.do(ctx, http.MethodPut, c.base+"/v1/entity-sharing-settings", body, collect(opts), nil)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Sequence: sequenceOf(h)}, nil
 }

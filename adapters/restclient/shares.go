@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/entityconn/entityconn/events/contract"
 )
@@ -29,6 +30,9 @@ type SharedOptions struct {
 	// MinSequence makes the server answer only once its views include this stream sequence
 	// (waiting at most 5 s, then [ErrUnavailable]).
 	MinSequence uint64
+	// AsOf, when not zero, lists the objects shared as of that instant, from the event log
+	// (contract §8); a time in the future fails with [ErrInvalid].
+	AsOf time.Time
 }
 
 // SharedPage is one page of shared objects, newest share first.
@@ -97,6 +101,7 @@ func (c *Client) SharedObjects(ctx context.Context, opts SharedOptions) (SharedP
 	if opts.MinSequence > 0 {
 		q.Set("minSequence", strconv.FormatUint(opts.MinSequence, 10))
 	}
+	setAsOf(q, opts.AsOf)
 	target := c.base + "/v1/shared-objects"
 	if len(q) > 0 {
 		target += "?" + q.Encode()

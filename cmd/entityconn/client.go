@@ -26,17 +26,21 @@ const clientUsage = `  request <target-entity-id>     request a connection from 
   cancel <connection-id>         cancel a pending request (acting as its source)
   disconnect [--reason R] <connection-id>
                                  end a connection (acting as its source or its target)
-  list [--type outbound|inbound] [--status S] [--page N] [--page-size N] [--all]
+  list [--type outbound|inbound] [--status S] [--page N] [--page-size N] [--all] [--as-of T]
                                  list the acting entity's connections, newest request first
-  get <connection-id>            show a connection and its history
+  get [--as-of T] <connection-id>
+                                 show a connection and its history
   share <object-type> <object-id> --to ID[,ID...]
                                  share an object (such as Product P-100) with entities over
                                  their Connected connections from the acting entity: all or none
   unshare <object-type> <object-id> --from ID[,ID...]
                                  stop sharing an object with entities: all or none
-  shared [--direction sharedBy|sharedWith] [--type T] [--page N] [--page-size N] [--all]
+  shared [--direction sharedBy|sharedWith] [--type T] [--page N] [--page-size N] [--all] [--as-of T]
                                  list the objects the acting entity shares and those shared
                                  with it, newest share first
+  settings [--auto-accept-from ID[,ID...] | --auto-accept-from '*' | --auto-accept-none]
+                                 show the acting entity's sharing settings: the sources whose
+                                 requests it accepts at once; with a flag, change them
 
   Client flags, before or after the arguments:
   --url URL                      REST API (ENTITYCONN_URL, default ` + clientDefaultURL + `)
@@ -44,9 +48,11 @@ const clientUsage = `  request <target-entity-id>     request a connection from 
   --entity ID                    acting entity, sent as Zuora-Entity-Ids (ENTITYCONN_ENTITY)
   --json                         print the JSON result instead of text
   --idempotency-key K, --track-id T
-                                 headers of request, accept, deny, cancel, disconnect, share
-                                 and unshare
+                                 headers of request, accept, deny, cancel, disconnect, share,
+                                 unshare and a settings change
   --min-sequence N               list, get, shared: wait until the views include this sequence
+  --as-of T                      list, get, shared: answer as it was at T, an RFC 3339 time
+                                 such as 2026-11-27T10:00:00Z (from the event log)
 `
 
 const clientDefaultURL = "http://127.0.0.1:8080"
@@ -70,6 +76,7 @@ type clientCommand struct {
 	pageSize    int
 	all         bool
 	minSequence uint64
+	asOf        time.Time
 
 	arg string // the target entity (request) or the connection id
 
@@ -79,6 +86,12 @@ type clientCommand struct {
 	objectID   string
 	entities   entityList
 	direction  string
+
+	// settings: --auto-accept-from (change is true, autoAcceptFrom holds the ids or "*") or
+	// --auto-accept-none (change is true, autoAcceptFrom empty); neither reads them.
+	autoAcceptFrom entityList
+	autoAcceptNone bool
+	change         bool
 }
 
 // entityList is the value of --to and --from: entity ids separated by commas, the flag
@@ -104,24 +117,28 @@ func clientSynopsis(sub string) (line string, args int, ok bool) {
 	switch sub {
 	case "request":
 		return "request [flags] <target-entity-id>", 1, true
-	case "accept", "cancel", "get":
+	case "accept", "cancel":
 		return sub + " [flags] <connection-id>", 1, true
+	case "get":
+		return "get [--as-of T] [flags] <connection-id>", 1, true
 	case "deny", "disconnect":
 		return sub + " [--reason R] [flags] <connection-id>", 1, true
 	case "list":
-		return "list [--type outbound|inbound] [--status S] [--page N] [--page-size N] [--all] [flags]", 0, true
+		return "list [--type outbound|inbound] [--status S] [--page N] [--page-size N] [--all] [--as-of T] [flags]", 0, true
 	case "share":
 		return "share [flags] <object-type> <object-id> --to ID[,ID...]", 2, true
 	case "unshare":
 		return "unshare [flags] <object-type> <object-id> --from ID[,ID...]", 2, true
 	case "shared":
-		return "shared [--direction sharedBy|sharedWith] [--type T] [--page N] [--page-size N] [--all] [flags]", 0, true
+		return "shared [--direction sharedBy|sharedWith] [--type T] [--page N] [--page-size N] [--all] [--as-of T] [flags]", 0, true
+	case "settings":
+		return "settings [--auto-accept-from ID[,ID...] | --auto-accept-from '*' | --auto-accept-none] [flags]", 0, true
 	}
 	return "", 0, false
 }
 
 // runClient runs the client subcommand sub (request, accept, deny, cancel, disconnect, list,
-// get, share, unshare or shared) with its arguments against the REST API and returns the exit
+// get, share, unshare, shared or settings) with its arguments against the REST API and returns the exit
 // status: 0 on success, 1 when the call fails, 2 for a usage or configuration error.
 func runClient(ctx context.Context, sub string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	cmd, code, ok := clientParse(sub, args, getenv, stderr)
@@ -158,9 +175,11 @@ func clientParse(sub string, args []string, getenv func(string) string, stderr i
 	fs.StringVar(&cmd.clientSecret, "client-secret", "", "OAuth client secret (env ENTITYCONN_CLIENT_SECRET)")
 	fs.StringVar(&cmd.entity, "entity", "", "acting entity id, sent as Zuora-Entity-Ids (env ENTITYCONN_ENTITY)")
 	fs.BoolVar(&cmd.json, "json", false, "print the JSON result instead of text")
+	var asOf string
 	switch sub {
 	case "list", "get", "shared":
 		fs.Uint64Var(&cmd.minSequence, "min-sequence", 0, "answer only once the views include this event sequence")
+		fs.StringVar(&asOf, "as-of", "", "answer as it was at this `time`, RFC 3339 such as 2026-11-27T10:00:00Z")
 	default:
 		fs.StringVar(&cmd.idempotencyKey, "idempotency-key", "", "Idempotency-Key header: a retry with the same key is applied once")
 		fs.StringVar(&cmd.trackID, "track-id", "", "Zuora-Track-Id header, echoed by the server")
@@ -184,6 +203,9 @@ func clientParse(sub string, args []string, getenv func(string) string, stderr i
 		fs.IntVar(&cmd.page, "page", 0, "page number, from 1")
 		fs.IntVar(&cmd.pageSize, "page-size", 0, "shared objects per page, at most 300")
 		fs.BoolVar(&cmd.all, "all", false, "follow the pages to the last one")
+	case "settings":
+		fs.Var(&cmd.autoAcceptFrom, "auto-accept-from", "accept at once the requests from these entity `ids`, separated by commas, or from every entity with '*'")
+		fs.BoolVar(&cmd.autoAcceptNone, "auto-accept-none", false, "accept no request at once: an admin decides each")
 	}
 
 	positional, err := clientParseArgs(fs, args)
@@ -234,6 +256,23 @@ func clientParse(sub string, args []string, getenv func(string) string, stderr i
 	}
 	if cmd.page < 0 || cmd.pageSize < 0 {
 		return usageError("--page and --page-size must be positive")
+	}
+	if asOf != "" {
+		t, err := time.Parse(time.RFC3339Nano, asOf)
+		if err != nil {
+			return usageError("--as-of %q is not an RFC 3339 time such as 2026-11-27T10:00:00Z", asOf)
+		}
+		cmd.asOf = t
+	}
+	if sub == "settings" {
+		switch {
+		case len(cmd.autoAcceptFrom) > 0 && cmd.autoAcceptNone:
+			return usageError("--auto-accept-from and --auto-accept-none exclude each other")
+		case len(cmd.autoAcceptFrom) > 0 || cmd.autoAcceptNone:
+			cmd.change = true
+		case cmd.idempotencyKey != "" || cmd.trackID != "":
+			return usageError("--idempotency-key and --track-id go with a change: --auto-accept-from or --auto-accept-none")
+		}
 	}
 
 	if getenv == nil {
@@ -319,8 +358,15 @@ func clientExecute(ctx context.Context, c *restclient.Client, cmd clientCommand,
 		return clientShare(ctx, c, cmd, opts, stdout)
 	case "shared":
 		return clientShared(ctx, c, cmd, stdout)
+	case "settings":
+		return clientSettings(ctx, c, cmd, opts, stdout)
 	case "get":
-		d, err := c.Get(ctx, cmd.arg, cmd.minSequence)
+		var d restclient.Detail
+		if cmd.asOf.IsZero() {
+			d, err = c.Get(ctx, cmd.arg, cmd.minSequence)
+		} else {
+			d, err = c.GetAsOf(ctx, cmd.arg, cmd.asOf)
+		}
 		if err != nil {
 			return err
 		}
@@ -344,6 +390,9 @@ func clientExecute(ctx context.Context, c *restclient.Client, cmd clientCommand,
 		} else {
 			line += fmt.Sprintf(" (→ %s)", clientClean(cmd.arg))
 		}
+		if res.Status != "" { // Pending, or Connected when the target's settings accepted it at once
+			line += ", status " + clientClean(res.Status)
+		}
 	}
 	if res.Sequence != 0 {
 		line += fmt.Sprintf(", sequence %d", res.Sequence)
@@ -355,7 +404,7 @@ func clientExecute(ctx context.Context, c *restclient.Client, cmd clientCommand,
 // clientList runs list, one page or --all of them.
 func clientList(ctx context.Context, c *restclient.Client, cmd clientCommand, stdout io.Writer) error {
 	opts := restclient.ListOptions{
-		Type: cmd.listType, Status: cmd.status, Page: cmd.page, PageSize: cmd.pageSize, MinSequence: cmd.minSequence,
+		Type: cmd.listType, Status: cmd.status, Page: cmd.page, PageSize: cmd.pageSize, MinSequence: cmd.minSequence, AsOf: cmd.asOf,
 	}
 	var page restclient.Page
 	if cmd.all {
@@ -436,7 +485,7 @@ func clientShare(ctx context.Context, c *restclient.Client, cmd clientCommand, o
 // clientShared runs shared, one page or --all of them.
 func clientShared(ctx context.Context, c *restclient.Client, cmd clientCommand, stdout io.Writer) error {
 	opts := restclient.SharedOptions{
-		Direction: cmd.direction, ObjectType: cmd.objectType, Page: cmd.page, PageSize: cmd.pageSize, MinSequence: cmd.minSequence,
+		Direction: cmd.direction, ObjectType: cmd.objectType, Page: cmd.page, PageSize: cmd.pageSize, MinSequence: cmd.minSequence, AsOf: cmd.asOf,
 	}
 	var page restclient.SharedPage
 	if cmd.all {
@@ -472,6 +521,52 @@ func clientShared(ctx context.Context, c *restclient.Client, cmd clientCommand, 
 		return err
 	}
 	return nil
+}
+
+// clientSettings runs settings: it reads the acting entity's sharing settings, or changes
+// them with --auto-accept-from or --auto-accept-none, and prints them.
+func clientSettings(ctx context.Context, c *restclient.Client, cmd clientCommand, opts []restclient.CallOption, stdout io.Writer) error {
+	out := struct {
+		AutoAcceptFrom []string `json:"autoAcceptFrom"`
+		Sequence       uint64   `json:"sequence,omitempty"`
+	}{AutoAcceptFrom: []string(cmd.autoAcceptFrom)}
+	line := "auto-accept from "
+	if cmd.change {
+		if out.AutoAcceptFrom == nil {
+			out.AutoAcceptFrom = []string{}
+		}
+		res, err := c.SetSharingSettings(ctx, out.AutoAcceptFrom, opts...)
+		if err != nil {
+			return err
+		}
+		out.Sequence, line = res.Sequence, "set "+line
+	} else {
+		from, err := c.SharingSettings(ctx)
+		if err != nil {
+			return err
+		}
+		out.AutoAcceptFrom = from
+	}
+	if cmd.json {
+		return clientWriteJSON(stdout, out)
+	}
+	switch {
+	case len(out.AutoAcceptFrom) == 0:
+		line += "no entity"
+	case len(out.AutoAcceptFrom) == 1 && out.AutoAcceptFrom[0] == "*":
+		line += "every entity (*)"
+	default:
+		ids := make([]string, len(out.AutoAcceptFrom))
+		for i, id := range out.AutoAcceptFrom {
+			ids[i] = clientClean(id)
+		}
+		line += strings.Join(ids, ", ")
+	}
+	if out.Sequence != 0 {
+		line += fmt.Sprintf(", sequence %d", out.Sequence)
+	}
+	_, err := fmt.Fprintln(stdout, line)
+	return err
 }
 
 // clientPageNumber returns the page parameter of a nextPage link, or the link itself.

@@ -28,14 +28,15 @@ type clientSeen struct {
 // clientFakeAPI answers the REST API of contract §4 with canned responses, to check what the
 // client subcommands send and how they print the answers.
 type clientFakeAPI struct {
-	srv  *httptest.Server
-	mu   sync.Mutex
-	seen []clientSeen
+	srv      *httptest.Server
+	mu       sync.Mutex
+	seen     []clientSeen
+	settings string // the autoAcceptFrom the sharing settings answer, as JSON
 }
 
 func clientStartFake(t *testing.T) *clientFakeAPI {
 	t.Helper()
-	f := &clientFakeAPI{}
+	f := &clientFakeAPI{settings: "[]"}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -78,8 +79,31 @@ func (f *clientFakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 			clientReplyError(w, 400, 53000020, "source and target must be different entities")
 			return
 		}
+		status := "Pending"
+		if strings.Contains(string(body), `"apac"`) { // apac's settings accept the acting entity's requests at once
+			status = "Connected"
+		}
 		w.Header().Set("Entityconn-Sequence", "12")
-		clientReplyJSON(w, 200, fmt.Sprintf(`{"id":%q,"success":true}`, clientTestID1))
+		clientReplyJSON(w, 200, fmt.Sprintf(`{"id":%q,"status":%q,"success":true}`, clientTestID1, status))
+	case r.Method == "GET" && strings.HasPrefix(r.URL.Query().Get("asOf"), "2099"):
+		clientReplyError(w, 400, 53000020, "asOf "+r.URL.Query().Get("asOf")+" is in the future")
+	case r.URL.Path == "/v1/entity-sharing-settings" && r.Header.Get("Zuora-Entity-Ids") == "apac" && r.Method == "PUT":
+		clientReplyError(w, 403, 53000010, `user "alice" is not an admin of "apac"`)
+	case r.Method == "PUT" && r.URL.Path == "/v1/entity-sharing-settings":
+		var set struct {
+			AutoAcceptFrom json.RawMessage `json:"autoAcceptFrom"`
+		}
+		_ = json.Unmarshal(body, &set)
+		f.mu.Lock()
+		f.settings = string(set.AutoAcceptFrom)
+		f.mu.Unlock()
+		w.Header().Set("Entityconn-Sequence", "15")
+		clientReplyJSON(w, 200, `{"success":true}`)
+	case r.Method == "GET" && r.URL.Path == "/v1/entity-sharing-settings":
+		f.mu.Lock()
+		settings := f.settings
+		f.mu.Unlock()
+		clientReplyJSON(w, 200, `{"autoAcceptFrom":`+settings+`,"success":true}`)
 	case r.Method == "PUT" && isConn:
 		if strings.HasPrefix(rest, "/"+clientTestID3+"/") {
 			clientReplyError(w, 409, 53000030, "connection is not pending")
@@ -162,7 +186,7 @@ func TestClientRequestFlagsBeforeOrAfterTheTarget(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit = %d, stderr = %q", code, stderr)
 			}
-			if want := "requested connection " + clientTestID1 + " (global → eu), sequence 12\n"; stdout != want {
+			if want := "requested connection " + clientTestID1 + " (global → eu), status Pending, sequence 12\n"; stdout != want {
 				t.Errorf("stdout = %q, want %q", stdout, want)
 			}
 			r := f.requests()[0]
@@ -228,7 +252,7 @@ func TestClientCommandJSON(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit = %d, stderr = %q", code, stderr)
 	}
-	want := "{\n  \"id\": \"" + clientTestID1 + "\",\n  \"sequence\": 12\n}\n"
+	want := "{\n  \"id\": \"" + clientTestID1 + "\",\n  \"sequence\": 12,\n  \"status\": \"Pending\"\n}\n"
 	if stdout != want {
 		t.Errorf("stdout = %q, want %q", stdout, want)
 	}
@@ -451,7 +475,7 @@ func TestClientUnreachableServer(t *testing.T) {
 }
 
 func TestClientUsageNamesEveryCommand(t *testing.T) {
-	for _, sub := range []string{"request", "accept", "deny", "cancel", "disconnect", "list", "get", "share", "unshare", "shared"} {
+	for _, sub := range []string{"request", "accept", "deny", "cancel", "disconnect", "list", "get", "share", "unshare", "shared", "settings"} {
 		if !strings.Contains(clientUsage, "  "+sub+" ") {
 			t.Errorf("clientUsage does not describe %s", sub)
 		}

@@ -17,11 +17,20 @@ import (
 )
 
 // door sends one command to a running service and reports the outcome: the Zuora error code
-// (0 on success), the HTTP-like status where the door has one (0 otherwise) and the id of a
-// requested connection.
+// (0 on success), the HTTP-like status where the door has one (0 otherwise), the id of a
+// requested connection and the status of its answer (Pending or Connected) where the door
+// answers one ("" otherwise).
 type door interface {
 	name() string
-	send(t *testing.T, user, entity, command string, req natsapi.Request) (code, status int, id string)
+	send(t *testing.T, user, entity, command string, req natsapi.Request) (code, status int, id, state string)
+}
+
+// autoAcceptFrom is the list of a ChangeSharingSettings request, never nil.
+func autoAcceptFrom(req natsapi.Request) []string {
+	if req.AutoAcceptFrom == nil {
+		return []string{}
+	}
+	return *req.AutoAcceptFrom
 }
 
 // restDoor drives the REST API.
@@ -32,7 +41,7 @@ type restDoor struct {
 
 func (d *restDoor) name() string { return "REST" }
 
-func (d *restDoor) send(t *testing.T, user, entity, command string, req natsapi.Request) (int, int, string) {
+func (d *restDoor) send(t *testing.T, user, entity, command string, req natsapi.Request) (int, int, string, string) {
 	t.Helper()
 	if d.tokens[user] == "" {
 		d.tokens[user] = d.s.token(user)
@@ -48,6 +57,9 @@ func (d *restDoor) send(t *testing.T, user, entity, command string, req natsapi.
 		}
 		data, _ := json.Marshal(body)
 		r = d.s.call("PUT", "/v1/shared-objects/"+req.ObjectType+"/"+req.ObjectID+path, d.tokens[user], entity, string(data))
+	case "ChangeSharingSettings":
+		data, _ := json.Marshal(map[string][]string{"autoAcceptFrom": autoAcceptFrom(req)})
+		r = d.s.call("PUT", "/v1/entity-sharing-settings", d.tokens[user], entity, string(data))
 	default:
 		body := ""
 		if req.Reason != "" {
@@ -57,7 +69,8 @@ func (d *restDoor) send(t *testing.T, user, entity, command string, req natsapi.
 		r = d.s.call("PUT", "/v1/entity-connections/"+req.ConnectionID+"/"+path, d.tokens[user], entity, body)
 	}
 	id, _ := r.Body["id"].(string)
-	return r.reasonCode(), r.Status, id
+	state, _ := r.Body["status"].(string)
+	return r.reasonCode(), r.Status, id, state
 }
 
 // microDoor drives the NATS micro service.
@@ -65,10 +78,14 @@ type microDoor struct{ nc *nats.Conn }
 
 func (d *microDoor) name() string { return "NATS request/reply" }
 
-func (d *microDoor) send(t *testing.T, user, entity, command string, req natsapi.Request) (int, int, string) {
+func (d *microDoor) send(t *testing.T, user, entity, command string, req natsapi.Request) (int, int, string, string) {
 	t.Helper()
 	endpoint := map[string]string{"RequestConnection": "request", "AcceptConnection": "accept", "DenyConnection": "deny", "CancelConnection": "cancel",
-		"DisconnectConnection": "disconnect", "ShareObject": "share", "UnshareObject": "unshare"}[command]
+		"DisconnectConnection": "disconnect", "ShareObject": "share", "UnshareObject": "unshare", "ChangeSharingSettings": "settings"}[command]
+	if command == "ChangeSharingSettings" {
+		from := autoAcceptFrom(req)
+		req.AutoAcceptFrom = &from // with autoAcceptFrom, a body to settings is a change
+	}
 	req.EntityID, req.CommandID = entity, uuid.NewString()
 	data, _ := json.Marshal(req)
 	msg, err := d.nc.Request(natsapi.Subject(user, endpoint), data, 10*time.Second)
@@ -77,6 +94,7 @@ func (d *microDoor) send(t *testing.T, user, entity, command string, req natsapi
 	}
 	var body struct {
 		ID      string `json:"id"`
+		Status  string `json:"status"`
 		Reasons []struct {
 			Code int `json:"code"`
 		} `json:"reasons"`
@@ -86,23 +104,32 @@ func (d *microDoor) send(t *testing.T, user, entity, command string, req natsapi
 		st, _ := strconv.Atoi(status)
 		if len(body.Reasons) == 0 || msg.Header.Get("Nats-Service-Error") == "" {
 			t.Errorf("micro error reply without Zuora body or message: %q %s", msg.Header, msg.Data)
-			return -1, st, ""
+			return -1, st, "", ""
 		}
-		return body.Reasons[0].Code, st, ""
+		return body.Reasons[0].Code, st, "", ""
 	}
 	if msg.Header.Get(natsapi.HeaderSequence) == "" {
 		t.Errorf("micro success reply without %s header", natsapi.HeaderSequence)
 	}
-	return 0, 200, body.ID
+	return 0, 200, body.ID, body.Status
 }
 
-// durableDoor publishes commands on JetStream and reads their outcomes.
-type durableDoor struct{ nc *nats.Conn }
+// durableDoor publishes commands on JetStream and reads their outcomes. Its outcomes carry
+// no status of a request. It has no command that changes sharing settings (contract §5
+// lists its commands), so its run changes them through rest, for the steps after it.
+type durableDoor struct {
+	nc   *nats.Conn
+	rest *restDoor
+}
 
 func (d *durableDoor) name() string { return "NATS durable commands" }
 
-func (d *durableDoor) send(t *testing.T, user, entity, command string, req natsapi.Request) (int, int, string) {
+func (d *durableDoor) send(t *testing.T, user, entity, command string, req natsapi.Request) (int, int, string, string) {
 	t.Helper()
+	if command == "ChangeSharingSettings" {
+		code, _, _, _ := d.rest.send(t, user, entity, command, req)
+		return code, 0, "", ""
+	}
 	req.EntityID, req.CommandID = entity, uuid.NewString()
 	sub, err := d.nc.SubscribeSync(natscmd.OutcomeSubject(entity))
 	if err != nil {
@@ -130,16 +157,16 @@ func (d *durableDoor) send(t *testing.T, user, entity, command string, req natsa
 			continue
 		}
 		if o.OK {
-			return 0, 0, o.ConnectionID
+			return 0, 0, o.ConnectionID, ""
 		}
 		if o.Error == nil {
 			t.Errorf("outcome without ok and error: %s", m.Data)
-			return -1, 0, ""
+			return -1, 0, "", ""
 		}
-		return o.Error.Code, 0, ""
+		return o.Error.Code, 0, "", ""
 	}
 	t.Fatalf("no outcome for %s %s", command, req.CommandID)
-	return 0, 0, ""
+	return 0, 0, "", ""
 }
 
 // matrixStep is one command of the permission/state matrix and the outcome every door must give.
@@ -153,56 +180,69 @@ type matrixStep struct {
 	requested    string // name to remember the requested connection by
 	bodyOnly     bool   // the door must carry the connection id in a body (not a URL path)
 	object       string // share, unshare: the object, "<type>/<id>"; target lists the entities, separated by commas
+	state        string // a request: the status its answer must carry where the door answers one
 }
 
 var matrix = []matrixStep{
-	{"request", "root", "global", "RequestConnection", "eu", "", "", 0, "P1", false, ""},
-	{"rule 2: request while pending", "root", "global", "RequestConnection", "eu", "", "", 53000030, "", false, ""},
-	{"not an admin of the source", "viv", "global", "RequestConnection", "us", "", "", 53000010, "", false, ""},
-	{"no access to the target", "sam", "us", "RequestConnection", "eu", "", "", 53000010, "", false, ""},
-	{"no access to the acting entity", "eve", "global", "RequestConnection", "us", "", "", 53000010, "", false, ""},
-	{"rule 1: to itself", "root", "global", "RequestConnection", "global", "", "", 53000020, "", false, ""},
-	{"rule 1: unknown target, answered as no access", "root", "global", "RequestConnection", "mars", "", "", 53000010, "", false, ""},
-	{"target id not subject-safe", "root", "global", "RequestConnection", "eu.*", "", "", 53000020, "", false, ""},
-	{"missing target", "root", "global", "RequestConnection", "", "", "", 53000021, "", false, ""},
-	{"the source cannot accept", "root", "global", "AcceptConnection", "", "P1", "", 53000010, "", false, ""},
-	{"a non-admin of the target cannot accept", "viv", "eu", "AcceptConnection", "", "P1", "", 53000010, "", false, ""},
-	{"a third entity does not see it", "sam", "us", "AcceptConnection", "", "P1", "", 53000040, "", false, ""},
-	{"connection id not a UUID", "eve", "eu", "AcceptConnection", "", "not-a-uuid", "", 53000020, "", false, ""},
-	{"missing connection id", "eve", "eu", "AcceptConnection", "", "-", "", 53000021, "", true, ""},
-	{"the target cannot cancel", "eve", "eu", "CancelConnection", "", "P1", "", 53000010, "", false, ""},
-	{"rule 3: disconnect a pending one", "eve", "eu", "DisconnectConnection", "", "P1", "", 53000030, "", false, ""},
-	{"accept", "eve", "eu", "AcceptConnection", "", "P1", "", 0, "", false, ""},
-	{"rule 3: accept twice", "eve", "eu", "AcceptConnection", "", "P1", "", 53000030, "", false, ""},
-	{"share over the Connected connection", "root", "global", "ShareObject", "eu", "", "", 0, "", false, "Product/P-1"},
-	{"share again: a success that stores nothing", "root", "global", "ShareObject", "eu", "", "", 0, "", false, "Product/P-1"},
-	{"a non-admin cannot share", "viv", "global", "ShareObject", "eu", "", "", 53000010, "", false, "Product/P-2"},
-	{"no access to the acting entity to share", "sam", "global", "ShareObject", "eu", "", "", 53000010, "", false, "Product/P-2"},
-	{"rule 6: the target shares back without a connection", "eve", "eu", "ShareObject", "global", "", "", 53000030, "", false, "Product/P-2"},
-	{"rule 6: all targets or none", "root", "global", "ShareObject", "eu,us", "", "", 53000030, "", false, "Product/P-2"},
-	{"share with the acting entity", "root", "global", "ShareObject", "global", "", "", 53000020, "", false, "Product/P-2"},
-	{"malformed object type", "root", "global", "ShareObject", "eu", "", "", 53000020, "", false, "product/P-2"},
-	{"no entity to share with", "root", "global", "ShareObject", "", "", "", 53000021, "", false, "Product/P-2"},
-	{"a non-admin cannot unshare", "viv", "global", "UnshareObject", "eu", "", "", 53000010, "", false, "Product/P-1"},
-	{"unshare what is not shared", "root", "global", "UnshareObject", "eu", "", "", 53000030, "", false, "Product/P-2"},
-	{"unshare", "root", "global", "UnshareObject", "eu", "", "", 0, "", false, "Product/P-1"},
-	{"share before the disconnection", "root", "global", "ShareObject", "eu", "", "", 0, "", false, "Product/P-1"},
-	{"a non-admin cannot disconnect", "viv", "eu", "DisconnectConnection", "", "P1", "", 53000010, "", false, ""},
-	{"the source disconnects, which ends the share", "root", "global", "DisconnectConnection", "", "P1", "over", 0, "", false, ""},
-	{"rule 6: no share over a Disconnected connection", "root", "global", "ShareObject", "eu", "", "", 53000030, "", false, "Product/P-1"},
-	{"rule 2: a new request after a terminal state", "root", "global", "RequestConnection", "eu", "", "", 0, "P2", false, ""},
-	{"deny", "eve", "eu", "DenyConnection", "", "P2", "not now", 0, "", false, ""},
-	{"rule 3: cancel a denied one", "root", "global", "CancelConnection", "", "P2", "", 53000030, "", false, ""},
-	{"request again", "root", "global", "RequestConnection", "eu", "", "", 0, "P3", false, ""},
-	{"cancel", "root", "global", "CancelConnection", "", "P3", "", 0, "", false, ""},
-	{"rule 3: deny a cancelled one", "eve", "eu", "DenyConnection", "", "P3", "", 53000030, "", false, ""},
-	{"rule 3: an old connection stays terminal", "eve", "eu", "AcceptConnection", "", "P2", "", 53000030, "", false, ""},
+	{"request", "root", "global", "RequestConnection", "eu", "", "", 0, "P1", false, "", "Pending"},
+	{"rule 2: request while pending", "root", "global", "RequestConnection", "eu", "", "", 53000030, "", false, "", ""},
+	{"not an admin of the source", "viv", "global", "RequestConnection", "us", "", "", 53000010, "", false, "", ""},
+	{"no access to the target", "sam", "us", "RequestConnection", "eu", "", "", 53000010, "", false, "", ""},
+	{"no access to the acting entity", "eve", "global", "RequestConnection", "us", "", "", 53000010, "", false, "", ""},
+	{"rule 1: to itself", "root", "global", "RequestConnection", "global", "", "", 53000020, "", false, "", ""},
+	{"rule 1: unknown target, answered as no access", "root", "global", "RequestConnection", "mars", "", "", 53000010, "", false, "", ""},
+	{"target id not subject-safe", "root", "global", "RequestConnection", "eu.*", "", "", 53000020, "", false, "", ""},
+	{"missing target", "root", "global", "RequestConnection", "", "", "", 53000021, "", false, "", ""},
+	{"the source cannot accept", "root", "global", "AcceptConnection", "", "P1", "", 53000010, "", false, "", ""},
+	{"a non-admin of the target cannot accept", "viv", "eu", "AcceptConnection", "", "P1", "", 53000010, "", false, "", ""},
+	{"a third entity does not see it", "sam", "us", "AcceptConnection", "", "P1", "", 53000040, "", false, "", ""},
+	{"connection id not a UUID", "eve", "eu", "AcceptConnection", "", "not-a-uuid", "", 53000020, "", false, "", ""},
+	{"missing connection id", "eve", "eu", "AcceptConnection", "", "-", "", 53000021, "", true, "", ""},
+	{"the target cannot cancel", "eve", "eu", "CancelConnection", "", "P1", "", 53000010, "", false, "", ""},
+	{"rule 3: disconnect a pending one", "eve", "eu", "DisconnectConnection", "", "P1", "", 53000030, "", false, "", ""},
+	{"accept", "eve", "eu", "AcceptConnection", "", "P1", "", 0, "", false, "", ""},
+	{"rule 3: accept twice", "eve", "eu", "AcceptConnection", "", "P1", "", 53000030, "", false, "", ""},
+	{"share over the Connected connection", "root", "global", "ShareObject", "eu", "", "", 0, "", false, "Product/P-1", ""},
+	{"share again: a success that stores nothing", "root", "global", "ShareObject", "eu", "", "", 0, "", false, "Product/P-1", ""},
+	{"a non-admin cannot share", "viv", "global", "ShareObject", "eu", "", "", 53000010, "", false, "Product/P-2", ""},
+	{"no access to the acting entity to share", "sam", "global", "ShareObject", "eu", "", "", 53000010, "", false, "Product/P-2", ""},
+	{"rule 6: the target shares back without a connection", "eve", "eu", "ShareObject", "global", "", "", 53000030, "", false, "Product/P-2", ""},
+	{"rule 6: all targets or none", "root", "global", "ShareObject", "eu,us", "", "", 53000030, "", false, "Product/P-2", ""},
+	{"share with the acting entity", "root", "global", "ShareObject", "global", "", "", 53000020, "", false, "Product/P-2", ""},
+	{"malformed object type", "root", "global", "ShareObject", "eu", "", "", 53000020, "", false, "product/P-2", ""},
+	{"no entity to share with", "root", "global", "ShareObject", "", "", "", 53000021, "", false, "Product/P-2", ""},
+	{"a non-admin cannot unshare", "viv", "global", "UnshareObject", "eu", "", "", 53000010, "", false, "Product/P-1", ""},
+	{"unshare what is not shared", "root", "global", "UnshareObject", "eu", "", "", 53000030, "", false, "Product/P-2", ""},
+	{"unshare", "root", "global", "UnshareObject", "eu", "", "", 0, "", false, "Product/P-1", ""},
+	{"share before the disconnection", "root", "global", "ShareObject", "eu", "", "", 0, "", false, "Product/P-1", ""},
+	{"a non-admin cannot disconnect", "viv", "eu", "DisconnectConnection", "", "P1", "", 53000010, "", false, "", ""},
+	{"the source disconnects, which ends the share", "root", "global", "DisconnectConnection", "", "P1", "over", 0, "", false, "", ""},
+	{"rule 6: no share over a Disconnected connection", "root", "global", "ShareObject", "eu", "", "", 53000030, "", false, "Product/P-1", ""},
+	{"rule 2: a new request after a terminal state", "root", "global", "RequestConnection", "eu", "", "", 0, "P2", false, "", "Pending"},
+	{"deny", "eve", "eu", "DenyConnection", "", "P2", "not now", 0, "", false, "", ""},
+	{"rule 3: cancel a denied one", "root", "global", "CancelConnection", "", "P2", "", 53000030, "", false, "", ""},
+	{"request again", "root", "global", "RequestConnection", "eu", "", "", 0, "P3", false, "", "Pending"},
+	{"cancel", "root", "global", "CancelConnection", "", "P3", "", 0, "", false, "", ""},
+	{"rule 3: deny a cancelled one", "eve", "eu", "DenyConnection", "", "P3", "", 53000030, "", false, "", ""},
+	{"rule 3: an old connection stays terminal", "eve", "eu", "AcceptConnection", "", "P2", "", 53000030, "", false, "", ""},
+	{"a user, not an admin, cannot change the settings", "viv", "eu", "ChangeSharingSettings", "global", "", "", 53000010, "", false, "", ""},
+	{"no access to the acting entity to change its settings", "sam", "eu", "ChangeSharingSettings", "global", "", "", 53000010, "", false, "", ""},
+	{"settings naming the acting entity", "eve", "eu", "ChangeSharingSettings", "eu", "", "", 53000020, "", false, "", ""},
+	{"settings with * beside an entity", "eve", "eu", "ChangeSharingSettings", "*,global", "", "", 53000020, "", false, "", ""},
+	{"eu accepts global's requests at once", "eve", "eu", "ChangeSharingSettings", "global", "", "", 0, "", false, "", ""},
+	{"a request from global is Connected at once", "root", "global", "RequestConnection", "eu", "", "", 0, "P4", false, "", "Connected"},
+	{"rule 3: accept an auto-accepted one", "eve", "eu", "AcceptConnection", "", "P4", "", 53000030, "", false, "", ""},
+	{"a request from another source stays Pending", "root", "us", "RequestConnection", "eu", "", "", 0, "P5", false, "", "Pending"},
+	{"the auto-accepted one is Connected: eu disconnects it", "eve", "eu", "DisconnectConnection", "", "P4", "", 0, "", false, "", ""},
+	{"eu accepts no request at once", "eve", "eu", "ChangeSharingSettings", "", "", "", 0, "", false, "", ""},
+	{"a request from global is Pending again", "root", "global", "RequestConnection", "eu", "", "", 0, "P6", false, "", "Pending"},
 }
 
 // matrixEvents is how many events the matrix appends: 3 requests, accept, disconnect, deny,
 // cancel, and of Product P-1 a share, an unshare, a share again and its end with the
-// disconnection.
-const matrixEvents = 11
+// disconnection; then two changes of eu's settings, a request accepted at once (two events),
+// two more requests and a disconnection.
+const matrixEvents = 11 + 7
 
 // statusOf is the HTTP status that goes with a Zuora code (contract §4).
 func statusOf(code int) int {
@@ -217,6 +257,13 @@ func runMatrix(t *testing.T, s *service, d door) {
 			continue // a REST path cannot name an empty connection id
 		}
 		req := natsapi.Request{TargetEntityID: step.target, Reason: step.reason}
+		if step.command == "ChangeSharingSettings" {
+			from := []string{}
+			if step.target != "" {
+				from = strings.Split(step.target, ",")
+			}
+			req.TargetEntityID, req.AutoAcceptFrom = "", &from
+		}
 		if step.object != "" {
 			req.TargetEntityID = ""
 			req.ObjectType, req.ObjectID, _ = strings.Cut(step.object, "/")
@@ -240,12 +287,15 @@ func runMatrix(t *testing.T, s *service, d door) {
 				req.ConnectionID = id
 			}
 		}
-		code, status, id := d.send(t, step.user, step.entity, step.command, req)
+		code, status, id, state := d.send(t, step.user, step.entity, step.command, req)
 		if code != step.code {
 			t.Errorf("%s: %s: %s by %s in %s = code %d, want %d", d.name(), step.what, step.command, step.user, step.entity, code, step.code)
 		}
 		if status != 0 && status != statusOf(step.code) {
 			t.Errorf("%s: %s: status %d, want %d", d.name(), step.what, status, statusOf(step.code))
+		}
+		if _, durable := d.(*durableDoor); step.state != "" && !durable && state != step.state {
+			t.Errorf("%s: %s: the answer's status is %q, want %s", d.name(), step.what, state, step.state)
 		}
 		if step.requested != "" {
 			if id == "" {
@@ -264,7 +314,9 @@ func TestPermissionStateMatrixOnEveryDoor(t *testing.T) {
 	doors := []func(s *service) door{
 		func(s *service) door { return &restDoor{s: s, tokens: map[string]string{}} },
 		func(s *service) door { return &microDoor{nc: s.connect("svc")} },
-		func(s *service) door { return &durableDoor{nc: s.connect("svc")} },
+		func(s *service) door {
+			return &durableDoor{nc: s.connect("svc"), rest: &restDoor{s: s, tokens: map[string]string{}}}
+		},
 	}
 	for _, mk := range doors {
 		s := startService(t)

@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runNATSPermissions(ctx, args[1:], getenv, stdout, stderr)
 	case "nats-server-config":
 		return runNATSServerConfig(ctx, args[1:], getenv, stdout, stderr)
-	case "request", "accept", "deny", "cancel", "disconnect", "list", "get", "share", "unshare", "shared":
+	case "request", "accept", "deny", "cancel", "disconnect", "list", "get", "share", "unshare", "shared", "settings":
 		return runClient(ctx, sub, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage+clientUsage)
