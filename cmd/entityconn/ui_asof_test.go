@@ -75,6 +75,13 @@ func (b *browser) viewAsOf(at time.Time) {
 		click(button("View")),
 		wait(banner(at)),
 	)
+	b.loaded()
+}
+
+// loaded waits until the lists are read: until then, the rows are those of no connection.
+func (b *browser) loaded() {
+	b.t.Helper()
+	b.do("the lists are read", until(`[...document.querySelectorAll('[role=tabpanel]')].every((p) => p.getAttribute('aria-busy') === 'false')`))
 }
 
 // pastActions returns the buttons of the tables, but History, that are enabled or whose
@@ -204,6 +211,7 @@ func TestUIAsOf(t *testing.T) {
 		b.chooseEntity("eu")
 		b.showTab(shareFrom)
 		b.do(c.name+": the banner stays on eu", wait(banner(c.at)))
+		b.loaded()
 		if c.history == nil {
 			b.do(c.name+": eu had no inbound connection", wait(panel(shareFrom)+`//*[starts-with(normalize-space(.), 'No entity had requested a connection to ACME Europe as of')]`))
 		} else {

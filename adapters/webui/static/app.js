@@ -638,6 +638,8 @@
       prev = row;
     }
     for (const row of rows.values()) row.remove();
+    // Busy until the list is read: rows shown meanwhile are those of no connection yet.
+    panel.setAttribute('aria-busy', String(!state.loaded[dir]));
     const loading = !state.loaded[dir] && ids.length === 0;
     empty.hidden = ids.length > 0;
     if (loading) empty.textContent = 'Loading…';
