@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -415,6 +416,15 @@ func (p *Projector) load(ctx context.Context, batch []stored) error {
 	if len(missing) == 0 {
 		return nil
 	}
+	// The views stream, which loadShare reads, is looked up here, once, before the reads run
+	// in parallel: looked up by each, it would be written by several at once.
+	if slices.ContainsFunc(missing, projections.IsShareKey) && p.viewsStream == nil {
+		st, err := p.r.JS.Stream(ctx, "KV_"+BucketViews)
+		if err != nil {
+			return err
+		}
+		p.viewsStream = st
+	}
 	got := make([]cachedView, len(missing))
 	errs := make([]error, len(missing))
 	sem := make(chan struct{}, 32)
@@ -453,15 +463,9 @@ func (p *Projector) load(ctx context.Context, batch []stored) error {
 
 // loadShare reads the value of a share's key with its revision: the last message on the
 // key's subject, a delete marker included (a conditional write after it must name its
-// revision).
+// revision). p.viewsStream must be set (load sets it); loadShare only reads it, so that
+// several may run at once.
 func (p *Projector) loadShare(ctx context.Context, key string) (cachedView, error) {
-	if p.viewsStream == nil {
-		st, err := p.r.JS.Stream(ctx, "KV_"+BucketViews)
-		if err != nil {
-			return cachedView{}, err
-		}
-		p.viewsStream = st
-	}
 	m, err := p.viewsStream.GetLastMsgForSubject(ctx, viewsSubjectPrefix+key)
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):

@@ -1,7 +1,7 @@
 // Package webui serves the "Manage Entity Connections" web page (contract §6, the shared
-// objects of §7 and the sharing settings of §8): one HTML page, its script and its style
-// sheet, embedded in the binary. The page talks only to the REST API of the same origin
-// (contract §4); it has no build step and loads nothing from elsewhere.
+// objects of §7, the sharing settings and as-of reads of §8): one HTML page, its script and
+// its style sheet, embedded in the binary. The page talks only to the REST API of the same
+// origin (contract §4); it has no build step and loads nothing from elsewhere.
 //
 // The accessible names of the page's controls (the labels "Client ID", "Client secret" and
 // "Entity", the tabs "Share To (Outbound)" and "Share From (Inbound)", the buttons "Sign in",
@@ -11,8 +11,9 @@
 // object shown as "Type ID"; for sharing settings the button "Sharing Settings", its dialog
 // (role="dialog") with the choices "Accept requests from every entity", "Accept requests
 // from these entities" (a checkbox per entity, labelled with its name, and "Other entity
-// ID") and "Accept no requests automatically", and the button "Save") are part of the
-// contract: tests and tools outside this repository find controls by them.
+// ID") and "Accept no requests automatically", and the button "Save"; for as-of reads the
+// date-time field "View as of…" with the buttons "View" and "Now") are part of the contract:
+// tests and tools outside this repository find controls by them.
 package webui
 
 import (

@@ -30,7 +30,8 @@ func body(t *testing.T, resp *http.Response) string {
 }
 
 // TestPage checks the page's title and heading and that every accessible name of contract §6
-// and of the page's parts of §7 and §8 is in the page or its script.
+// and of the page's parts of §7 and §8 (sharing settings, as-of view) is in the page or its
+// script.
 func TestPage(t *testing.T) {
 	h := Handler()
 	resp := get(t, h, "GET", "/")
@@ -69,6 +70,10 @@ func TestPage(t *testing.T) {
 		`<label for="settings-none">Accept no requests automatically</label>`,
 		`<label for="settings-other">Other entity ID</label>`,
 		`>Save</button>`,
+		`<label for="as-of">View as of…</label>`,
+		`<input type="datetime-local" id="as-of"`,
+		`>View</button>`,
+		`>Now</button>`,
 		`<script src="/app.js" defer></script>`,
 		`<link rel="stylesheet" href="/style.css">`,
 	} {
@@ -90,6 +95,7 @@ func TestPage(t *testing.T) {
 		"'Not connected'", "'You are not an admin of '", "'Share Object'", "'Unshare'",
 		"'/v1/entities'", "'/v1/entity-connections/changes'", "'/v1/shared-objects/'", "'/v1/shared-objects?direction='", "'/oauth/token'", "'Zuora-Entity-Ids'",
 		"'/v1/entity-sharing-settings'", "'system:auto-accept'", "'Accepted automatically (sharing settings)'",
+		"'asOf='", "'Viewing as of '",
 		"sessionStorage",
 	} {
 		if !strings.Contains(js, want) {

@@ -16,6 +16,13 @@
 // The sharing settings (which sources' requests the acting entity accepts at once) are read
 // when their dialog opens and written when it is saved; they are not on the change stream,
 // but what they do is: an auto-accepted request arrives there as a Connected connection.
+//
+// "View as of…" (contract §8) shows the past: both lists, the shared objects and the History
+// as they were at an instant, read with asOf (UTC, RFC 3339). The field takes the user's
+// local time, to the second. While the page shows the past it makes no command (every
+// button but History is disabled, with the reason) and reads no change stream: the past does
+// not change, and the changes of the present would not belong in it. Now goes back to the
+// present: everything is read anew and the change stream starts again.
 'use strict';
 
 (() => {
@@ -33,6 +40,7 @@
   // The actor of the acceptances that sharing settings make (contract §8).
   const AUTO_ACCEPT_ACTOR = 'system:auto-accept';
   const ENTITY_ID = /^[A-Za-z0-9_-]{1,64}$/;
+  const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
   const $ = (sel) => document.querySelector(sel);
   const el = {
@@ -53,6 +61,8 @@
     settingsHint: $('#settings-hint'), settingsCurrent: $('#settings-current'), settingsList: $('#settings-list'),
     settingsOther: $('#settings-other'), settingsAdd: $('#settings-add'), settingsSave: $('#settings-save'),
     settingsMode: { all: $('#settings-all'), some: $('#settings-some'), none: $('#settings-none') },
+    asOfForm: $('#as-of-form'), asOf: $('#as-of'), asOfNow: $('#as-of-now'), asOfHint: $('#as-of-hint'),
+    asOfBanner: $('#as-of-banner'),
   };
 
   const state = {
@@ -74,6 +84,7 @@
     streamSeq: 0, // the highest sequence the change stream has sent
     settingsLoad: 0, // bumped on each opening of the settings dialog: older reads are dropped
     settingsSaving: null, // the promise of a save in flight
+    asOf: '', // the instant shown (RFC 3339, UTC), or '' for now
     nextID: 0,
   };
 
@@ -228,6 +239,8 @@
     state.client = '';
     state.entities = [];
     state.acting = '';
+    state.asOf = '';
+    el.asOf.value = '';
     resetConnections();
     state.busy.clear();
     sessionStorage.removeItem(TOKEN_KEY);
@@ -324,7 +337,12 @@
     render();
     refresh(gen, '');
     reloadShares(gen, 0);
-    startStream(gen);
+    if (!state.asOf) {
+      startStream(gen);
+      return;
+    }
+    // The past does not change: no change stream while the page shows it.
+    setLive('Live updates are paused while you view the past; choose Now to resume them.');
   }
 
   // merge keeps the newest known version of a connection; it reports whether c changed the view.
@@ -365,13 +383,13 @@
   // refresh reads both lists (every page); with minSequence, once they include that event.
   async function refresh(gen, minSequence) {
     await Promise.all(DIRECTIONS.map(async (dir) => {
-      let path = '/v1/entity-connections?type=' + dir + '&pageSize=300';
+      let path = '/v1/entity-connections?type=' + dir + '&pageSize=300' + asOfQuery('&');
       if (minSequence) path += '&minSequence=' + encodeURIComponent(minSequence);
       let items;
       try {
         items = await readPages(gen, path, 'entityConnections');
       } catch (err) {
-        fail(gen, 'Could not load the ' + (dir === 'outbound' ? 'Share To' : 'Share From') + ' connections', err);
+        failRead(gen, 'Could not load the ' + (dir === 'outbound' ? 'Share To' : 'Share From') + ' connections', err);
         return;
       }
       if (!items) return;
@@ -409,12 +427,12 @@
     const lists = {};
     try {
       await Promise.all(Object.values(SHARED).map(async (d) => {
-        let path = '/v1/shared-objects?direction=' + d + '&pageSize=300';
+        let path = '/v1/shared-objects?direction=' + d + '&pageSize=300' + asOfQuery('&');
         if (minSequence) path += '&minSequence=' + encodeURIComponent(minSequence);
         lists[d] = await readPages(gen, path, 'sharedObjects');
       }));
     } catch (err) {
-      fail(gen, 'Could not load the shared objects', err);
+      failRead(gen, 'Could not load the shared objects', err);
       return;
     }
     if (gen !== state.gen || !lists.sharedBy || !lists.sharedWith) return;
@@ -551,7 +569,7 @@
   }
 
   addEventListener('online', () => {
-    if (state.token && state.acting && state.retryTimer) startStream(state.gen);
+    if (state.token && state.acting && state.retryTimer && !state.asOf) startStream(state.gen);
   });
 
   // ---- rendering ----
@@ -592,6 +610,7 @@
     const admin = isAdmin();
     el.roleNote.hidden = admin || !state.acting;
     el.roleNote.textContent = admin ? '' : 'You are a user, not an admin, of ' + actingName + ': you can see its connections but not change them.';
+    renderAsOf();
 
     const out = latest('outbound');
     const outIDs = state.entities.map((e) => e.id).filter((id) => id !== state.acting);
@@ -619,10 +638,13 @@
       prev = row;
     }
     for (const row of rows.values()) row.remove();
+    // Busy until the list is read: rows shown meanwhile are those of no connection yet.
+    panel.setAttribute('aria-busy', String(!state.loaded[dir]));
     const loading = !state.loaded[dir] && ids.length === 0;
     empty.hidden = ids.length > 0;
     if (loading) empty.textContent = 'Loading…';
     else if (dir === 'outbound') empty.textContent = 'There is no other entity you have access to.';
+    else if (state.asOf) empty.textContent = 'No entity had requested a connection to ' + nameOf(state.acting) + ' as of ' + formatUTC(state.asOf) + '.';
     else empty.textContent = 'No entity has requested a connection to ' + nameOf(state.acting) + '.';
   }
 
@@ -811,7 +833,7 @@
     const b = li.querySelector('button');
     if (!b) return;
     b.onclick = () => unshareObject(counterpart, s);
-    const reason = notAdminReason();
+    const reason = actionReason();
     b.disabled = Boolean(reason) || busy;
     if (reason) b.title = reason;
     else if (busy) b.title = 'Working…';
@@ -837,17 +859,23 @@
     return isAdmin() ? '' : 'You are not an admin of ' + nameOf(state.acting);
   }
 
+  // actionReason is why the commands of the page are disabled: the past is shown, or the
+  // user is not an admin of the acting entity; '' when they are not.
+  function actionReason() {
+    return pastReason() || notAdminReason();
+  }
+
   function outboundActions(id, conn, known) {
     const specs = [];
     const live = conn && (conn.status === 'Pending' || conn.status === 'Connected');
     if (!live) {
-      const reason = notAdminReason() || (known ? '' : 'You have no access to ' + id);
+      const reason = actionReason() || (known ? '' : 'You have no access to ' + id);
       specs.push({ name: 'Request Connection', reason, run: () => requestConnection(id) });
     } else if (conn.status === 'Pending') {
-      specs.push({ name: 'Cancel', reason: notAdminReason(), run: () => command('outbound', id, 'cancel the request to ' + nameOf(id), 'PUT', connPath(conn, 'cancel')) });
+      specs.push({ name: 'Cancel', reason: actionReason(), run: () => command('outbound', id, 'cancel the request to ' + nameOf(id), 'PUT', connPath(conn, 'cancel')) });
     } else {
-      specs.push({ name: 'Share Object', reason: notAdminReason(), run: (ev) => askShare(id, ev.currentTarget) });
-      specs.push({ name: 'Disconnect', reason: notAdminReason(), run: (ev) => askDisconnect('outbound', id, conn, ev.currentTarget) });
+      specs.push({ name: 'Share Object', reason: actionReason(), run: (ev) => askShare(id, ev.currentTarget) });
+      specs.push({ name: 'Disconnect', reason: actionReason(), run: (ev) => askDisconnect('outbound', id, conn, ev.currentTarget) });
     }
     if (conn) specs.push({ name: 'History', reason: '', run: (ev) => showHistory(conn.id, ev.currentTarget) });
     return specs;
@@ -856,10 +884,10 @@
   function inboundActions(id, conn) {
     const specs = [];
     if (conn.status === 'Pending') {
-      specs.push({ name: 'Accept', reason: notAdminReason(), run: () => command('inbound', id, 'accept the request from ' + nameOf(id), 'PUT', connPath(conn, 'accept')) });
-      specs.push({ name: 'Deny', reason: notAdminReason(), run: (ev) => askDeny(id, conn, ev.currentTarget) });
+      specs.push({ name: 'Accept', reason: actionReason(), run: () => command('inbound', id, 'accept the request from ' + nameOf(id), 'PUT', connPath(conn, 'accept')) });
+      specs.push({ name: 'Deny', reason: actionReason(), run: (ev) => askDeny(id, conn, ev.currentTarget) });
     } else if (conn.status === 'Connected') {
-      specs.push({ name: 'Disconnect', reason: notAdminReason(), run: (ev) => askDisconnect('inbound', id, conn, ev.currentTarget) });
+      specs.push({ name: 'Disconnect', reason: actionReason(), run: (ev) => askDisconnect('inbound', id, conn, ev.currentTarget) });
     }
     specs.push({ name: 'History', reason: '', run: (ev) => showHistory(conn.id, ev.currentTarget) });
     return specs;
@@ -885,7 +913,7 @@
   async function command(dir, counterpart, what, method, path, body, refocus) {
     const gen = state.gen;
     const key = dir + ':' + counterpart;
-    if (state.busy.has(key)) return;
+    if (state.busy.has(key) || state.asOf) return;
     clearError();
     state.busy.add(key);
     render();
@@ -942,7 +970,7 @@
     const type = el.objectType.value.trim();
     const id = el.objectID.value.trim();
     el.shareDialog.close();
-    if (target) shareObject(target, type, id);
+    if (target && !state.asOf) shareObject(target, type, id);
   });
 
   function shareObject(target, type, id) {
@@ -1005,15 +1033,17 @@
   async function loadHistory(gen, id) {
     let data;
     try {
-      ({ data } = await api('GET', connPath({ id }, ''), { gen }));
+      ({ data } = await api('GET', connPath({ id }, '') + asOfQuery('?'), { gen }));
     } catch (err) {
       if (gen === state.gen && state.historyID === id) el.historySummary.textContent = 'Could not load the history: ' + err.message;
-      fail(gen, 'Could not load the history', err);
+      failRead(gen, 'Could not load the history', err);
       return;
     }
     if (gen !== state.gen || state.historyID !== id) return;
-    el.historyTitle.textContent = 'History: ' + nameOf(data.sourceEntityId) + ' → ' + nameOf(data.targetEntityId);
-    el.historySummary.textContent = 'Connection ' + data.id + ' from ' + data.sourceEntityId + ' to ' + data.targetEntityId + ' is ' + data.status + '.';
+    el.historyTitle.textContent = 'History: ' + nameOf(data.sourceEntityId) + ' → ' + nameOf(data.targetEntityId) +
+      (state.asOf ? ', as of ' + formatUTC(state.asOf) : '');
+    el.historySummary.textContent = 'Connection ' + data.id + ' from ' + data.sourceEntityId + ' to ' + data.targetEntityId +
+      (state.asOf ? ' was ' + data.status + ' as of ' + formatUTC(state.asOf) + '.' : ' is ' + data.status + '.');
     const rows = (Array.isArray(data.history) ? data.history : []).map((h) => {
       const tr = document.createElement('tr');
       const when = document.createElement('td');
@@ -1048,6 +1078,7 @@
   // a save of this page still in flight, so that it shows what was saved); an admin may
   // change them there, anyone else sees the controls disabled, with the reason.
   async function openSettings(opener) {
+    if (state.asOf) return; // its button is disabled meanwhile: the settings have no past here
     const gen = state.gen;
     const load = ++state.settingsLoad;
     const entity = state.acting;
@@ -1238,6 +1269,139 @@
     })();
     state.settingsSaving = saving;
     return saving;
+  }
+
+  // ---- as of: the past ----
+
+  // asOfQuery is the asOf parameter of the instant shown, after sep ('?' or '&'); '' for now.
+  function asOfQuery(sep) {
+    return state.asOf ? sep + 'asOf=' + encodeURIComponent(state.asOf) : '';
+  }
+
+  // pastReason is why commands are disabled while the past is shown; '' for now.
+  function pastReason() {
+    return state.asOf ? 'Viewing as of ' + formatUTC(state.asOf) + ': actions are disabled (choose Now to act)' : '';
+  }
+
+  // failRead shows why a read failed. An as-of read that the API refuses (a time the service
+  // holds to be in the future: the clocks differ) takes the page back to now, the API's
+  // reason in role="alert".
+  function failRead(gen, what, err) {
+    if (gen !== state.gen) return;
+    if (state.asOf && err.status === 400) {
+      const at = state.asOf;
+      showNow();
+      showError('Could not view as of ' + formatUTC(at) + ': ' + err.message);
+      return;
+    }
+    fail(gen, what, err);
+  }
+
+  const pad = (n, w = 2) => String(n).padStart(w, '0');
+
+  // formatUTC writes an instant as "31 Oct 2026 00:00 UTC", with the seconds (and their
+  // fraction) when there are any.
+  function formatUTC(iso) {
+    const d = new Date(iso);
+    if (Number.isNaN(d.getTime())) return iso;
+    let s = d.getUTCDate() + ' ' + MONTHS[d.getUTCMonth()] + ' ' + d.getUTCFullYear() + ' ' + pad(d.getUTCHours()) + ':' + pad(d.getUTCMinutes());
+    if (d.getUTCSeconds() || d.getUTCMilliseconds()) s += ':' + pad(d.getUTCSeconds());
+    if (d.getUTCMilliseconds()) s += '.' + pad(d.getUTCMilliseconds(), 3);
+    return s + ' UTC';
+  }
+
+  // formatLocal writes an instant in the browser's time zone, as formatUTC does in UTC.
+  function formatLocal(d) {
+    let s = d.getDate() + ' ' + MONTHS[d.getMonth()] + ' ' + d.getFullYear() + ' ' + pad(d.getHours()) + ':' + pad(d.getMinutes());
+    if (d.getSeconds() || d.getMilliseconds()) s += ':' + pad(d.getSeconds());
+    return s;
+  }
+
+  // inputValue is the value of a datetime-local field for the instant d, in local time.
+  function inputValue(d) {
+    return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + 'T' + pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds());
+  }
+
+  function timeZoneName() {
+    try {
+      return Intl.DateTimeFormat().resolvedOptions().timeZone || '';
+    } catch {
+      return '';
+    }
+  }
+
+  // renderAsOf shows whether the page shows the past: the banner, and the Sharing Settings
+  // button, which has no past to show, disabled meanwhile.
+  function renderAsOf() {
+    const past = Boolean(state.asOf);
+    el.workspace.classList.toggle('past', past);
+    el.asOfBanner.hidden = !past;
+    if (past) {
+      const d = new Date(state.asOf);
+      const local = d.getTimezoneOffset() === 0 ? '' : ' (' + formatLocal(d) + ' your time)';
+      setText(el.asOfBanner, 'Viewing as of ' + formatUTC(state.asOf) + local + ' — actions are disabled. ' +
+        'Live changes resume when you choose Now.');
+    } else {
+      setText(el.asOfBanner, '');
+    }
+    el.settingsOpen.disabled = past;
+    if (past) el.settingsOpen.title = 'Viewing as of ' + formatUTC(state.asOf) + ': the sharing settings show only as they are now (choose Now to see them)';
+    else el.settingsOpen.removeAttribute('title');
+    if (past) el.asOfNow.title = 'Back to the present: the current state, live changes and actions';
+    else el.asOfNow.removeAttribute('title');
+  }
+
+  // showAsOf shows the acting entity's connections, shared objects and history as they were
+  // at the instant iso (RFC 3339, UTC), read anew.
+  function showAsOf(iso) {
+    state.asOf = iso;
+    switchEntity(state.acting);
+  }
+
+  // showNow goes back to the present: everything read anew, and live changes again.
+  function showNow() {
+    el.asOf.value = '';
+    if (!state.asOf) return;
+    state.asOf = '';
+    switchEntity(state.acting);
+  }
+
+  el.asOfForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    if (!state.acting) return;
+    clearError();
+    const v = el.asOf.value;
+    if (!v) {
+      // An empty value is also what the field holds while a part of it is missing.
+      showError('View as of: enter a complete date and time (day, month, year, hours and minutes), or choose Now.');
+      el.asOf.focus();
+      return;
+    }
+    const t = new Date(v); // a datetime-local value has no zone: it is read as local time
+    if (Number.isNaN(t.getTime())) {
+      showError('View as of: ' + v + ' is not a date and time.');
+      el.asOf.focus();
+      return;
+    }
+    if (t.getTime() > Date.now()) {
+      showError('Cannot view as of ' + formatUTC(t.toISOString()) + ': that is in the future. Choose a time up to now, or Now.');
+      el.asOf.focus();
+      return;
+    }
+    showAsOf(t.toISOString().replace('.000Z', 'Z'));
+  });
+  el.asOfNow.addEventListener('click', () => {
+    clearError();
+    showNow();
+  });
+  // The picker offers nothing later than now.
+  for (const type of ['focus', 'pointerdown']) el.asOf.addEventListener(type, () => {
+    el.asOf.max = inputValue(new Date(Date.now()));
+  });
+  {
+    const zone = timeZoneName();
+    el.asOfHint.textContent = 'Your local time' + (zone ? ' (' + zone + ')' : '') +
+      '. The lists, shared objects and History then show how things stood at that instant.';
   }
 
   // ---- dialogs ----
