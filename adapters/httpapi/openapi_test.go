@@ -18,6 +18,7 @@ import (
 	"github.com/entityconn/entityconn/adapters/zuora"
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/events"
+	"github.com/entityconn/entityconn/events/contract"
 	"github.com/entityconn/entityconn/projections"
 )
 
@@ -281,6 +282,10 @@ func TestOpenAPIErrorResponses(t *testing.T) {
 			for _, s := range []string{"400", "401", "413"} {
 				need[s] = true
 			}
+			// A JSON body can come with another Content-Type (415).
+			if ct, _ := d.pointer("#/paths/" + strings.ReplaceAll(op.path, "/", "~1") + "/" + op.method + "/requestBody/content/application~1json"); ct != nil {
+				need["415"] = true
+			}
 		}
 		if v1 {
 			for _, s := range []string{"400", "401", "503"} {
@@ -531,6 +536,15 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 				t.Errorf("schema %s required %v, want the fields %T always sends %v", c.schema, req, c.goType, always)
 			}
 		}
+	}
+
+	code, _ := d.schema(t, "Reason")["properties"].(map[string]any)["code"].(map[string]any)
+	var wantCodes []string
+	for _, c := range contract.Categories {
+		wantCodes = append(wantCodes, strconv.Itoa(zuora.CodeBase+int(c)))
+	}
+	if got := strs(code["enum"]); !slices.Equal(got, wantCodes) {
+		t.Errorf("Reason.code enum %v, want CodeBase + contract.Categories %v", got, wantCodes)
 	}
 
 	parent, _ := d.schema(t, "Entity")["properties"].(map[string]any)["parentId"].(map[string]any)

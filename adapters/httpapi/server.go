@@ -3,14 +3,17 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	_ "embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -277,8 +280,10 @@ func (s *Server) principal(c *call) (app.Principal, error) {
 	return p, nil
 }
 
-// readJSON decodes the request body into v, refusing unknown fields and trailing data. An
-// empty body leaves v as it is when optional is true.
+// readJSON decodes the request body into v with [zuora.DecodeJSON]: an unknown field is
+// category 21, a body that is not one JSON object category 90. A body of another
+// Content-Type than JSON ([checkContentType]) is 415, category 90. An empty body leaves v
+// as it is when optional is true, and is a missing value (22) otherwise.
 func readJSON(c *call, v any, optional bool) error {
 	data, err := io.ReadAll(c.r.Body)
 	if err != nil {
@@ -288,19 +293,37 @@ func readJSON(c *call, v any, optional bool) error {
 		}
 		return errorf(domain.ErrInvalidValue, "reading the request body: %v", err)
 	}
-	if len(strings.TrimSpace(string(data))) == 0 {
+	if len(bytes.TrimSpace(data)) == 0 {
 		if optional {
 			return nil
 		}
 		return errorf(domain.ErrMissingValue, "a JSON request body is required")
 	}
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return errorf(domain.ErrInvalidValue, "request body: %v", err)
+	if err := checkContentType(c.r.Header.Get("Content-Type")); err != nil {
+		return err
 	}
-	if dec.More() {
-		return errorf(domain.ErrInvalidValue, "request body: unexpected data after the JSON object")
+	return zuora.DecodeJSON(data, v)
+}
+
+// checkContentType accepts the Content-Type of a JSON request body: application/json, with
+// no parameter but charset=utf-8 (JSON is UTF-8, RFC 8259), or none at all, the body then
+// being read as JSON. Anything else, application/x-www-form-urlencoded (what curl -d sends
+// unless told otherwise) included, wraps [zuora.ErrUnsupportedMediaType] (415, category 90).
+func checkContentType(ct string) error {
+	if strings.TrimSpace(ct) == "" {
+		return nil
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return fmt.Errorf("%w: Content-Type %q: %v; send the body as application/json", zuora.ErrUnsupportedMediaType, trunc(ct), err)
+	}
+	if mt != "application/json" {
+		return fmt.Errorf("%w: Content-Type %q; send the body as application/json", zuora.ErrUnsupportedMediaType, trunc(mt))
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return fmt.Errorf("%w: Content-Type parameter %s=%q; JSON is sent as UTF-8, with at most charset=utf-8", zuora.ErrUnsupportedMediaType, trunc(k), trunc(v))
+		}
 	}
 	return nil
 }
@@ -353,7 +376,7 @@ func (s *Server) notFound(c *call) error {
 var errMethod = errors.New("method not allowed")
 
 func (s *Server) methodNotAllowed(c *call) error {
-	data, _ := json.Marshal(ErrorBody{ProcessID: c.processID, Reasons: []Reason{{Code: zuora.CodeBase + zuora.CategoryInvalidValue, Message: errMethod.Error() + ": " + c.r.Method + " " + c.r.URL.Path}}})
+	data, _ := json.Marshal(ErrorBody{ProcessID: c.processID, Reasons: []Reason{{Code: zuora.CodeBase + zuora.CategoryUnsupported, Message: errMethod.Error() + ": " + c.r.Method + " " + c.r.URL.Path}}})
 	s.write(c, http.StatusMethodNotAllowed, data)
 	return nil
 }

@@ -422,8 +422,8 @@ func TestErrorResponses(t *testing.T) {
 		},
 		{
 			name:  "missing value",
-			reply: func(w http.ResponseWriter) { zuoraError(w, 400, 53000021, "Zuora-Entity-Ids is required") },
-			want:  restclient.APIError{Status: 400, Code: 53000021, Message: "Zuora-Entity-Ids is required", ProcessID: "proc-1", TrackID: "t-1"},
+			reply: func(w http.ResponseWriter) { zuoraError(w, 400, 53000022, "Zuora-Entity-Ids is required") },
+			want:  restclient.APIError{Status: 400, Code: 53000022, Message: "Zuora-Entity-Ids is required", ProcessID: "proc-1", TrackID: "t-1"},
 			is:    []error{restclient.ErrMissing},
 		},
 		{

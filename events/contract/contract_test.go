@@ -135,9 +135,11 @@ func TestCategoryOfStatus(t *testing.T) {
 		{401, contract.CategoryAuthentication, true},
 		{403, contract.CategoryPermission, true},
 		{404, contract.CategoryNotFound, true},
+		{405, contract.CategoryUnsupported, true},
 		{413, contract.CategoryOverLimit, true},
+		{415, contract.CategoryMalformed, true},
 		{429, contract.CategoryOverLimit, true},
-		{400, 0, false}, // invalid or missing value
+		{400, 0, false}, // invalid value, unknown field, missing value or malformed
 		{409, 0, false}, // rule violation or conflict
 		{500, 0, false},
 		{503, 0, false},
