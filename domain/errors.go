@@ -83,7 +83,14 @@ var (
 	ErrTargetOnly = fmt.Errorf("%w: only the target entity can accept or deny a request", ErrPermission)
 	// ErrSourceOnly is returned when cancel is tried from the target entity.
 	ErrSourceOnly = fmt.Errorf("%w: only the source entity can cancel a request", ErrPermission)
+	// ErrNotAnAdmin is returned when a user who is not an admin of any entity asks which
+	// entities another user can access.
+	ErrNotAnAdmin = fmt.Errorf("%w: only an admin of an entity may read another user's access", ErrPermission)
 )
+
+// ErrUserNotFound is returned for a user id the directory does not have, to a caller who may
+// read any user's access.
+var ErrUserNotFound = fmt.Errorf("%w: no such user", ErrNotFound)
 
 // ErrConnectionNotFound is returned for a connection id that does not exist or that the
 // acting entity is neither the source nor the target of.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -88,6 +89,9 @@ func (s *Server) token(c *call) error {
 	var restrict []string
 	if scope := strings.TrimSpace(form.Get("scope")); scope != "" {
 		for _, sc := range strings.Fields(scope) {
+			if sc == userScope(u.ID) {
+				continue // the scope a token is issued with names its user: asking for it changes nothing
+			}
 			e, ok := strings.CutPrefix(sc, "entity.")
 			if _, has := dir.RoleOf(u.ID, e); !ok || !has {
 				return errorf(domain.ErrInvalidValue, "scope %q: the client has no access to it (scopes are entity.<id>)", trunc(sc))
@@ -95,7 +99,7 @@ func (s *Server) token(c *call) error {
 			restrict = append(restrict, e)
 		}
 	}
-	var scopes []string
+	scopes := []string{userScope(u.ID)}
 	for _, g := range u.Access {
 		if len(restrict) == 0 || (Claims{Entities: restrict}).Allows(g.Entity) {
 			scopes = append(scopes, "entity."+g.Entity)
@@ -110,23 +114,34 @@ func (s *Server) token(c *call) error {
 	})
 }
 
+// userScope is the scope that names a token's user, first in the scope of a token response,
+// as Zuora's token responses name theirs (user.<id>): it tells a client which user it is,
+// for GET /v1/users/{username}/accessible-entities.
+func userScope(user string) string { return "user." + user }
+
+// entities answers the tenant's whole hierarchy in Zuora's shape, to any user of the
+// directory.
 func (s *Server) entities(c *call) error {
-	all, err := s.cfg.Service.Entities(c.claims.User)
+	tenant, all, err := s.cfg.Service.Hierarchy(c.claims.User)
 	if err != nil {
 		return err
 	}
-	items := []wire.Entity{}
-	for _, e := range all {
-		if !c.claims.Allows(e.ID) {
-			continue
-		}
-		it := wire.Entity{ID: e.ID, Name: e.Name, Role: e.Role}
-		if e.ParentID != "" {
-			it.ParentID = &e.ParentID
-		}
-		items = append(items, it)
+	return s.ok(c, http.StatusOK, wire.NewEntities(tenant, all))
+}
+
+// accessibleEntities answers the entities a user can access, with its role in each: the
+// caller's own (those its token is valid for, when the token is restricted by scope), or,
+// for an admin of an entity the token is valid for, anyone's.
+func (s *Server) accessibleEntities(c *call) error {
+	user := c.r.PathValue("username")
+	tenant, access, err := s.cfg.Service.AccessibleEntities(c.claims.User, user, c.claims.Allows)
+	if err != nil {
+		return err
 	}
-	return s.ok(c, http.StatusOK, map[string]any{"entities": items, "success": true})
+	if user == c.claims.User {
+		access = slices.DeleteFunc(access, func(a app.EntityAccess) bool { return !c.claims.Allows(a.ID) })
+	}
+	return s.ok(c, http.StatusOK, wire.NewAccessibleEntities(tenant, access))
 }
 
 func (s *Server) request(c *call) error {

@@ -516,6 +516,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	}{
 		{"Connection", wire.Connection{}, true},
 		{"Entity", wire.Entity{}, true},
+		{"AccessibleEntity", wire.AccessibleEntity{}, true},
 		{"HistoryItem", wire.HistoryItem{}, true},
 		{"ErrorBody", ErrorBody{}, true},
 		{"Reason", Reason{}, true},
@@ -523,7 +524,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"ReasonBody", reasonBody{}, false},
 	}
 	for _, c := range cases {
-		s := d.schema(t, c.schema)
+		s := d.flatten(t, d.schema(t, c.schema))
 		props, _ := s["properties"].(map[string]any)
 		fields, always := jsonFields(reflect.TypeOf(c.goType))
 		if got := keys(props); !slices.Equal(got, fields) {
@@ -547,13 +548,27 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		t.Errorf("Reason.code enum %v, want CodeBase + contract.Categories %v", got, wantCodes)
 	}
 
-	parent, _ := d.schema(t, "Entity")["properties"].(map[string]any)["parentId"].(map[string]any)
+	entity, _ := d.schema(t, "Entity")["properties"].(map[string]any)
+	parent, _ := entity["parentId"].(map[string]any)
 	if got := strs(parent["type"]); !slices.Equal(got, []string{"string", "null"}) {
 		t.Errorf("Entity.parentId type %v, want [string, null]", got)
 	}
-	role, _ := d.schema(t, "Entity")["properties"].(map[string]any)["role"].(map[string]any)
+	status, _ := entity["status"].(map[string]any)
+	if got := strs(status["enum"]); !slices.Equal(got, []string{contract.EntityStatusProvisioned}) {
+		t.Errorf("Entity.status enum %v, want [%s]", got, contract.EntityStatusProvisioned)
+	}
+	role, _ := d.flatten(t, d.schema(t, "AccessibleEntity"))["properties"].(map[string]any)["role"].(map[string]any)
 	if got, want := strs(role["enum"]), []string{string(domain.RoleAdmin), string(domain.RoleUser)}; !slices.Equal(got, want) {
-		t.Errorf("Entity.role enum %v, want %v", got, want)
+		t.Errorf("AccessibleEntity.role enum %v, want %v", got, want)
+	}
+	for list, item := range map[string]string{"EntityList": "Entity", "AccessibleEntityList": "AccessibleEntity"} {
+		props, _ := d.schema(t, list)["properties"].(map[string]any)
+		if got := keys(props); !slices.Equal(got, []string{"entities", "success"}) {
+			t.Errorf("%s properties %v, want [entities success]", list, got)
+		}
+		if items, _ := props["entities"].(map[string]any)["items"].(map[string]any); items["$ref"] != "#/components/schemas/"+item {
+			t.Errorf("%s.entities items %v, want $ref %s", list, items, item)
+		}
 	}
 	typ, _ := d.schema(t, "HistoryItem")["properties"].(map[string]any)["type"].(map[string]any)
 	var wantTypes []string
@@ -597,6 +612,31 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	if items, _ := extra["history"].(map[string]any)["items"].(map[string]any); items["$ref"] != "#/components/schemas/HistoryItem" {
 		t.Errorf("ConnectionDetail.history items %v, want $ref HistoryItem", items)
 	}
+}
+
+// flatten returns schema with the properties and required fields of its allOf parts (each
+// resolved) merged into its own, as a validator sees them.
+func (d *openAPIDoc) flatten(t *testing.T, schema map[string]any) map[string]any {
+	t.Helper()
+	parts, ok := schema["allOf"].([]any)
+	if !ok {
+		return schema
+	}
+	props := map[string]any{}
+	var required []any
+	own := map[string]any{"properties": schema["properties"], "required": schema["required"]}
+	for _, part := range append([]any{own}, parts...) {
+		pm := d.flatten(t, d.deref(t, part))
+		if p, ok := pm["properties"].(map[string]any); ok {
+			for k, v := range p {
+				props[k] = v
+			}
+		}
+		if r, ok := pm["required"].([]any); ok {
+			required = append(required, r...)
+		}
+	}
+	return map[string]any{"type": "object", "properties": props, "required": required}
 }
 
 // jsonFields returns the sorted JSON names of t's fields, and those without omitempty.

@@ -118,6 +118,7 @@ func Routes() []Route {
 	return []Route{
 		{Method: "POST", Path: "/oauth/token", handle: (*Server).token, limited: true},
 		{Method: "GET", Path: "/v1/entities", auth: true, handle: (*Server).entities},
+		{Method: "GET", Path: "/v1/users/{username}/accessible-entities", auth: true, handle: (*Server).accessibleEntities},
 		{Method: "POST", Path: "/v1/entity-connections", auth: true, handle: (*Server).request},
 		{Method: "GET", Path: "/v1/entity-connections", auth: true, handle: (*Server).list},
 		{Method: "GET", Path: "/v1/entity-connections/{id}", auth: true, handle: (*Server).get},

@@ -51,6 +51,7 @@ func shapes() map[string]any {
 		UpdatedAt:      at.Add(5 * time.Minute),
 	}
 	requested := contract.HistoryItem{Type: events.TypeConnectionRequested, At: at, ActorUserID: "alice", ActorEntityID: "global"}
+	global := "global"
 	denied := contract.HistoryItem{Type: events.TypeConnectionDenied, At: at.Add(5 * time.Minute), ActorUserID: "erik", ActorEntityID: "eu", Reason: "not needed yet"}
 	return map[string]any{
 		"Connection":      conn,
@@ -68,6 +69,13 @@ func shapes() map[string]any {
 			NextPage: "/v1/shared-objects?page=2&pageSize=1", Success: true},
 		"ShareRequest":   contract.ShareRequest{ToEntityIDs: []string{"eu", "us"}},
 		"UnshareRequest": contract.UnshareRequest{FromEntityIDs: []string{"eu"}},
+		"Entities": contract.Entities{Entities: []contract.Entity{
+			{ID: "global", Name: "ACME Global", DisplayName: "ACME Global", Status: contract.EntityStatusProvisioned, TenantID: "acme", Locale: "en_US", Timezone: "UTC"},
+			{ID: "eu", Name: "ACME Europe", DisplayName: "Europe", ParentID: &global, Status: contract.EntityStatusProvisioned, TenantID: "acme", Locale: "fr_FR", Timezone: "Europe/Paris"},
+		}, Success: true},
+		"AccessibleEntities": contract.AccessibleEntities{Entities: []contract.AccessibleEntity{{Entity: contract.Entity{
+			ID: "eu", Name: "ACME Europe", DisplayName: "Europe", ParentID: &global, Status: contract.EntityStatusProvisioned, TenantID: "acme", Locale: "fr_FR", Timezone: "Europe/Paris",
+		}, Role: "admin"}}, Success: true},
 	}
 }
 
