@@ -127,3 +127,71 @@ func TestTokenScopeNamesTheUser(t *testing.T) {
 		t.Errorf("token for viv, scope user.root = %d %s, want 400 naming the scope", r.status, r.raw)
 	}
 }
+
+// The token endpoint's errors carry OAuth 2.0's error and error_description beside the
+// Zuora error body; a token response has a jti; every answer has a Zuora-Request-Id that is
+// a UUID and the processId of its error body.
+func TestTokenErrorsAndIDs(t *testing.T) {
+	a := startAPI(t, nil, nil)
+	for _, c := range []struct {
+		name   string
+		form   url.Values
+		status int
+		code   int
+		oauth  string
+	}{
+		{"wrong secret", credentials("root", "guess"), 401, 53000011, oauthInvalidClient},
+		{"unknown client", credentials("nobody", "guess"), 401, 53000011, oauthInvalidClient},
+		{"no grant type", url.Values{"client_id": {"root"}, "client_secret": {"root-secret"}}, 400, 53000022, oauthInvalidRequest},
+		{"another grant type", url.Values{"grant_type": {"password"}}, 400, 53000020, oauthUnsupportedGrantType},
+		{"no secret", url.Values{"grant_type": {"client_credentials"}, "client_id": {"root"}}, 400, 53000022, oauthInvalidRequest},
+		{"a scope the client has not", url.Values{"grant_type": {"client_credentials"}, "client_id": {"eve"}, "client_secret": {"eve-secret"}, "scope": {"entity.global"}}, 400, 53000020, oauthInvalidScope},
+	} {
+		r := a.tokenCall(t, "203.0.113.9:1", c.form)
+		if r.status != c.status || r.code() != c.code || r.body["error"] != c.oauth || r.body["error_description"] != r.message() || r.body["success"] != false {
+			t.Errorf("%s: POST /oauth/token = %d %s, want %d with code %d and error %s", c.name, r.status, r.raw, c.status, c.code, c.oauth)
+		}
+		if c.status == http.StatusUnauthorized && r.header.Get("WWW-Authenticate") != `Basic realm="entityconn"` {
+			t.Errorf("%s: WWW-Authenticate %q, want Basic", c.name, r.header.Get("WWW-Authenticate"))
+		}
+		if id := r.header.Get(HeaderRequestID); !isUUID(id) || r.body["processId"] != id {
+			t.Errorf("%s: %s %q and processId %v, want one UUID", c.name, HeaderRequestID, id, r.body["processId"])
+		}
+	}
+
+	jtis := map[string]bool{}
+	for range 2 {
+		r := a.tokenCall(t, "203.0.113.10:1", credentials("root", "root-secret"))
+		jti, _ := r.body["jti"].(string)
+		if r.status != http.StatusOK || len(jti) != 32 || strings.Trim(jti, "0123456789abcdef") != "" || jtis[jti] {
+			t.Errorf("token response %s, want a jti of 32 hex digits, new each time", r.raw)
+		}
+		jtis[jti] = true
+		if id := r.header.Get(HeaderRequestID); !isUUID(id) {
+			t.Errorf("token response %s %q, want a UUID", HeaderRequestID, id)
+		}
+	}
+	// The /v1 API's errors stay the Zuora error body alone.
+	r := a.call(t, "GET", "/v1/entities", "", "", "")
+	if _, has := r.body["error"]; has || !isUUID(r.header.Get(HeaderRequestID)) || r.body["processId"] != r.header.Get(HeaderRequestID) {
+		t.Errorf("GET /v1/entities without a token = %s (%s %q), want the Zuora error body and a UUID request id", r.raw, HeaderRequestID, r.header.Get(HeaderRequestID))
+	}
+}
+
+// isUUID reports whether s is a UUID in its 36-character form.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case !strings.ContainsRune("0123456789abcdef", c):
+			return false
+		}
+	}
+	return true
+}

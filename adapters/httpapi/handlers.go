@@ -28,12 +28,14 @@ func errorf(family error, format string, args ...any) error {
 // long as for a wrong secret and does not reveal which client ids exist.
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("entityconn-no-such-client"), bcrypt.DefaultCost)
 
-// tokenResponse is the OAuth 2.0 token response of contract §4.
+// tokenResponse is the OAuth 2.0 token response of contract §4, with Zuora's jti: the
+// token's id.
 type tokenResponse struct {
 	AccessToken string `json:"access_token"`
 	TokenType   string `json:"token_type"`
 	ExpiresIn   int    `json:"expires_in"`
 	Scope       string `json:"scope"`
+	JTI         string `json:"jti"`
 }
 
 // token answers the client credentials grant, within the limits of
@@ -56,7 +58,7 @@ func (s *Server) token(c *call) error {
 		if gt == "" {
 			return errorf(domain.ErrMissingValue, "grant_type is required and must be client_credentials")
 		}
-		return errorf(domain.ErrInvalidValue, "grant_type %q is not supported: use client_credentials", trunc(gt))
+		return fmt.Errorf("%w: grant_type %q is not supported: use client_credentials", errUnsupportedGrantType, trunc(gt))
 	}
 	id, secret := form.Get("client_id"), form.Get("client_secret")
 	if bid, bsecret, ok := c.r.BasicAuth(); ok && id == "" {
@@ -94,7 +96,7 @@ func (s *Server) token(c *call) error {
 			}
 			e, ok := strings.CutPrefix(sc, "entity.")
 			if _, has := dir.RoleOf(u.ID, e); !ok || !has {
-				return errorf(domain.ErrInvalidValue, "scope %q: the client has no access to it (scopes are entity.<id>)", trunc(sc))
+				return fmt.Errorf("%w: %q: the client has no access to it (scopes are entity.<id>)", errInvalidScope, trunc(sc))
 			}
 			restrict = append(restrict, e)
 		}
@@ -106,11 +108,13 @@ func (s *Server) token(c *call) error {
 		}
 	}
 	c.w.Header().Set("Cache-Control", "no-store")
+	token, claims := s.cfg.Tokens.Grant(u.ID, restrict)
 	return s.ok(c, http.StatusOK, tokenResponse{
-		AccessToken: s.cfg.Tokens.Issue(u.ID, restrict),
+		AccessToken: token,
 		TokenType:   "bearer",
 		ExpiresIn:   int(TokenTTL / time.Second),
 		Scope:       strings.Join(scopes, " "),
+		JTI:         claims.ID,
 	})
 }
 

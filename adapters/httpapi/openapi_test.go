@@ -29,8 +29,12 @@ import (
 // httpMethods are the operation keys of an OpenAPI path item.
 var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
-// errorResponseRef is the one shared error response every error status refers to.
-const errorResponseRef = "#/components/responses/Error"
+// errorResponseRef is the one shared error response every error status refers to, but those
+// of the token endpoint, which refer to oauthErrorResponseRef.
+const (
+	errorResponseRef      = "#/components/responses/Error"
+	oauthErrorResponseRef = "#/components/responses/OAuthError"
+)
 
 type openAPIDoc struct {
 	root map[string]any
@@ -264,6 +268,10 @@ func TestOpenAPIErrorResponses(t *testing.T) {
 	if ref := schemaRef(shared, "application/json"); ref != "#/components/schemas/ErrorBody" {
 		t.Errorf("%s: application/json schema is %q, want #/components/schemas/ErrorBody", errorResponseRef, ref)
 	}
+	oauth, _ := d.pointer(oauthErrorResponseRef)
+	if ref := schemaRef(oauth, "application/json"); ref != "#/components/schemas/OAuthErrorBody" {
+		t.Errorf("%s: application/json schema is %q, want #/components/schemas/OAuthErrorBody", oauthErrorResponseRef, ref)
+	}
 
 	statusesDocumented := map[string]bool{}
 	limited := map[string]bool{}
@@ -343,8 +351,12 @@ func TestOpenAPIErrorResponses(t *testing.T) {
 				continue
 			}
 			rm, _ := r.(map[string]any)
-			if rm["$ref"] != errorResponseRef {
-				t.Errorf("%s: response %s must be $ref %s, got %v", op, s, errorResponseRef, rm["$ref"])
+			want := errorResponseRef
+			if op.path == "/oauth/token" {
+				want = oauthErrorResponseRef
+			}
+			if rm["$ref"] != want {
+				t.Errorf("%s: response %s must be $ref %s, got %v", op, s, want, rm["$ref"])
 			}
 		}
 	}
@@ -521,6 +533,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"ErrorBody", ErrorBody{}, true},
 		{"Reason", Reason{}, true},
 		{"TokenResponse", tokenResponse{}, true},
+		{"OAuthErrorBody", OAuthErrorBody{}, true},
 		{"ReasonBody", reasonBody{}, false},
 	}
 	for _, c := range cases {
@@ -537,6 +550,12 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 				t.Errorf("schema %s required %v, want the fields %T always sends %v", c.schema, req, c.goType, always)
 			}
 		}
+	}
+
+	oauthCodes := []string{oauthInvalidRequest, oauthInvalidClient, oauthUnsupportedGrantType, oauthInvalidScope, oauthTemporarilyUnavailable, oauthServerError}
+	oe, _ := d.flatten(t, d.schema(t, "OAuthErrorBody"))["properties"].(map[string]any)["error"].(map[string]any)
+	if got := strs(oe["enum"]); !slices.Equal(got, oauthCodes) {
+		t.Errorf("OAuthErrorBody.error enum %v, want %v", got, oauthCodes)
 	}
 
 	code, _ := d.schema(t, "Reason")["properties"].(map[string]any)["code"].(map[string]any)

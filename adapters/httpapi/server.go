@@ -5,9 +5,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	_ "embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -111,12 +109,14 @@ type Route struct {
 	// under names a pattern whose 405 fallback also covers this path (a literal path below a
 	// wildcard one cannot have a method-less pattern of its own).
 	under string
+	// oauth is true for the token endpoint, whose errors carry OAuth 2.0's fields too.
+	oauth bool
 }
 
 // Routes returns the API's endpoints (without the web page).
 func Routes() []Route {
 	return []Route{
-		{Method: "POST", Path: "/oauth/token", handle: (*Server).token, limited: true},
+		{Method: "POST", Path: "/oauth/token", handle: (*Server).token, limited: true, oauth: true},
 		{Method: "GET", Path: "/v1/entities", auth: true, handle: (*Server).entities},
 		{Method: "GET", Path: "/v1/users/{username}/accessible-entities", auth: true, handle: (*Server).accessibleEntities},
 		{Method: "POST", Path: "/v1/entity-connections", auth: true, handle: (*Server).request},
@@ -190,11 +190,12 @@ type call struct {
 	claims    Claims
 	status    int
 	wrote     bool
+	oauth     bool // answer errors with OAuthErrorBody
 }
 
 func (s *Server) endpoint(pattern string, rt Route) http.Handler {
 	return s.instrument(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := &call{w: w, r: r, processID: newProcessID()}
+		c := &call{w: w, r: r, processID: zuora.NewRequestID(), oauth: rt.oauth}
 		w.Header().Set(HeaderRequestID, c.processID)
 		defer func() {
 			if p := recover(); p != nil {
@@ -349,11 +350,16 @@ func (s *Server) write(c *call, status int, data []byte) {
 	_, _ = c.w.Write(append(data, '\n'))
 }
 
-// fail writes err as a Zuora error body with the status of its family.
+// fail writes err as a Zuora error body with the status of its family; on the token
+// endpoint, with OAuth 2.0's fields too (OAuthErrorBody).
 func (s *Server) fail(c *call, err error) {
 	status, data := s.errorResponse(c, err)
 	if status == http.StatusUnauthorized {
-		c.w.Header().Set("WWW-Authenticate", `Bearer realm="entityconn"`)
+		scheme := "Bearer"
+		if c.oauth {
+			scheme = "Basic" // the client authenticates itself to the token endpoint
+		}
+		c.w.Header().Set("WWW-Authenticate", scheme+` realm="entityconn"`)
 	}
 	s.write(c, status, data)
 }
@@ -365,6 +371,10 @@ func (s *Server) errorResponse(c *call, err error) (int, []byte) {
 		s.cfg.Log.Error("http: internal error", "processId", c.processID, "err", err)
 	case status == http.StatusServiceUnavailable:
 		s.cfg.Log.Warn("http: unavailable", "processId", c.processID, "err", err)
+	}
+	if c.oauth {
+		data, _ := json.Marshal(OAuthErrorBody{Error: oauthError(err, status), Description: body.Reasons[0].Message, ErrorBody: body})
+		return status, data
 	}
 	data, _ := json.Marshal(body)
 	return status, data
@@ -438,12 +448,6 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func statusText(code int) string {
 	const digits = "0123456789"
 	return string([]byte{digits[code/100%10], digits[code/10%10], digits[code%10]})
-}
-
-func newProcessID() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 func printable(s string) bool {

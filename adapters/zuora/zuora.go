@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/google/uuid"
+
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/natserr"
 	"github.com/entityconn/entityconn/domain"
@@ -154,6 +156,12 @@ func ErrorOf(status, code int) error {
 	}
 	return byStatus
 }
+
+// NewRequestID returns the id of a new HTTP request, for its Zuora-Request-Id header and the
+// processId of its error body: a random UUID, 36 characters such as
+// 9b2c1f3e-5d4a-4c1b-8e7f-2a6b0c9d1e3f, the form of Zuora's request ids. Safe for concurrent
+// use.
+func NewRequestID() string { return uuid.NewString() }
 
 // RetryAfter is what a 503 answer's Retry-After header says, in seconds: about the time a
 // JetStream stream takes to elect a new leader after a node fails.
