@@ -58,6 +58,16 @@ func TestEntitiesListTheWholeHierarchy(t *testing.T) {
 			}
 		}
 	}
+	// Zuora's filter: every entity is provisioned.
+	if r := a.call(t, "GET", "/v1/entities?provisioned=true", a.token("viv"), "", ""); len(ids(t, r)) != 4 {
+		t.Errorf("GET /v1/entities?provisioned=true = %s, want the 4 entities", r.raw)
+	}
+	if r := a.call(t, "GET", "/v1/entities?provisioned=false", a.token("viv"), "", ""); len(ids(t, r)) != 0 {
+		t.Errorf("GET /v1/entities?provisioned=false = %s, want none", r.raw)
+	}
+	if r := a.call(t, "GET", "/v1/entities?provisioned=maybe", a.token("viv"), "", ""); r.status != http.StatusBadRequest || r.code() != 53000020 {
+		t.Errorf("GET /v1/entities?provisioned=maybe = %d %s, want 400 code 53000020", r.status, r.raw)
+	}
 	if r := a.call(t, "GET", "/v1/entities", "", "", ""); r.status != http.StatusUnauthorized || r.code() != 53000011 {
 		t.Errorf("GET /v1/entities without a token = %d %s, want 401", r.status, r.raw)
 	}

@@ -124,11 +124,19 @@ func (s *Server) token(c *call) error {
 func userScope(user string) string { return "user." + user }
 
 // entities answers the tenant's whole hierarchy in Zuora's shape, to any user of the
-// directory.
+// directory. Zuora's query parameter provisioned picks the provisioned entities (true) or
+// the others (false): every entity of the directory is provisioned.
 func (s *Server) entities(c *call) error {
 	tenant, all, err := s.cfg.Service.Hierarchy(c.claims.User)
 	if err != nil {
 		return err
+	}
+	switch p := c.r.URL.Query().Get("provisioned"); p {
+	case "", "true":
+	case "false":
+		all = nil
+	default:
+		return errorf(domain.ErrInvalidValue, "provisioned %q must be true or false", trunc(p))
 	}
 	return s.ok(c, http.StatusOK, wire.NewEntities(tenant, all))
 }
