@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 
 	"github.com/entityconn/entityconn/events"
@@ -16,12 +17,52 @@ const (
 	RoleUser  Role = "user"
 )
 
-// Entity is one entity of the tenant. The root has no ParentID.
+// Entity is one entity of the tenant. The root has no ParentID. DisplayName, Locale and
+// Timezone are what the directory says, empty when it says nothing: [Entity.WithDefaults]
+// fills them in.
 type Entity struct {
 	ID       string
 	Name     string
 	ParentID string
+	// DisplayName is the name shown in user interfaces; Name when empty.
+	DisplayName string
+	// Locale is a locale such as en_US; DefaultLocale when empty.
+	Locale string
+	// Timezone is an IANA time zone such as Europe/Paris; DefaultTimezone when empty.
+	Timezone string
 }
+
+// The defaults of an entity's locale and time zone. Zuora asks for both when it creates an
+// entity and has no default; these are entityconn's: US English, and UTC like every time
+// entityconn answers with.
+const (
+	DefaultLocale   = "en_US"
+	DefaultTimezone = "UTC"
+)
+
+// WithDefaults returns e with its empty DisplayName, Locale and Timezone set to their
+// defaults: Name (as Zuora does for an entity created without a display name),
+// DefaultLocale and DefaultTimezone.
+func (e Entity) WithDefaults() Entity {
+	if e.DisplayName == "" {
+		e.DisplayName = e.Name
+	}
+	if e.Locale == "" {
+		e.Locale = DefaultLocale
+	}
+	if e.Timezone == "" {
+		e.Timezone = DefaultTimezone
+	}
+	return e
+}
+
+// localeSyntax and timezoneSyntax are what a directory's locale and time zone look like:
+// en_US or en-US or fr; Europe/Paris, America/Argentina/Buenos_Aires, Etc/GMT+5 or UTC. The
+// time zone database itself is not consulted: the domain reads no files.
+var (
+	localeSyntax   = regexp.MustCompile(`^[A-Za-z]{2,8}([_-][A-Za-z0-9]{1,8}){0,3}$`)
+	timezoneSyntax = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_+-]{0,31}(/[A-Za-z0-9_+-]{1,32}){0,2}$`)
+)
 
 // Grant gives a user a role in an entity.
 type Grant struct {
@@ -68,8 +109,9 @@ type Directory struct {
 // NewDirectory validates the tenant, entities and users and returns the directory, or every
 // problem found (none of them partly applied). Rules: ids satisfy the id syntax of contract
 // §1 and are unique; exactly one entity, the root, has no parent; parents exist and form no
-// cycle; client ids are unique and present; grants name existing entities with role admin or
-// user, at most one grant per entity.
+// cycle; a locale or time zone, when given, looks like one; client ids are unique and
+// present; grants name existing entities with role admin or user, at most one grant per
+// entity.
 func NewDirectory(tenant string, entities []Entity, users []User) (*Directory, []Problem) {
 	var ps []Problem
 	add := func(path, format string, args ...any) {
@@ -102,6 +144,12 @@ func NewDirectory(tenant string, entities []Entity, users []User) (*Directory, [
 		}
 		if e.Name == "" {
 			add(p+".name", "is required")
+		}
+		if e.Locale != "" && !localeSyntax.MatchString(e.Locale) {
+			add(p+".locale", "%q is not a locale such as en_US", e.Locale)
+		}
+		if e.Timezone != "" && !timezoneSyntax.MatchString(e.Timezone) {
+			add(p+".timezone", "%q is not a time zone such as Europe/Paris or UTC", e.Timezone)
 		}
 		if e.ParentID == "" {
 			roots++
@@ -246,6 +294,45 @@ func (d *Directory) RoleOf(user, entity string) (Role, bool) {
 	}
 	r, ok := d.roles[i][entity]
 	return r, ok
+}
+
+// MayReadAccess reports, as nil, that caller may read which entities user can access
+// (contract §4): its own, or anyone's for an admin of any entity. allowed, when not nil,
+// limits the entities whose admin grant counts (a token restricted by scope). It returns an
+// error wrapping [ErrUnauthenticated] when caller is no longer in the directory,
+// [ErrNotAnAdmin] when caller asks for another user without being an admin of any entity
+// (whether or not that user exists, so that the answer does not reveal which users do), and
+// [ErrUserNotFound] when caller may read anyone's and user does not exist.
+func (d *Directory) MayReadAccess(caller, user string, allowed func(entity string) bool) error {
+	i, ok := d.user[caller]
+	if !ok {
+		return fmt.Errorf("%w: user %q is not in the directory", ErrUnauthenticated, caller)
+	}
+	if user == caller {
+		return nil
+	}
+	admin := false
+	for entity, role := range d.roles[i] {
+		if role == RoleAdmin && (allowed == nil || allowed(entity)) {
+			admin = true
+			break
+		}
+	}
+	if !admin {
+		return fmt.Errorf("%w (asked for user %q)", ErrNotAnAdmin, truncateID(user))
+	}
+	if _, ok := d.user[user]; !ok {
+		return fmt.Errorf("%w: %q", ErrUserNotFound, truncateID(user))
+	}
+	return nil
+}
+
+// truncateID keeps a caller's text short in an error message.
+func truncateID(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
 }
 
 // Actor returns user acting in entity. It returns an error wrapping [ErrUnauthenticated] when

@@ -83,3 +83,71 @@ func TestDirectoryLookups(t *testing.T) {
 		t.Errorf("Actor(ghost, eu) = %v, want ErrUnauthenticated", err)
 	}
 }
+
+// An entity's display name, locale and time zone default to its name, en_US and UTC; given
+// ones must look like a locale and a time zone.
+func TestEntityDefaultsAndSyntax(t *testing.T) {
+	bare := domain.Entity{ID: "eu", Name: "ACME Europe", ParentID: "global"}
+	if got, want := bare.WithDefaults(), (domain.Entity{ID: "eu", Name: "ACME Europe", ParentID: "global", DisplayName: "ACME Europe", Locale: "en_US", Timezone: "UTC"}); got != want {
+		t.Errorf("WithDefaults() = %+v, want %+v", got, want)
+	}
+	full := domain.Entity{ID: "eu", Name: "ACME Europe", DisplayName: "Europe", Locale: "fr_FR", Timezone: "Europe/Paris"}
+	if got := full.WithDefaults(); got != full {
+		t.Errorf("WithDefaults() = %+v, want it unchanged", got)
+	}
+	for _, c := range []struct {
+		locale, timezone string
+		problems         int
+	}{
+		{"en_US", "America/Argentina/Buenos_Aires", 0},
+		{"fr", "Etc/GMT+5", 0},
+		{"de-DE", "GMT", 0},
+		{"en US", "UTC", 1},
+		{"en_US", "Europe/../Paris", 1},
+		{"x", "Europe Paris", 2},
+	} {
+		_, ps := domain.NewDirectory("t", []domain.Entity{{ID: "g", Name: "G", Locale: c.locale, Timezone: c.timezone}}, nil)
+		if len(ps) != c.problems {
+			t.Errorf("NewDirectory(locale %q, timezone %q) = %v, want %d problems", c.locale, c.timezone, ps, c.problems)
+		}
+	}
+}
+
+// Contract §4: a user may read which entities it can access; an admin of any entity may read
+// anyone's; anyone else is refused, whether or not the user exists.
+func TestMayReadAccess(t *testing.T) {
+	d, ps := domain.NewDirectory("t",
+		[]domain.Entity{{ID: "global", Name: "G"}, {ID: "eu", Name: "E", ParentID: "global"}},
+		[]domain.User{
+			{ID: "alice", ClientID: "alice", SecretHash: "h", Access: []domain.Grant{{"global", domain.RoleAdmin}, {"eu", domain.RoleUser}}},
+			{ID: "bob", ClientID: "bob", SecretHash: "h", Access: []domain.Grant{{"eu", domain.RoleUser}}},
+			{ID: "nobody", ClientID: "nobody", SecretHash: "h"},
+		})
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	onlyEU := func(e string) bool { return e == "eu" }
+	for _, c := range []struct {
+		caller, user string
+		allowed      func(string) bool
+		want         error
+	}{
+		{"alice", "alice", nil, nil},
+		{"bob", "bob", nil, nil},
+		{"nobody", "nobody", nil, nil},
+		{"alice", "bob", nil, nil},
+		{"alice", "carol", nil, domain.ErrUserNotFound},
+		{"alice", "bob", onlyEU, domain.ErrNotAnAdmin}, // the admin grant is outside the token's scope
+		{"bob", "alice", nil, domain.ErrNotAnAdmin},
+		{"bob", "carol", nil, domain.ErrNotAnAdmin},
+		{"carol", "carol", nil, domain.ErrUnauthenticated},
+	} {
+		err := d.MayReadAccess(c.caller, c.user, c.allowed)
+		if (c.want == nil) != (err == nil) || (c.want != nil && !errors.Is(err, c.want)) {
+			t.Errorf("MayReadAccess(%s, %s) = %v, want %v", c.caller, c.user, err, c.want)
+		}
+	}
+	if !errors.Is(domain.ErrNotAnAdmin, domain.ErrPermission) || !errors.Is(domain.ErrUserNotFound, domain.ErrNotFound) {
+		t.Error("ErrNotAnAdmin must be a permission error (403) and ErrUserNotFound a not found (404)")
+	}
+}

@@ -8,8 +8,11 @@ import (
 )
 
 // The error families. Every error this package returns wraps exactly one of them, and the
-// edges (HTTP, NATS) map a family to a status and a Zuora error category with errors.Is, once.
-// Each is named after the category it is answered with.
+// edges (HTTP, NATS) map a family to a status and a Zuora error category with errors.Is, once
+// (package adapters/zuora). Each is named after the category it is answered with. The
+// categories of a request the doors cannot read (an unknown field, a body that is not JSON,
+// a method or a content type the path does not take) have families of the doors', not here:
+// the domain never sees such a request.
 var (
 	// ErrPermission: the actor is known but may not do this ([contract.CategoryPermission],
 	// HTTP 403).
@@ -19,7 +22,8 @@ var (
 	// ErrInvalidValue: a value is malformed or refers to nothing
 	// ([contract.CategoryInvalidValue], HTTP 400).
 	ErrInvalidValue = errors.New(contract.CategoryInvalidValue.String())
-	// ErrMissingValue: a required value is absent ([contract.CategoryMissingValue], HTTP 400).
+	// ErrMissingValue: a required value is absent, such as a field of the command or the
+	// acting entity ([contract.CategoryMissingValue], 22, HTTP 400).
 	ErrMissingValue = errors.New(contract.CategoryMissingValue.String())
 	// ErrRuleViolation: the state of the connection forbids the command
 	// ([contract.CategoryRuleViolation], HTTP 409).
@@ -79,7 +83,14 @@ var (
 	ErrTargetOnly = fmt.Errorf("%w: only the target entity can accept or deny a request", ErrPermission)
 	// ErrSourceOnly is returned when cancel is tried from the target entity.
 	ErrSourceOnly = fmt.Errorf("%w: only the source entity can cancel a request", ErrPermission)
+	// ErrNotAnAdmin is returned when a user who is not an admin of any entity asks which
+	// entities another user can access.
+	ErrNotAnAdmin = fmt.Errorf("%w: only an admin of an entity may read another user's access", ErrPermission)
 )
+
+// ErrUserNotFound is returned for a user id the directory does not have, to a caller who may
+// read any user's access.
+var ErrUserNotFound = fmt.Errorf("%w: no such user", ErrNotFound)
 
 // ErrConnectionNotFound is returned for a connection id that does not exist or that the
 // acting entity is neither the source nor the target of.

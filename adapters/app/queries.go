@@ -36,6 +36,42 @@ func (s *Service) Entities(user string) ([]EntityAccess, error) {
 	return out, nil
 }
 
+// Hierarchy returns the tenant's name and all its entities, in directory order, to any user
+// of the directory (contract §4: any signed-in user may list names). It returns an error
+// wrapping domain.ErrUnauthenticated for a user that is no longer in the directory.
+func (s *Service) Hierarchy(user string) (tenant string, entities []domain.Entity, err error) {
+	dir := s.cfg.Directory.Current()
+	if dir == nil {
+		return "", nil, fmt.Errorf("%w: no directory loaded", ErrUnavailable)
+	}
+	if _, ok := dir.User(user); !ok {
+		return "", nil, fmt.Errorf("%w: user %q is not in the directory", domain.ErrUnauthenticated, user)
+	}
+	return dir.Tenant(), dir.Entities(), nil
+}
+
+// AccessibleEntities returns the tenant's name and the entities user can access, with its
+// role in each, in directory order, as caller may read them (contract §4): its own, or
+// anyone's for an admin of any entity, that entity being one allowed permits (nil: any; a
+// token restricted by scope passes its restriction). Errors are those of
+// [domain.Directory.MayReadAccess]: domain.ErrUnauthenticated, domain.ErrNotAnAdmin (403)
+// and domain.ErrUserNotFound (404).
+func (s *Service) AccessibleEntities(caller, user string, allowed func(entity string) bool) (tenant string, access []EntityAccess, err error) {
+	dir := s.cfg.Directory.Current()
+	if dir == nil {
+		return "", nil, fmt.Errorf("%w: no directory loaded", ErrUnavailable)
+	}
+	if err := dir.MayReadAccess(caller, user, allowed); err != nil {
+		return "", nil, err
+	}
+	for _, e := range dir.Entities() {
+		if role, ok := dir.RoleOf(user, e.ID); ok {
+			access = append(access, EntityAccess{Entity: e, Role: role})
+		}
+	}
+	return dir.Tenant(), access, nil
+}
+
 // ListQuery selects connections of the acting entity.
 type ListQuery struct {
 	// Direction is outbound (the entity is the source), inbound, or "" for both.

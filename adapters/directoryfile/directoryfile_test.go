@@ -76,6 +76,33 @@ func TestParseContractExample(t *testing.T) {
 	}
 }
 
+// An entity's optional displayName, locale and timezone are kept as the file gives them,
+// through the stored form too; those it lacks stay empty (the API answers their defaults).
+func TestParseEntityFields(t *testing.T) {
+	d := mustParse(t, readFile(t, "entity-fields.yaml"), nil)
+	want := []domain.Entity{
+		{ID: "global", Name: "ACME Global", Timezone: "America/Los_Angeles"},
+		{ID: "eu", Name: "ACME Europe", ParentID: "global", DisplayName: "Europe", Locale: "fr_FR", Timezone: "Europe/Paris"},
+	}
+	if got := d.Entities(); !slices.Equal(got, want) {
+		t.Errorf("Entities() = %+v, want %+v", got, want)
+	}
+	back, err := directoryfile.Decode(mustEncode(t, d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := back.Entities(); !slices.Equal(got, want) {
+		t.Errorf("Decode(Encode()).Entities() = %+v, want %+v", got, want)
+	}
+	// A directory without them is stored as before they existed.
+	plain := mustEncode(t, mustParse(t, readFile(t, "contract.yaml"), nil))
+	for _, field := range []string{"displayName", "locale", "timezone"} {
+		if strings.Contains(string(plain), field) {
+			t.Errorf("Encode of a directory without %s holds it: %s", field, plain)
+		}
+	}
+}
+
 func TestParseFollowsAliases(t *testing.T) {
 	d := mustParse(t, readFile(t, "aliases.yaml"), nil)
 
@@ -117,6 +144,10 @@ func TestParseRefusesBadFilesWithLines(t *testing.T) {
 		{"bad-duplicate-field.yaml", []wantProblem{{5, "entities[0].name", `duplicate field "name", first at line 4`}}},
 		{"bad-duplicate-entity.yaml", []wantProblem{{5, "entities[2].id", `duplicate entity id "eu"`}}},
 		{"bad-unknown-parent.yaml", []wantProblem{{6, "entities[1].parent", `no entity "europe"`}}},
+		{"bad-entity-fields.yaml", []wantProblem{
+			{3, "entities[0].locale", `"en US" is not a locale`},
+			{7, "entities[1].displayName", "want a string, got a list"},
+		}},
 		{"bad-grant-unknown-entity.yaml", []wantProblem{{10, "users[0].access[1].entity", `no entity "mars"`}}},
 		{"bad-role.yaml", []wantProblem{{10, "users[0].access[0].role", `"owner" is not admin or user`}}},
 		// A missing field is reported at the mapping that lacks it.

@@ -6,7 +6,8 @@
 //	tenant: acme
 //	entities:
 //	  - {id: global, name: ACME Global}
-//	  - {id: eu, name: ACME Europe, parent: global}
+//	  - {id: eu, name: ACME Europe, parent: global,
+//	     displayName: Europe, locale: fr_FR, timezone: Europe/Paris}
 //	users:
 //	  - id: alice
 //	    name: Alice
@@ -18,6 +19,11 @@
 //
 // Instead of clientSecret, a user may have clientSecretHash: a bcrypt hash of the secret, so
 // that the file need not hold the secret in clear.
+//
+// An entity may have displayName, locale and timezone, as Zuora's entities do; the API
+// answers the entity's name, en_US and UTC for those it lacks ([domain.Entity.WithDefaults]).
+// A locale looks like en_US and a time zone like Europe/Paris or UTC; the time zone database
+// is not consulted.
 //
 // A user may also have service: true: a trusted backend that may send NATS commands in the
 // name of any user (contract §5a). Nothing else grants that.

@@ -216,7 +216,7 @@ func (r *reader) syntax(err error) {
 
 var (
 	topFields    = []string{"tenant", "entities", "users"}
-	entityFields = []string{"id", "name", "parent"}
+	entityFields = []string{"id", "name", "parent", "displayName", "locale", "timezone"}
 	userFields   = []string{"id", "name", "clientId", "clientSecret", "clientSecretHash", "access", "service"}
 	grantFields  = []string{"entity", "role"}
 )
@@ -275,10 +275,13 @@ func (r *reader) entity(n *yaml.Node, path string) {
 	id, ok1 := r.str(f["id"], path+".id")
 	name, ok2 := r.str(f["name"], path+".name")
 	parent, ok3 := r.str(f["parent"], path+".parent")
-	if !ok1 || !ok2 || !ok3 {
+	display, ok4 := r.str(f["displayName"], path+".displayName")
+	locale, ok5 := r.str(f["locale"], path+".locale")
+	timezone, ok6 := r.str(f["timezone"], path+".timezone")
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 {
 		return
 	}
-	r.entities = append(r.entities, domain.Entity{ID: id, Name: name, ParentID: parent})
+	r.entities = append(r.entities, domain.Entity{ID: id, Name: name, ParentID: parent, DisplayName: display, Locale: locale, Timezone: timezone})
 	r.entityPath = append(r.entityPath, path)
 }
 

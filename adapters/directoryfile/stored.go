@@ -28,10 +28,16 @@ type stored struct {
 	Users    []storedUser   `json:"users"`
 }
 
+// storedEntity is an entity. The optional fields are left out when empty, so that a directory
+// without them is stored as before they existed; a reader that does not know them refuses a
+// directory that has them (unknown fields), rather than misread it.
 type storedEntity struct {
-	ID       string `json:"id"`
-	Name     string `json:"name"`
-	ParentID string `json:"parentId,omitempty"`
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	ParentID    string `json:"parentId,omitempty"`
+	DisplayName string `json:"displayName,omitempty"`
+	Locale      string `json:"locale,omitempty"`
+	Timezone    string `json:"timezone,omitempty"`
 }
 
 type storedUser struct {
@@ -63,7 +69,8 @@ func Encode(d *domain.Directory) ([]byte, error) {
 		Users:    make([]storedUser, 0, len(d.Users())),
 	}
 	for _, e := range d.Entities() {
-		s.Entities = append(s.Entities, storedEntity{ID: e.ID, Name: e.Name, ParentID: e.ParentID})
+		s.Entities = append(s.Entities, storedEntity{ID: e.ID, Name: e.Name, ParentID: e.ParentID,
+			DisplayName: e.DisplayName, Locale: e.Locale, Timezone: e.Timezone})
 	}
 	for _, u := range d.Users() {
 		su := storedUser{
@@ -100,7 +107,8 @@ func Decode(data []byte) (*domain.Directory, error) {
 	}
 	entities := make([]domain.Entity, len(s.Entities))
 	for i, e := range s.Entities {
-		entities[i] = domain.Entity{ID: e.ID, Name: e.Name, ParentID: e.ParentID}
+		entities[i] = domain.Entity{ID: e.ID, Name: e.Name, ParentID: e.ParentID,
+			DisplayName: e.DisplayName, Locale: e.Locale, Timezone: e.Timezone}
 	}
 	var problems []string
 	users := make([]domain.User, len(s.Users))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,12 +28,14 @@ func errorf(family error, format string, args ...any) error {
 // long as for a wrong secret and does not reveal which client ids exist.
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("entityconn-no-such-client"), bcrypt.DefaultCost)
 
-// tokenResponse is the OAuth 2.0 token response of contract §4.
+// tokenResponse is the OAuth 2.0 token response of contract §4, with Zuora's jti: the
+// token's id.
 type tokenResponse struct {
 	AccessToken string `json:"access_token"`
 	TokenType   string `json:"token_type"`
 	ExpiresIn   int    `json:"expires_in"`
 	Scope       string `json:"scope"`
+	JTI         string `json:"jti"`
 }
 
 // token answers the client credentials grant, within the limits of
@@ -55,7 +58,7 @@ func (s *Server) token(c *call) error {
 		if gt == "" {
 			return errorf(domain.ErrMissingValue, "grant_type is required and must be client_credentials")
 		}
-		return errorf(domain.ErrInvalidValue, "grant_type %q is not supported: use client_credentials", trunc(gt))
+		return fmt.Errorf("%w: grant_type %q is not supported: use client_credentials", errUnsupportedGrantType, trunc(gt))
 	}
 	id, secret := form.Get("client_id"), form.Get("client_secret")
 	if bid, bsecret, ok := c.r.BasicAuth(); ok && id == "" {
@@ -88,45 +91,69 @@ func (s *Server) token(c *call) error {
 	var restrict []string
 	if scope := strings.TrimSpace(form.Get("scope")); scope != "" {
 		for _, sc := range strings.Fields(scope) {
+			if sc == userScope(u.ID) {
+				continue // the scope a token is issued with names its user: asking for it changes nothing
+			}
 			e, ok := strings.CutPrefix(sc, "entity.")
 			if _, has := dir.RoleOf(u.ID, e); !ok || !has {
-				return errorf(domain.ErrInvalidValue, "scope %q: the client has no access to it (scopes are entity.<id>)", trunc(sc))
+				return fmt.Errorf("%w: %q: the client has no access to it (scopes are entity.<id>)", errInvalidScope, trunc(sc))
 			}
 			restrict = append(restrict, e)
 		}
 	}
-	var scopes []string
+	scopes := []string{userScope(u.ID)}
 	for _, g := range u.Access {
 		if len(restrict) == 0 || (Claims{Entities: restrict}).Allows(g.Entity) {
 			scopes = append(scopes, "entity."+g.Entity)
 		}
 	}
 	c.w.Header().Set("Cache-Control", "no-store")
+	token, claims := s.cfg.Tokens.Grant(u.ID, restrict)
 	return s.ok(c, http.StatusOK, tokenResponse{
-		AccessToken: s.cfg.Tokens.Issue(u.ID, restrict),
+		AccessToken: token,
 		TokenType:   "bearer",
 		ExpiresIn:   int(TokenTTL / time.Second),
 		Scope:       strings.Join(scopes, " "),
+		JTI:         claims.ID,
 	})
 }
 
+// userScope is the scope that names a token's user, first in the scope of a token response,
+// as Zuora's token responses name theirs (user.<id>): it tells a client which user it is,
+// for GET /v1/users/{username}/accessible-entities.
+func userScope(user string) string { return "user." + user }
+
+// entities answers the tenant's whole hierarchy in Zuora's shape, to any user of the
+// directory. Zuora's query parameter provisioned picks the provisioned entities (true) or
+// the others (false): every entity of the directory is provisioned.
 func (s *Server) entities(c *call) error {
-	all, err := s.cfg.Service.Entities(c.claims.User)
+	tenant, all, err := s.cfg.Service.Hierarchy(c.claims.User)
 	if err != nil {
 		return err
 	}
-	items := []wire.Entity{}
-	for _, e := range all {
-		if !c.claims.Allows(e.ID) {
-			continue
-		}
-		it := wire.Entity{ID: e.ID, Name: e.Name, Role: e.Role}
-		if e.ParentID != "" {
-			it.ParentID = &e.ParentID
-		}
-		items = append(items, it)
+	switch p := c.r.URL.Query().Get("provisioned"); p {
+	case "", "true":
+	case "false":
+		all = nil
+	default:
+		return errorf(domain.ErrInvalidValue, "provisioned %q must be true or false", trunc(p))
 	}
-	return s.ok(c, http.StatusOK, map[string]any{"entities": items, "success": true})
+	return s.ok(c, http.StatusOK, wire.NewEntities(tenant, all))
+}
+
+// accessibleEntities answers the entities a user can access, with its role in each: the
+// caller's own (those its token is valid for, when the token is restricted by scope), or,
+// for an admin of an entity the token is valid for, anyone's.
+func (s *Server) accessibleEntities(c *call) error {
+	user := c.r.PathValue("username")
+	tenant, access, err := s.cfg.Service.AccessibleEntities(c.claims.User, user, c.claims.Allows)
+	if err != nil {
+		return err
+	}
+	if user == c.claims.User {
+		access = slices.DeleteFunc(access, func(a app.EntityAccess) bool { return !c.claims.Allows(a.ID) })
+	}
+	return s.ok(c, http.StatusOK, wire.NewAccessibleEntities(tenant, access))
 }
 
 func (s *Server) request(c *call) error {

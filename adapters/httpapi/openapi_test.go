@@ -18,6 +18,7 @@ import (
 	"github.com/entityconn/entityconn/adapters/zuora"
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/events"
+	"github.com/entityconn/entityconn/events/contract"
 	"github.com/entityconn/entityconn/projections"
 )
 
@@ -28,8 +29,12 @@ import (
 // httpMethods are the operation keys of an OpenAPI path item.
 var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
-// errorResponseRef is the one shared error response every error status refers to.
-const errorResponseRef = "#/components/responses/Error"
+// errorResponseRef is the one shared error response every error status refers to, but those
+// of the token endpoint, which refer to oauthErrorResponseRef.
+const (
+	errorResponseRef      = "#/components/responses/Error"
+	oauthErrorResponseRef = "#/components/responses/OAuthError"
+)
 
 type openAPIDoc struct {
 	root map[string]any
@@ -263,6 +268,10 @@ func TestOpenAPIErrorResponses(t *testing.T) {
 	if ref := schemaRef(shared, "application/json"); ref != "#/components/schemas/ErrorBody" {
 		t.Errorf("%s: application/json schema is %q, want #/components/schemas/ErrorBody", errorResponseRef, ref)
 	}
+	oauth, _ := d.pointer(oauthErrorResponseRef)
+	if ref := schemaRef(oauth, "application/json"); ref != "#/components/schemas/OAuthErrorBody" {
+		t.Errorf("%s: application/json schema is %q, want #/components/schemas/OAuthErrorBody", oauthErrorResponseRef, ref)
+	}
 
 	statusesDocumented := map[string]bool{}
 	limited := map[string]bool{}
@@ -280,6 +289,10 @@ func TestOpenAPIErrorResponses(t *testing.T) {
 			// credentials (401).
 			for _, s := range []string{"400", "401", "413"} {
 				need[s] = true
+			}
+			// A JSON body can come with another Content-Type (415).
+			if ct, _ := d.pointer("#/paths/" + strings.ReplaceAll(op.path, "/", "~1") + "/" + op.method + "/requestBody/content/application~1json"); ct != nil {
+				need["415"] = true
 			}
 		}
 		if v1 {
@@ -338,8 +351,12 @@ func TestOpenAPIErrorResponses(t *testing.T) {
 				continue
 			}
 			rm, _ := r.(map[string]any)
-			if rm["$ref"] != errorResponseRef {
-				t.Errorf("%s: response %s must be $ref %s, got %v", op, s, errorResponseRef, rm["$ref"])
+			want := errorResponseRef
+			if op.path == "/oauth/token" {
+				want = oauthErrorResponseRef
+			}
+			if rm["$ref"] != want {
+				t.Errorf("%s: response %s must be $ref %s, got %v", op, s, want, rm["$ref"])
 			}
 		}
 	}
@@ -511,14 +528,16 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	}{
 		{"Connection", wire.Connection{}, true},
 		{"Entity", wire.Entity{}, true},
+		{"AccessibleEntity", wire.AccessibleEntity{}, true},
 		{"HistoryItem", wire.HistoryItem{}, true},
 		{"ErrorBody", ErrorBody{}, true},
 		{"Reason", Reason{}, true},
 		{"TokenResponse", tokenResponse{}, true},
+		{"OAuthErrorBody", OAuthErrorBody{}, true},
 		{"ReasonBody", reasonBody{}, false},
 	}
 	for _, c := range cases {
-		s := d.schema(t, c.schema)
+		s := d.flatten(t, d.schema(t, c.schema))
 		props, _ := s["properties"].(map[string]any)
 		fields, always := jsonFields(reflect.TypeOf(c.goType))
 		if got := keys(props); !slices.Equal(got, fields) {
@@ -533,13 +552,42 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		}
 	}
 
-	parent, _ := d.schema(t, "Entity")["properties"].(map[string]any)["parentId"].(map[string]any)
+	oauthCodes := []string{oauthInvalidRequest, oauthInvalidClient, oauthUnsupportedGrantType, oauthInvalidScope, oauthTemporarilyUnavailable, oauthServerError}
+	oe, _ := d.flatten(t, d.schema(t, "OAuthErrorBody"))["properties"].(map[string]any)["error"].(map[string]any)
+	if got := strs(oe["enum"]); !slices.Equal(got, oauthCodes) {
+		t.Errorf("OAuthErrorBody.error enum %v, want %v", got, oauthCodes)
+	}
+
+	code, _ := d.schema(t, "Reason")["properties"].(map[string]any)["code"].(map[string]any)
+	var wantCodes []string
+	for _, c := range contract.Categories {
+		wantCodes = append(wantCodes, strconv.Itoa(zuora.CodeBase+int(c)))
+	}
+	if got := strs(code["enum"]); !slices.Equal(got, wantCodes) {
+		t.Errorf("Reason.code enum %v, want CodeBase + contract.Categories %v", got, wantCodes)
+	}
+
+	entity, _ := d.schema(t, "Entity")["properties"].(map[string]any)
+	parent, _ := entity["parentId"].(map[string]any)
 	if got := strs(parent["type"]); !slices.Equal(got, []string{"string", "null"}) {
 		t.Errorf("Entity.parentId type %v, want [string, null]", got)
 	}
-	role, _ := d.schema(t, "Entity")["properties"].(map[string]any)["role"].(map[string]any)
+	status, _ := entity["status"].(map[string]any)
+	if got := strs(status["enum"]); !slices.Equal(got, []string{contract.EntityStatusProvisioned}) {
+		t.Errorf("Entity.status enum %v, want [%s]", got, contract.EntityStatusProvisioned)
+	}
+	role, _ := d.flatten(t, d.schema(t, "AccessibleEntity"))["properties"].(map[string]any)["role"].(map[string]any)
 	if got, want := strs(role["enum"]), []string{string(domain.RoleAdmin), string(domain.RoleUser)}; !slices.Equal(got, want) {
-		t.Errorf("Entity.role enum %v, want %v", got, want)
+		t.Errorf("AccessibleEntity.role enum %v, want %v", got, want)
+	}
+	for list, item := range map[string]string{"EntityList": "Entity", "AccessibleEntityList": "AccessibleEntity"} {
+		props, _ := d.schema(t, list)["properties"].(map[string]any)
+		if got := keys(props); !slices.Equal(got, []string{"entities", "success"}) {
+			t.Errorf("%s properties %v, want [entities success]", list, got)
+		}
+		if items, _ := props["entities"].(map[string]any)["items"].(map[string]any); items["$ref"] != "#/components/schemas/"+item {
+			t.Errorf("%s.entities items %v, want $ref %s", list, items, item)
+		}
 	}
 	typ, _ := d.schema(t, "HistoryItem")["properties"].(map[string]any)["type"].(map[string]any)
 	var wantTypes []string
@@ -583,6 +631,31 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	if items, _ := extra["history"].(map[string]any)["items"].(map[string]any); items["$ref"] != "#/components/schemas/HistoryItem" {
 		t.Errorf("ConnectionDetail.history items %v, want $ref HistoryItem", items)
 	}
+}
+
+// flatten returns schema with the properties and required fields of its allOf parts (each
+// resolved) merged into its own, as a validator sees them.
+func (d *openAPIDoc) flatten(t *testing.T, schema map[string]any) map[string]any {
+	t.Helper()
+	parts, ok := schema["allOf"].([]any)
+	if !ok {
+		return schema
+	}
+	props := map[string]any{}
+	var required []any
+	own := map[string]any{"properties": schema["properties"], "required": schema["required"]}
+	for _, part := range append([]any{own}, parts...) {
+		pm := d.flatten(t, d.deref(t, part))
+		if p, ok := pm["properties"].(map[string]any); ok {
+			for k, v := range p {
+				props[k] = v
+			}
+		}
+		if r, ok := pm["required"].([]any); ok {
+			required = append(required, r...)
+		}
+	}
+	return map[string]any{"type": "object", "properties": props, "required": required}
 }
 
 // jsonFields returns the sorted JSON names of t's fields, and those without omitempty.

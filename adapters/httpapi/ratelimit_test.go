@@ -37,6 +37,9 @@ func wantTooMany(t *testing.T, what string, r reply) {
 	if r.body["success"] != false || r.body["processId"] == nil || !strings.Contains(r.message(), "too many") {
 		t.Errorf("%s: body %s, want the Zuora error body saying too many", what, r.raw)
 	}
+	if r.body["error"] != oauthTemporarilyUnavailable {
+		t.Errorf("%s: OAuth error %v, want %s", what, r.body["error"], oauthTemporarilyUnavailable)
+	}
 	if ra := r.header.Get("Retry-After"); ra != "1" {
 		t.Errorf("%s: Retry-After %q, want 1", what, ra)
 	}

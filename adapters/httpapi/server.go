@@ -3,14 +3,15 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
-	"crypto/rand"
 	_ "embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -108,13 +109,16 @@ type Route struct {
 	// under names a pattern whose 405 fallback also covers this path (a literal path below a
 	// wildcard one cannot have a method-less pattern of its own).
 	under string
+	// oauth is true for the token endpoint, whose errors carry OAuth 2.0's fields too.
+	oauth bool
 }
 
 // Routes returns the API's endpoints (without the web page).
 func Routes() []Route {
 	return []Route{
-		{Method: "POST", Path: "/oauth/token", handle: (*Server).token, limited: true},
+		{Method: "POST", Path: "/oauth/token", handle: (*Server).token, limited: true, oauth: true},
 		{Method: "GET", Path: "/v1/entities", auth: true, handle: (*Server).entities},
+		{Method: "GET", Path: "/v1/users/{username}/accessible-entities", auth: true, handle: (*Server).accessibleEntities},
 		{Method: "POST", Path: "/v1/entity-connections", auth: true, handle: (*Server).request},
 		{Method: "GET", Path: "/v1/entity-connections", auth: true, handle: (*Server).list},
 		{Method: "GET", Path: "/v1/entity-connections/{id}", auth: true, handle: (*Server).get},
@@ -186,11 +190,12 @@ type call struct {
 	claims    Claims
 	status    int
 	wrote     bool
+	oauth     bool // answer errors with OAuthErrorBody
 }
 
 func (s *Server) endpoint(pattern string, rt Route) http.Handler {
 	return s.instrument(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := &call{w: w, r: r, processID: newProcessID()}
+		c := &call{w: w, r: r, processID: zuora.NewRequestID(), oauth: rt.oauth}
 		w.Header().Set(HeaderRequestID, c.processID)
 		defer func() {
 			if p := recover(); p != nil {
@@ -277,8 +282,10 @@ func (s *Server) principal(c *call) (app.Principal, error) {
 	return p, nil
 }
 
-// readJSON decodes the request body into v, refusing unknown fields and trailing data. An
-// empty body leaves v as it is when optional is true.
+// readJSON decodes the request body into v with [zuora.DecodeJSON]: an unknown field is
+// category 21, a body that is not one JSON object category 90. A body of another
+// Content-Type than JSON ([checkContentType]) is 415, category 90. An empty body leaves v
+// as it is when optional is true, and is a missing value (22) otherwise.
 func readJSON(c *call, v any, optional bool) error {
 	data, err := io.ReadAll(c.r.Body)
 	if err != nil {
@@ -288,19 +295,37 @@ func readJSON(c *call, v any, optional bool) error {
 		}
 		return errorf(domain.ErrInvalidValue, "reading the request body: %v", err)
 	}
-	if len(strings.TrimSpace(string(data))) == 0 {
+	if len(bytes.TrimSpace(data)) == 0 {
 		if optional {
 			return nil
 		}
 		return errorf(domain.ErrMissingValue, "a JSON request body is required")
 	}
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return errorf(domain.ErrInvalidValue, "request body: %v", err)
+	if err := checkContentType(c.r.Header.Get("Content-Type")); err != nil {
+		return err
 	}
-	if dec.More() {
-		return errorf(domain.ErrInvalidValue, "request body: unexpected data after the JSON object")
+	return zuora.DecodeJSON(data, v)
+}
+
+// checkContentType accepts the Content-Type of a JSON request body: application/json, with
+// no parameter but charset=utf-8 (JSON is UTF-8, RFC 8259), or none at all, the body then
+// being read as JSON. Anything else, application/x-www-form-urlencoded (what curl -d sends
+// unless told otherwise) included, wraps [zuora.ErrUnsupportedMediaType] (415, category 90).
+func checkContentType(ct string) error {
+	if strings.TrimSpace(ct) == "" {
+		return nil
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return fmt.Errorf("%w: Content-Type %q: %v; send the body as application/json", zuora.ErrUnsupportedMediaType, trunc(ct), err)
+	}
+	if mt != "application/json" {
+		return fmt.Errorf("%w: Content-Type %q; send the body as application/json", zuora.ErrUnsupportedMediaType, trunc(mt))
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return fmt.Errorf("%w: Content-Type parameter %s=%q; JSON is sent as UTF-8, with at most charset=utf-8", zuora.ErrUnsupportedMediaType, trunc(k), trunc(v))
+		}
 	}
 	return nil
 }
@@ -325,11 +350,16 @@ func (s *Server) write(c *call, status int, data []byte) {
 	_, _ = c.w.Write(append(data, '\n'))
 }
 
-// fail writes err as a Zuora error body with the status of its family.
+// fail writes err as a Zuora error body with the status of its family; on the token
+// endpoint, with OAuth 2.0's fields too (OAuthErrorBody).
 func (s *Server) fail(c *call, err error) {
 	status, data := s.errorResponse(c, err)
 	if status == http.StatusUnauthorized {
-		c.w.Header().Set("WWW-Authenticate", `Bearer realm="entityconn"`)
+		scheme := "Bearer"
+		if c.oauth {
+			scheme = "Basic" // the client authenticates itself to the token endpoint
+		}
+		c.w.Header().Set("WWW-Authenticate", scheme+` realm="entityconn"`)
 	}
 	s.write(c, status, data)
 }
@@ -342,6 +372,10 @@ func (s *Server) errorResponse(c *call, err error) (int, []byte) {
 	case status == http.StatusServiceUnavailable:
 		s.cfg.Log.Warn("http: unavailable", "processId", c.processID, "err", err)
 	}
+	if c.oauth {
+		data, _ := json.Marshal(OAuthErrorBody{Error: oauthError(err, status), Description: body.Reasons[0].Message, ErrorBody: body})
+		return status, data
+	}
 	data, _ := json.Marshal(body)
 	return status, data
 }
@@ -353,7 +387,7 @@ func (s *Server) notFound(c *call) error {
 var errMethod = errors.New("method not allowed")
 
 func (s *Server) methodNotAllowed(c *call) error {
-	data, _ := json.Marshal(ErrorBody{ProcessID: c.processID, Reasons: []Reason{{Code: zuora.CodeBase + zuora.CategoryInvalidValue, Message: errMethod.Error() + ": " + c.r.Method + " " + c.r.URL.Path}}})
+	data, _ := json.Marshal(ErrorBody{ProcessID: c.processID, Reasons: []Reason{{Code: zuora.CodeBase + zuora.CategoryUnsupported, Message: errMethod.Error() + ": " + c.r.Method + " " + c.r.URL.Path}}})
 	s.write(c, http.StatusMethodNotAllowed, data)
 	return nil
 }
@@ -414,12 +448,6 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func statusText(code int) string {
 	const digits = "0123456789"
 	return string([]byte{digits[code/100%10], digits[code/10%10], digits[code%10]})
-}
-
-func newProcessID() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 func printable(s string) bool {

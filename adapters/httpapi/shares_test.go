@@ -111,12 +111,12 @@ func TestShareObjectsOverREST(t *testing.T) {
 	}{
 		{"/v1/shared-objects/product/P-1/share", `{"toEntityIds":["eu"]}`, 53000020},
 		{"/v1/shared-objects/Product/P.1/share", `{"toEntityIds":["eu"]}`, 53000020},
-		{"/v1/shared-objects/Product/P-1/share", `{}`, 53000021},
-		{"/v1/shared-objects/Product/P-1/share", `{"toEntityIds":[]}`, 53000021},
+		{"/v1/shared-objects/Product/P-1/share", `{}`, 53000022},
+		{"/v1/shared-objects/Product/P-1/share", `{"toEntityIds":[]}`, 53000022},
 		{"/v1/shared-objects/Product/P-1/share", `{"toEntityIds":["eu","eu"]}`, 53000020},
 		{"/v1/shared-objects/Product/P-1/share", `{"toEntityIds":["global"]}`, 53000020},
-		{"/v1/shared-objects/Product/P-1/share", `{"toEntityIds":["eu"],"to":1}`, 53000020},
-		{"/v1/shared-objects/Product/P-1/unshare", `{"toEntityIds":["eu"]}`, 53000020},
+		{"/v1/shared-objects/Product/P-1/share", `{"toEntityIds":["eu"],"to":1}`, 53000021},
+		{"/v1/shared-objects/Product/P-1/unshare", `{"toEntityIds":["eu"]}`, 53000021},
 		{"/v1/shared-objects/Product/P-1/share", `{"toEntityIds":[` + strings.Repeat(`"e",`, 50) + `"e"]}`, 53000020},
 	} {
 		r := a.call(t, "PUT", c.path, root, "global", c.body)

@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,6 +33,9 @@ type Claims struct {
 	Entities []string `json:"ent,omitempty"`
 	IssuedAt int64    `json:"iat"`
 	Expires  int64    `json:"exp"`
+	// ID identifies the token (the jti of its token response): 32 random hex digits. A token
+	// issued before tokens had one has none.
+	ID string `json:"jti,omitempty"`
 }
 
 // Allows reports whether the token may be used to act in entity.
@@ -63,10 +68,20 @@ func NewTokens(key []byte, now func() time.Time) *Tokens {
 
 // Issue returns a signed token for user, restricted to entities when not empty.
 func (t *Tokens) Issue(user string, entities []string) string {
+	token, _ := t.Grant(user, entities)
+	return token
+}
+
+// Grant returns a signed token for user, restricted to entities when not empty, and its
+// claims, with the token's new random ID.
+func (t *Tokens) Grant(user string, entities []string) (string, Claims) {
 	now := t.now()
-	payload, _ := json.Marshal(Claims{User: user, Entities: entities, IssuedAt: now.Unix(), Expires: now.Add(TokenTTL).Unix()})
+	id := make([]byte, 16)
+	_, _ = rand.Read(id)
+	c := Claims{User: user, Entities: entities, IssuedAt: now.Unix(), Expires: now.Add(TokenTTL).Unix(), ID: hex.EncodeToString(id)}
+	payload, _ := json.Marshal(c)
 	body := base64.RawURLEncoding.EncodeToString(payload)
-	return tokenPrefix + body + "." + base64.RawURLEncoding.EncodeToString(t.sign(body))
+	return tokenPrefix + body + "." + base64.RawURLEncoding.EncodeToString(t.sign(body)), c
 }
 
 // Verify checks token's signature and expiry and returns its claims, or an error wrapping

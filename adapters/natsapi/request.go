@@ -15,12 +15,12 @@ package natsapi
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/entityconn/entityconn/adapters/app"
+	"github.com/entityconn/entityconn/adapters/zuora"
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/events"
 	"github.com/entityconn/entityconn/events/contract"
@@ -87,23 +87,21 @@ var Commands = map[string]string{
 	"unshare":    contract.CommandUnshareObject,
 }
 
-// Decode parses a request body: JSON, at most MaxRequestBytes, no unknown fields. Errors wrap
-// domain.ErrInvalidValue.
+// Decode parses a request body as REST reads its bodies ([zuora.DecodeJSON]): one JSON
+// object of at most MaxRequestBytes with no unknown field. Errors wrap zuora.ErrBodyTooLarge
+// (category 70) for a longer body, domain.ErrMissingValue for an empty one,
+// zuora.ErrUnknownField (21) for an unknown field, zuora.ErrMalformed (90) for a body that
+// is not one JSON object and domain.ErrInvalidValue for a value of the wrong JSON type.
 func Decode(data []byte) (Request, error) {
 	var r Request
 	if len(data) > MaxRequestBytes {
-		return r, fmt.Errorf("%w: request body of %d bytes, at most %d allowed", domain.ErrInvalidValue, len(data), MaxRequestBytes)
+		return r, fmt.Errorf("%w (%d bytes)", zuora.ErrBodyTooLarge, len(data))
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return r, fmt.Errorf("%w: a JSON request body is required", domain.ErrMissingValue)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		return r, fmt.Errorf("%w: request body: %v", domain.ErrInvalidValue, err)
-	}
-	if dec.More() {
-		return r, fmt.Errorf("%w: request body: unexpected data after the JSON object", domain.ErrInvalidValue)
+	if err := zuora.DecodeJSON(data, &r); err != nil {
+		return Request{}, err
 	}
 	return r, nil
 }

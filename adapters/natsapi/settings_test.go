@@ -62,12 +62,12 @@ func TestSettingsOverTheMicroService(t *testing.T) {
 		{`{"entityId":"eu","autoAcceptFrom":[1]}`, 53000020},
 		{`{"entityId":"eu","autoAcceptFrom":null}`, 53000020},
 		{`{"entityId":"eu","AutoAcceptFrom":null}`, 53000020},
-		{`{"entityId":"eu","autoAccept":["global"]}`, 53000020},
+		{`{"entityId":"eu","autoAccept":["global"]}`, 53000021},
 		{`{"entityId":"eu.*"}`, 53000020},
-		{`{"commandId":"x-3","entityId":"eu"}`, 53000021},
-		{`{"autoAcceptFrom":["global"]}`, 53000021},
-		{`{}`, 53000021},
-		{`not json`, 53000020},
+		{`{"commandId":"x-3","entityId":"eu"}`, 53000022},
+		{`{"autoAcceptFrom":["global"]}`, 53000022},
+		{`{}`, 53000022},
+		{`not json`, 53000090},
 	} {
 		if a := m.call(t, "eve", "settings", c.body); a.status != 400 || a.code != c.code {
 			t.Errorf("settings %s = %d %s; want 400 with code %d", c.body, a.status, a.raw, c.code)

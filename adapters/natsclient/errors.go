@@ -34,7 +34,11 @@ var (
 	// nothing, such as an unknown target entity (status 400), or a command id reused with
 	// another command (status 422).
 	ErrInvalid error = family(contract.CategoryInvalidValue)
-	// ErrMissing is matched by an error of Zuora category 21: a required value is absent
+	// ErrUnknownField is matched by an error of Zuora category 21: the request body had a
+	// field the service does not know (status 400), as when this client is newer than the
+	// service.
+	ErrUnknownField error = family(contract.CategoryUnknownField)
+	// ErrMissing is matched by an error of Zuora category 22: a required value is absent
 	// (status 400).
 	ErrMissing error = family(contract.CategoryMissingValue)
 	// ErrRuleViolation is matched by an error of Zuora category 30: the state of the
@@ -51,6 +55,10 @@ var (
 	// ErrOverLimit is matched by an error of Zuora category 70: a limit was exceeded (status
 	// 413 or 429).
 	ErrOverLimit error = family(contract.CategoryOverLimit)
+	// ErrMalformed is matched by an error of Zuora category 90: the service could not read
+	// the request body as one JSON object (status 400). The client sends well-formed JSON, so
+	// it means something between them changed the request.
+	ErrMalformed error = family(contract.CategoryMalformed)
 	// ErrUnavailable is matched by an error with status 503 (the service is not ready, or a
 	// read with a minimum sequence timed out waiting for its views), by the client's own
 	// error when no service instance listens (status 503, which also matches

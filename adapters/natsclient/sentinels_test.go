@@ -18,11 +18,13 @@ func TestSentinelsKeepTheirText(t *testing.T) {
 		{natsclient.ErrPermission, "natsclient: permission denied"},
 		{natsclient.ErrUnauthenticated, "natsclient: authentication failed"},
 		{natsclient.ErrInvalid, "natsclient: invalid value"},
+		{natsclient.ErrUnknownField, "natsclient: unknown field"},
 		{natsclient.ErrMissing, "natsclient: missing value"},
 		{natsclient.ErrRuleViolation, "natsclient: rule violation"},
 		{natsclient.ErrNotFound, "natsclient: not found"},
 		{natsclient.ErrConflict, "natsclient: conflict"},
 		{natsclient.ErrOverLimit, "natsclient: over a limit"},
+		{natsclient.ErrMalformed, "natsclient: malformed request"},
 		{natsclient.ErrUnavailable, "natsclient: service unavailable"},
 	}
 	for i, c := range cases {

@@ -85,7 +85,7 @@
 //     delivered again. On the last delivery (MaxDeliver) the error outcome is published and
 //     the command goes to the poison stream ("gave up after N deliveries").
 //   - panicked (a bug: handling it raised a panic, which Recoverer catches): logged at error
-//     level with the stack, an internal error outcome (500, 53000099, a message naming only
+//     level with the stack, an internal error outcome (500, 53000060, a message naming only
 //     the process id) is published, and the command goes to the poison stream at once
 //     ("panic while handling the command"): another attempt would not cure it, so it is
 //     neither retried nor delivered again. The process goes on.

@@ -322,7 +322,7 @@ func TestPoison(t *testing.T) {
 		{
 			name: "malformed JSON", subject: CommandSubject("root", "RequestConnection"),
 			body: []byte(`{"actorUserId": "root", "entityId": "global", `), hdr: map[string]string{nats.MsgIdHdr: "bad-json"},
-			commandID: "bad-json", outcomeOn: "entityconn.outcomes.~invalid", code: 53000020,
+			commandID: "bad-json", outcomeOn: "entityconn.outcomes.~invalid", code: 53000090,
 			poisonOn: "entityconn.poison.commands.root.RequestConnection",
 		},
 		{
@@ -340,13 +340,13 @@ func TestPoison(t *testing.T) {
 		{
 			name: "missing field", subject: CommandSubject("root", "RequestConnection"),
 			body:      mustJSON(t, natsapi.Request{CommandID: "no-target", ActorUserID: "root", EntityID: "global"}),
-			commandID: "no-target", outcomeOn: "entityconn.outcomes.global", code: 53000021,
+			commandID: "no-target", outcomeOn: "entityconn.outcomes.global", code: 53000022,
 			poisonOn: "entityconn.poison.commands.root.RequestConnection",
 		},
 		{
 			name: "unknown field, no id anywhere", subject: CommandSubject("eve", "AcceptConnection"),
 			body:      []byte(`{"actorUserId": "eve", "entityId": "eu", "connection": "x"}`),
-			outcomeOn: "entityconn.outcomes.eu", code: 53000020,
+			outcomeOn: "entityconn.outcomes.eu", code: 53000021,
 			poisonOn: "entityconn.poison.commands.eve.AcceptConnection",
 		},
 	}
@@ -626,9 +626,11 @@ func TestClassify(t *testing.T) {
 		{404, 53000040, settled},
 		{409, 53000050, transient},
 		{503, 53000061, transient},
-		{500, 53000099, transient},
+		{500, 53000060, transient},
 		{400, 53000020, malformed},
 		{400, 53000021, malformed},
+		{400, 53000022, malformed},
+		{400, 53000090, malformed},
 		{413, 53000020, malformed},
 		{422, 53000020, malformed},
 	}

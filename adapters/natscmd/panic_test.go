@@ -52,8 +52,8 @@ func TestPanicWhileHandlingIsAnInternalErrorOutcome(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := s.waitOutcome(t, "p-1")
-	if o.OK || o.Error == nil || o.Error.Code != 53000099 || !strings.Contains(o.Error.Message, "internal error") {
-		t.Fatalf("outcome = %+v, want ok=false with code 53000099 and an internal error message", o.Outcome)
+	if o.OK || o.Error == nil || o.Error.Code != 53000060 || !strings.Contains(o.Error.Message, "internal error") {
+		t.Fatalf("outcome = %+v, want ok=false with code 53000060 and an internal error message", o.Outcome)
 	}
 	if o.subject != "entityconn.outcomes.global" {
 		t.Errorf("outcome subject = %s, want entityconn.outcomes.global", o.subject)
@@ -86,8 +86,8 @@ func TestPanicWhileHandlingIsAnInternalErrorOutcome(t *testing.T) {
 	if err := Publish(t.Context(), s.js, "root", "RequestConnection", natsapi.Request{CommandID: "p-3", ActorUserID: "root", EntityID: "global", TargetEntityID: "us"}); err != nil {
 		t.Fatal(err)
 	}
-	if o := s.waitOutcome(t, "p-3"); o.OK || o.Error == nil || o.Error.Code != 53000099 {
-		t.Fatalf("second panicking command's outcome = %+v, want 53000099", o.Outcome)
+	if o := s.waitOutcome(t, "p-3"); o.OK || o.Error == nil || o.Error.Code != 53000060 {
+		t.Fatalf("second panicking command's outcome = %+v, want 53000060", o.Outcome)
 	}
 	info := s.waitSettled(t)
 	if info.Delivered.Consumer != 3 {

@@ -65,10 +65,10 @@ func TestShareAndUnshare(t *testing.T) {
 		code int
 	}{
 		{contract.CommandShareObject, natsapi.Request{CommandID: "bad-type", EntityID: "global", ObjectType: "product", ObjectID: "P-2", ToEntityIDs: []string{"eu"}}, 53000020},
-		{contract.CommandShareObject, natsapi.Request{CommandID: "no-targets", EntityID: "global", ObjectType: "Product", ObjectID: "P-2"}, 53000021},
+		{contract.CommandShareObject, natsapi.Request{CommandID: "no-targets", EntityID: "global", ObjectType: "Product", ObjectID: "P-2"}, 53000022},
 		{contract.CommandShareObject, natsapi.Request{CommandID: "wrong-list", EntityID: "global", ObjectType: "Product", ObjectID: "P-2", FromEntityIDs: []string{"eu"}}, 53000020},
 		{contract.CommandUnshareObject, natsapi.Request{CommandID: "un-wrong-list", EntityID: "global", ObjectType: "Product", ObjectID: "P-100", ToEntityIDs: []string{"eu"}}, 53000020},
-		{contract.CommandUnshareObject, natsapi.Request{CommandID: "un-no-id", EntityID: "global", ObjectType: "Product", FromEntityIDs: []string{"eu"}}, 53000021},
+		{contract.CommandUnshareObject, natsapi.Request{CommandID: "un-no-id", EntityID: "global", ObjectType: "Product", FromEntityIDs: []string{"eu"}}, 53000022},
 	}
 	for _, c := range malformed {
 		if o := publish("root", c.name, c.r); o.OK || o.Error == nil || o.Error.Code != c.code {

@@ -58,6 +58,7 @@ type Client struct {
 	tokenLock chan struct{}
 	token     string    // guarded by tokenLock; "" = none
 	tokenEnd  time.Time // guarded by tokenLock; zero = until a 401
+	user      string    // guarded by tokenLock; the user a token's scope named, "" = none yet
 }
 
 // Option configures a [Client] in [New].
@@ -124,6 +125,17 @@ type tokenResponse struct {
 	AccessToken string `json:"access_token"`
 	TokenType   string `json:"token_type"`
 	ExpiresIn   int64  `json:"expires_in"`
+	Scope       string `json:"scope"`
+}
+
+// user returns the user the scope names (user.<id>), or "".
+func (tr tokenResponse) user() string {
+	for _, sc := range strings.Fields(tr.Scope) {
+		if u, ok := strings.CutPrefix(sc, "user."); ok {
+			return u
+		}
+	}
+	return ""
 }
 
 // lockToken takes tokenLock, or gives up when ctx ends.
@@ -154,6 +166,9 @@ func (c *Client) accessToken(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if u := tr.user(); u != "" {
+		c.user = u
+	}
 	switch life := time.Duration(tr.ExpiresIn) * time.Second; {
 	case tr.ExpiresIn <= 0:
 		// No announced lifetime: keep it until the server refuses it.
@@ -165,6 +180,32 @@ func (c *Client) accessToken(ctx context.Context) (string, error) {
 		// Too short-lived to cache: use it for this call only.
 	}
 	return tr.AccessToken, nil
+}
+
+// User returns the id of the client's user, as the scope of its token names it
+// (user.<id>), fetching a token if the client has none. It fails with [ErrUnauthenticated]
+// for refused credentials, and with an error wrapping no sentinel when the token's scope
+// names no user (a server older than the client).
+func (c *Client) User(ctx context.Context) (string, error) {
+	if err := c.lockToken(ctx); err != nil {
+		return "", err
+	}
+	user := c.user // the client's credentials are those of one user: once known, it stays
+	c.unlockToken()
+	if user != "" {
+		return user, nil
+	}
+	if _, err := c.accessToken(ctx); err != nil {
+		return "", err
+	}
+	if err := c.lockToken(ctx); err != nil {
+		return "", err
+	}
+	defer c.unlockToken()
+	if c.user == "" {
+		return "", fmt.Errorf("restclient: the token's scope names no user (user.<id>)")
+	}
+	return c.user, nil
 }
 
 // dropToken forgets tok after the server refused it, unless another call already replaced it.

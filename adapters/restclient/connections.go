@@ -11,13 +11,13 @@ import (
 	"github.com/entityconn/entityconn/events/contract"
 )
 
-// Entity is an entity the user has access to, with the user's role in it.
-type Entity struct {
-	ID       string `json:"id"`
-	Name     string `json:"name"`
-	ParentID string `json:"parentId,omitempty"` // empty for the global root
-	Role     string `json:"role"`               // "admin" or "user"
-}
+// Entity is an entity a user has access to, with the user's role in it ("admin" or "user"),
+// in Zuora's shape: ParentID is nil for the root; Status is "Provisioned".
+type Entity = contract.AccessibleEntity
+
+// TenantEntity is an entity of the tenant, in Zuora's shape, as [Client.AllEntities] lists
+// them.
+type TenantEntity = contract.Entity
 
 // Connection is one connection as the list of the API shows it. Status is one of Pending,
 // Connected, Denied, Cancelled, Expired or Disconnected.
@@ -79,17 +79,45 @@ type Page struct {
 	NextPage string
 }
 
-// Entities returns the entities the user has access to. Errors are [*APIError] values or
-// transport errors.
+// Entities returns the entities the client's user has access to, with its role in each, in
+// directory order: [Client.AccessibleEntities] of [Client.User]. Errors are those two
+// methods'.
 func (c *Client) Entities(ctx context.Context) ([]Entity, error) {
-	var out struct {
-		Entities []Entity `json:"entities"`
+	user, err := c.User(ctx)
+	if err != nil {
+		return nil, err
 	}
-	if _, err := c.do(ctx, http.MethodGet, c.base+"/v1/entities", nil, callOptions{}, &out); err != nil {
+	return c.AccessibleEntities(ctx, user)
+}
+
+// AccessibleEntities returns the entities user has access to, with its role in each, in
+// directory order (GET /v1/users/{username}/accessible-entities). A user may read its own; an
+// admin of any entity anyone's. It fails with [ErrPermission] for another user's when the
+// client's user is not an admin, and [ErrNotFound] for a user that does not exist. Errors
+// are [*APIError] values or transport errors.
+func (c *Client) AccessibleEntities(ctx context.Context, user string) ([]Entity, error) {
+	if user == "" {
+		return nil, fmt.Errorf("%w: user id is empty", ErrMissing)
+	}
+	var out contract.AccessibleEntities
+	if _, err := c.do(ctx, http.MethodGet, c.base+"/v1/users/"+url.PathEscape(user)+"/accessible-entities", nil, callOptions{}, &out); err != nil {
 		return nil, err
 	}
 	if out.Entities == nil {
 		out.Entities = []Entity{}
+	}
+	return out.Entities, nil
+}
+
+// AllEntities returns every entity of the tenant, in directory order (GET /v1/entities),
+// which any user may list. Errors are [*APIError] values or transport errors.
+func (c *Client) AllEntities(ctx context.Context) ([]TenantEntity, error) {
+	var out contract.Entities
+	if _, err := c.do(ctx, http.MethodGet, c.base+"/v1/entities", nil, callOptions{}, &out); err != nil {
+		return nil, err
+	}
+	if out.Entities == nil {
+		out.Entities = []TenantEntity{}
 	}
 	return out.Entities, nil
 }

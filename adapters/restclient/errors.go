@@ -30,7 +30,10 @@ var (
 	// names nothing, such as an unknown target entity (HTTP 400, or 422 for an idempotency
 	// key reused with another request).
 	ErrInvalid error = family(contract.CategoryInvalidValue)
-	// ErrMissing is matched by an API error of Zuora category 21: a required value is absent,
+	// ErrUnknownField is matched by an API error of Zuora category 21: the request body had a
+	// field the server does not know (HTTP 400), as when this client is newer than the server.
+	ErrUnknownField error = family(contract.CategoryUnknownField)
+	// ErrMissing is matched by an API error of Zuora category 22: a required value is absent,
 	// such as Zuora-Entity-Ids for a user with several entities (HTTP 400). The client also
 	// returns an error wrapping it, without calling the server, for an empty connection id.
 	ErrMissing error = family(contract.CategoryMissingValue)
@@ -48,6 +51,10 @@ var (
 	// body over 64 KiB (HTTP 413) or too many requests (HTTP 429, whose Retry-After header
 	// says when to try again).
 	ErrOverLimit error = family(contract.CategoryOverLimit)
+	// ErrMalformed is matched by an API error of Zuora category 90: the server could not read
+	// the request body as JSON (HTTP 400), or refused its Content-Type (HTTP 415). The client
+	// sends well-formed JSON, so it means something between them changed the request.
+	ErrMalformed error = family(contract.CategoryMalformed)
 	// ErrUnavailable is matched by an API error with HTTP status 503, whatever its code: the
 	// service is not ready, or a read with a minimum sequence timed out waiting for the views.
 	// Retrying is safe.

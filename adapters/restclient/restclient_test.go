@@ -32,6 +32,7 @@ type fakeAPI struct {
 	t         *testing.T
 	srv       *httptest.Server
 	expiresIn int
+	scope     string
 	handle    func(w http.ResponseWriter, r *http.Request)
 
 	mu         sync.Mutex
@@ -44,7 +45,7 @@ type fakeAPI struct {
 
 func newFakeAPI(t *testing.T, handle func(w http.ResponseWriter, r *http.Request)) *fakeAPI {
 	t.Helper()
-	f := &fakeAPI{t: t, expiresIn: 3600, handle: handle, rejected: map[string]bool{}}
+	f := &fakeAPI{t: t, expiresIn: 3600, scope: "user.alice entity.global entity.eu", handle: handle, rejected: map[string]bool{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -70,7 +71,7 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{
-			"access_token": tok, "token_type": "bearer", "expires_in": f.expiresIn, "scope": "entity.global",
+			"access_token": tok, "token_type": "bearer", "expires_in": f.expiresIn, "scope": f.scope,
 		})
 		return
 	}
@@ -121,10 +122,13 @@ func zuoraError(w http.ResponseWriter, status, code int, msgs ...string) {
 }
 
 func okEntities(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
-		"success":  true,
-		"entities": []map[string]any{{"id": "global", "name": "ACME Global", "role": "admin"}, {"id": "eu", "name": "ACME Europe", "parentId": "global", "role": "user"}},
-	})
+	item := func(id, name string, parent any) map[string]any {
+		return map[string]any{"id": id, "name": name, "displayName": name, "parentId": parent, "status": "Provisioned",
+			"tenantId": "acme", "locale": "en_US", "timezone": "UTC"}
+	}
+	global, eu := item("global", "ACME Global", nil), item("eu", "ACME Europe", "global")
+	global["role"], eu["role"] = "admin", "user"
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "entities": []map[string]any{global, eu}})
 }
 
 func TestTokenIsFetchedWithClientCredentialsAndCached(t *testing.T) {
@@ -135,8 +139,13 @@ func TestTokenIsFetchedWithClientCredentialsAndCached(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Entities() error = %v", err)
 		}
-		if len(ents) != 2 || ents[1] != (restclient.Entity{ID: "eu", Name: "ACME Europe", ParentID: "global", Role: "user"}) {
+		if len(ents) != 2 || ents[0].ParentID != nil || ents[1].ParentID == nil || *ents[1].ParentID != "global" {
 			t.Fatalf("Entities() = %+v", ents)
+		}
+		ents[1].ParentID = nil
+		if want := (restclient.Entity{Entity: restclient.TenantEntity{ID: "eu", Name: "ACME Europe", DisplayName: "ACME Europe",
+			Status: "Provisioned", TenantID: "acme", Locale: "en_US", Timezone: "UTC"}, Role: "user"}); ents[1] != want {
+			t.Fatalf("Entities()[1] = %+v, want %+v", ents[1], want)
 		}
 	}
 	if got := f.tokenRequests(); got != 1 {
@@ -151,9 +160,29 @@ func TestTokenIsFetchedWithClientCredentialsAndCached(t *testing.T) {
 		if got := r.Header.Get("Authorization"); got != "Bearer tok-1" {
 			t.Errorf("Authorization = %q, want Bearer tok-1", got)
 		}
-		if r.Path != "/v1/entities" {
-			t.Errorf("path = %q, want /v1/entities (base URL's trailing slash dropped)", r.Path)
+		if r.Path != "/v1/users/alice/accessible-entities" {
+			t.Errorf("path = %q, want /v1/users/alice/accessible-entities: the token's user (base URL's trailing slash dropped)", r.Path)
 		}
+	}
+}
+
+// AllEntities lists the whole hierarchy; Entities needs the token's scope to name its user.
+func TestAllEntitiesAndAScopeWithoutUser(t *testing.T) {
+	f := newFakeAPI(t, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"success": true, "entities": []map[string]any{
+			{"id": "global", "name": "ACME Global", "parentId": nil, "status": "Provisioned"}, {"id": "eu", "name": "ACME Europe", "parentId": "global"},
+		}})
+	})
+	all, err := f.client().AllEntities(t.Context())
+	if err != nil || len(all) != 2 || all[1].ID != "eu" || all[0].Status != "Provisioned" {
+		t.Fatalf("AllEntities() = %+v, %v", all, err)
+	}
+	if got := f.recorded()[0].Path; got != "/v1/entities" {
+		t.Errorf("AllEntities() path = %q, want /v1/entities", got)
+	}
+	f.scope = "entity.global"
+	if _, err := restclient.New(f.srv.URL, "alice", "alice-secret").Entities(t.Context()); err == nil || !strings.Contains(err.Error(), "names no user") {
+		t.Errorf("Entities() with a scope naming no user = %v, want an error saying so", err)
 	}
 }
 
@@ -162,8 +191,8 @@ func TestTokenIsRefetchedWithin30sOfExpiry(t *testing.T) {
 	f.expiresIn = 30 // already inside the 30 s margin: never cached
 	c := f.client()
 	for range 2 {
-		if _, err := c.Entities(t.Context()); err != nil {
-			t.Fatalf("Entities() error = %v", err)
+		if _, err := c.AllEntities(t.Context()); err != nil {
+			t.Fatalf("AllEntities() error = %v", err)
 		}
 	}
 	if got := f.tokenRequests(); got != 2 {
@@ -422,8 +451,8 @@ func TestErrorResponses(t *testing.T) {
 		},
 		{
 			name:  "missing value",
-			reply: func(w http.ResponseWriter) { zuoraError(w, 400, 53000021, "Zuora-Entity-Ids is required") },
-			want:  restclient.APIError{Status: 400, Code: 53000021, Message: "Zuora-Entity-Ids is required", ProcessID: "proc-1", TrackID: "t-1"},
+			reply: func(w http.ResponseWriter) { zuoraError(w, 400, 53000022, "Zuora-Entity-Ids is required") },
+			want:  restclient.APIError{Status: 400, Code: 53000022, Message: "Zuora-Entity-Ids is required", ProcessID: "proc-1", TrackID: "t-1"},
 			is:    []error{restclient.ErrMissing},
 		},
 		{

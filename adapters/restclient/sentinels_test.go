@@ -18,11 +18,13 @@ func TestSentinelsKeepTheirText(t *testing.T) {
 		{restclient.ErrPermission, "restclient: permission denied"},
 		{restclient.ErrUnauthenticated, "restclient: authentication failed"},
 		{restclient.ErrInvalid, "restclient: invalid value"},
+		{restclient.ErrUnknownField, "restclient: unknown field"},
 		{restclient.ErrMissing, "restclient: missing value"},
 		{restclient.ErrRuleViolation, "restclient: rule violation"},
 		{restclient.ErrNotFound, "restclient: not found"},
 		{restclient.ErrConflict, "restclient: conflict"},
 		{restclient.ErrOverLimit, "restclient: over a limit"},
+		{restclient.ErrMalformed, "restclient: malformed request"},
 		{restclient.ErrUnavailable, "restclient: service unavailable"},
 	}
 	for i, c := range cases {

@@ -93,7 +93,7 @@ func TestPage(t *testing.T) {
 	for _, want := range []string{
 		"'Request Connection'", "'Cancel'", "'Accept'", "'Deny'", "'Disconnect'", "'History'",
 		"'Not connected'", "'You are not an admin of '", "'Share Object'", "'Unshare'",
-		"'/v1/entities'", "'/v1/entity-connections/changes'", "'/v1/shared-objects/'", "'/v1/shared-objects?direction='", "'/oauth/token'", "'Zuora-Entity-Ids'",
+		"'/v1/entities'", "'/accessible-entities'", "'/v1/entity-connections/changes'", "'/v1/shared-objects/'", "'/v1/shared-objects?direction='", "'/oauth/token'", "'Zuora-Entity-Ids'",
 		"'/v1/entity-sharing-settings'", "'system:auto-accept'", "'Accepted automatically (sharing settings)'",
 		"'asOf='", "'Viewing as of '",
 		"sessionStorage",

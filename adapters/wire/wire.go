@@ -82,10 +82,46 @@ func NewList(r app.ListResult) List {
 	return List{EntityConnections: items, Success: true}
 }
 
-// Entity is an entity the user can access, with the user's role.
-type Entity struct {
-	ID       string      `json:"id"`
-	Name     string      `json:"name"`
-	ParentID *string     `json:"parentId"`
-	Role     domain.Role `json:"role"`
+// Entity is an entity of the tenant in Zuora's shape.
+type Entity = contract.Entity
+
+// Entities is the answer to a list of the tenant's entities.
+type Entities = contract.Entities
+
+// AccessibleEntity is an entity a user can access, with the user's role.
+type AccessibleEntity = contract.AccessibleEntity
+
+// AccessibleEntities is the answer to a list of the entities a user can access.
+type AccessibleEntities = contract.AccessibleEntities
+
+// NewEntity returns the item of entity e of tenant: its optional fields with their defaults
+// ([domain.Entity.WithDefaults]), status Provisioned, parentId null for the root.
+func NewEntity(tenant string, e domain.Entity) Entity {
+	e = e.WithDefaults()
+	out := Entity{ID: e.ID, Name: e.Name, DisplayName: e.DisplayName, Status: contract.EntityStatusProvisioned,
+		TenantID: tenant, Locale: e.Locale, Timezone: e.Timezone}
+	if e.ParentID != "" {
+		parent := e.ParentID
+		out.ParentID = &parent
+	}
+	return out
+}
+
+// NewEntities returns the answer to a list of the tenant's entities, [] rather than none.
+func NewEntities(tenant string, entities []domain.Entity) Entities {
+	out := Entities{Entities: make([]Entity, len(entities)), Success: true}
+	for i, e := range entities {
+		out.Entities[i] = NewEntity(tenant, e)
+	}
+	return out
+}
+
+// NewAccessibleEntities returns the answer to a list of the entities a user can access, []
+// rather than none.
+func NewAccessibleEntities(tenant string, access []app.EntityAccess) AccessibleEntities {
+	out := AccessibleEntities{Entities: make([]AccessibleEntity, len(access)), Success: true}
+	for i, a := range access {
+		out.Entities[i] = AccessibleEntity{Entity: NewEntity(tenant, a.Entity), Role: string(a.Role)}
+	}
+	return out
 }

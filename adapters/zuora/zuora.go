@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/google/uuid"
+
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/natserr"
 	"github.com/entityconn/entityconn/domain"
@@ -18,16 +20,20 @@ import (
 // Zuora error categories: the last two digits of an error code. They are those of
 // package contract, as ints.
 const (
-	CategoryPermission     = int(contract.CategoryPermission)
-	CategoryAuthentication = int(contract.CategoryAuthentication)
-	CategoryInvalidValue   = int(contract.CategoryInvalidValue)
-	CategoryMissingValue   = int(contract.CategoryMissingValue)
-	CategoryRuleViolation  = int(contract.CategoryRuleViolation)
-	CategoryNotFound       = int(contract.CategoryNotFound)
-	CategoryConflict       = int(contract.CategoryConflict)
-	CategoryUnavailable    = int(contract.CategoryUnavailable)
-	CategoryOverLimit      = int(contract.CategoryOverLimit)
-	CategoryInternal       = int(contract.CategoryInternal)
+	CategoryPermission       = int(contract.CategoryPermission)
+	CategoryAuthentication   = int(contract.CategoryAuthentication)
+	CategoryInvalidValue     = int(contract.CategoryInvalidValue)
+	CategoryUnknownField     = int(contract.CategoryUnknownField)
+	CategoryMissingValue     = int(contract.CategoryMissingValue)
+	CategoryMissingParameter = int(contract.CategoryMissingParameter)
+	CategoryRuleViolation    = int(contract.CategoryRuleViolation)
+	CategoryNotFound         = int(contract.CategoryNotFound)
+	CategoryUnsupported      = int(contract.CategoryUnsupported)
+	CategoryConflict         = int(contract.CategoryConflict)
+	CategoryInternal         = int(contract.CategoryInternal)
+	CategoryUnavailable      = int(contract.CategoryUnavailable)
+	CategoryOverLimit        = int(contract.CategoryOverLimit)
+	CategoryMalformed        = int(contract.CategoryMalformed)
 )
 
 // CodeBase is the object part of entityconn's error codes: code = CodeBase + category.
@@ -45,6 +51,19 @@ var ErrBodyTooLarge = fmt.Errorf("%w: request body larger than 64 KiB", ErrOverL
 // (Retry-After).
 var ErrTooManyRequests = fmt.Errorf("%w: too many requests", ErrOverLimit)
 
+// ErrMalformed is the family of request bodies that cannot be read as a request: not JSON,
+// not a JSON object, or data after the object (Zuora category 90, HTTP 400). [DecodeJSON]
+// returns it.
+var ErrMalformed = errors.New(contract.CategoryMalformed.String())
+
+// ErrUnsupportedMediaType is returned for a request body whose Content-Type is not JSON
+// (Zuora category 90, HTTP 415).
+var ErrUnsupportedMediaType = fmt.Errorf("%w: unsupported media type", ErrMalformed)
+
+// ErrUnknownField is the family of request bodies with a field the request does not know
+// (Zuora category 21, HTTP 400). [DecodeJSON] returns it.
+var ErrUnknownField = errors.New(contract.CategoryUnknownField.String())
+
 // Kind says what a door does with an answer that is an error: record it as the command's
 // outcome, retry the command, or set the command aside as malformed.
 type Kind int
@@ -57,8 +76,9 @@ const (
 	// Retry: not now (the service unavailable, the key in flight, a concurrent change, or a
 	// bug). A retry of the same command may be answered otherwise; never recorded.
 	Retry
-	// Malformed: the command itself is wrong (a value, a missing field, a body too large, a
-	// reused key). The durable door moves such a command to the poison stream.
+	// Malformed: the command itself is wrong (a value, an unknown or missing field, a body
+	// that is not JSON or too large, a reused key). The durable door moves such a command to
+	// the poison stream.
 	Malformed
 )
 
@@ -76,6 +96,9 @@ func Table() []Mapping {
 	return []Mapping{
 		{ErrBodyTooLarge, http.StatusRequestEntityTooLarge, CategoryOverLimit, Malformed},
 		{ErrTooManyRequests, http.StatusTooManyRequests, CategoryOverLimit, Refusal},
+		{ErrUnsupportedMediaType, http.StatusUnsupportedMediaType, CategoryMalformed, Malformed},
+		{ErrMalformed, http.StatusBadRequest, CategoryMalformed, Malformed},
+		{ErrUnknownField, http.StatusBadRequest, CategoryUnknownField, Malformed},
 		{app.ErrKeyReused, http.StatusUnprocessableEntity, CategoryInvalidValue, Malformed},
 		{app.ErrInFlight, http.StatusConflict, CategoryConflict, Retry},
 		{app.ErrUnavailable, http.StatusServiceUnavailable, CategoryUnavailable, Retry},
@@ -93,7 +116,7 @@ func Table() []Mapping {
 // Classify returns the status and the Zuora code of err. An error of no family in the table
 // that NATS or JetStream raised because it could not serve the request now
 // ([natserr.Unavailable]) is 503, category 61, as [app.ErrUnavailable] is; any other is 500
-// and category 99: a bug.
+// and category 60: a bug.
 func Classify(err error) (status, code int) {
 	for _, row := range Table() {
 		if errors.Is(err, row.Err) {
@@ -133,6 +156,12 @@ func ErrorOf(status, code int) error {
 	}
 	return byStatus
 }
+
+// NewRequestID returns the id of a new HTTP request, for its Zuora-Request-Id header and the
+// processId of its error body: a random UUID, 36 characters such as
+// 9b2c1f3e-5d4a-4c1b-8e7f-2a6b0c9d1e3f, the form of Zuora's request ids. Safe for concurrent
+// use.
+func NewRequestID() string { return uuid.NewString() }
 
 // RetryAfter is what a 503 answer's Retry-After header says, in seconds: about the time a
 // JetStream stream takes to elect a new leader after a node fails.

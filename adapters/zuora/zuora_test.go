@@ -55,7 +55,7 @@ func TestKinds(t *testing.T) {
 			t.Errorf("KindOf(%v) = %v, want Refusal", err, k)
 		}
 	}
-	for _, err := range []error{natsjs.ErrKeyReused, domain.ErrSameEntity, domain.ErrMissingValue, zuora.ErrBodyTooLarge} {
+	for _, err := range []error{natsjs.ErrKeyReused, domain.ErrSameEntity, domain.ErrMissingValue, zuora.ErrBodyTooLarge, zuora.ErrUnknownField, zuora.ErrMalformed, zuora.ErrUnsupportedMediaType} {
 		if k := zuora.KindOf(err); k != zuora.Malformed {
 			t.Errorf("KindOf(%v) = %v, want Malformed", err, k)
 		}
@@ -64,6 +64,58 @@ func TestKinds(t *testing.T) {
 	for _, row := range zuora.Table() {
 		if got := zuora.KindOf(zuora.ErrorOf(row.Status, zuora.CodeBase+row.Category)); got != row.Kind {
 			t.Errorf("KindOf(ErrorOf(%d, %d)) = %v, want %v (%v)", row.Status, row.Category, got, row.Kind, row.Err)
+		}
+	}
+}
+
+// Every door reads a body with DecodeJSON: each kind of bad body has its family, and so its
+// category (contract §4: unknown field 21, malformed 90, a value of the wrong type 20).
+func TestDecodeJSON(t *testing.T) {
+	type body struct {
+		Target *string  `json:"targetEntityId"`
+		IDs    []string `json:"toEntityIds"`
+	}
+	cases := []struct {
+		data string
+		want error // nil: decoded
+	}{
+		{`{"targetEntityId":"eu"}`, nil},
+		{`  {"targetEntityId":"eu"} ` + "\n", nil},
+		{`{"TargetEntityID":"eu"}`, nil}, // names match case-insensitively
+		{`{}`, nil},
+		{`null`, nil},
+		{`{"target":"eu"}`, zuora.ErrUnknownField},
+		{`{"targetEntityId":"eu","x":1}`, zuora.ErrUnknownField},
+		{`{"targetEntityId":`, zuora.ErrMalformed},
+		{`{"targetEntityId":"eu",}`, zuora.ErrMalformed},
+		{`not json`, zuora.ErrMalformed},
+		{`["eu"]`, zuora.ErrMalformed},
+		{`"eu"`, zuora.ErrMalformed},
+		{`{"targetEntityId":"eu"} {}`, zuora.ErrMalformed},
+		{`{"targetEntityId":"eu"}}`, zuora.ErrMalformed},
+		{`{"targetEntityId":"eu"} x`, zuora.ErrMalformed},
+		{`{"targetEntityId":1}`, domain.ErrInvalidValue},
+		{`{"toEntityIds":"eu"}`, domain.ErrInvalidValue},
+		{`{"toEntityIds":[1]}`, domain.ErrInvalidValue},
+	}
+	for _, c := range cases {
+		var b body
+		err := zuora.DecodeJSON([]byte(c.data), &b)
+		switch {
+		case c.want == nil && err != nil:
+			t.Errorf("DecodeJSON(%s) = %v, want no error", c.data, err)
+		case c.want != nil && !errors.Is(err, c.want):
+			t.Errorf("DecodeJSON(%s) = %v, want %v", c.data, err, c.want)
+		}
+	}
+	var b body
+	if err := zuora.DecodeJSON([]byte(`{"targetEntityId":"eu"}`), &b); err != nil || b.Target == nil || *b.Target != "eu" {
+		t.Errorf("DecodeJSON = %+v, %v; want targetEntityId eu", b, err)
+	}
+	for data, wantStatus := range map[string]int{`{"x":1}`: 400, `[1]`: 400} {
+		err := zuora.DecodeJSON([]byte(data), &b)
+		if status, code := zuora.Classify(err); status != wantStatus || (code != zuora.CodeBase+zuora.CategoryUnknownField && code != zuora.CodeBase+zuora.CategoryMalformed) {
+			t.Errorf("Classify(DecodeJSON(%s)) = %d, %d", data, status, code)
 		}
 	}
 }

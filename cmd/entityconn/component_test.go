@@ -371,8 +371,8 @@ func TestTokens(t *testing.T) {
 	must(t, s.call("GET", "/v1/entities", forged, "", ""), 401)
 	// A user with one entity needs no Zuora-Entity-Ids; one with several does.
 	must(t, s.call("GET", "/v1/entity-connections", s.token("eve"), "", ""), 200)
-	if r := must(t, s.call("GET", "/v1/entity-connections", s.token("root"), "", ""), 400); r.reasonCode() != 53000021 {
-		t.Errorf("missing Zuora-Entity-Ids = %s, want code 53000021", r.Raw)
+	if r := must(t, s.call("GET", "/v1/entity-connections", s.token("root"), "", ""), 400); r.reasonCode() != 53000022 {
+		t.Errorf("missing Zuora-Entity-Ids = %s, want code 53000022", r.Raw)
 	}
 }
 

@@ -192,12 +192,12 @@ var matrix = []matrixStep{
 	{"rule 1: to itself", "root", "global", "RequestConnection", "global", "", "", 53000020, "", false, "", ""},
 	{"rule 1: unknown target, answered as no access", "root", "global", "RequestConnection", "mars", "", "", 53000010, "", false, "", ""},
 	{"target id not subject-safe", "root", "global", "RequestConnection", "eu.*", "", "", 53000020, "", false, "", ""},
-	{"missing target", "root", "global", "RequestConnection", "", "", "", 53000021, "", false, "", ""},
+	{"missing target", "root", "global", "RequestConnection", "", "", "", 53000022, "", false, "", ""},
 	{"the source cannot accept", "root", "global", "AcceptConnection", "", "P1", "", 53000010, "", false, "", ""},
 	{"a non-admin of the target cannot accept", "viv", "eu", "AcceptConnection", "", "P1", "", 53000010, "", false, "", ""},
 	{"a third entity does not see it", "sam", "us", "AcceptConnection", "", "P1", "", 53000040, "", false, "", ""},
 	{"connection id not a UUID", "eve", "eu", "AcceptConnection", "", "not-a-uuid", "", 53000020, "", false, "", ""},
-	{"missing connection id", "eve", "eu", "AcceptConnection", "", "-", "", 53000021, "", true, "", ""},
+	{"missing connection id", "eve", "eu", "AcceptConnection", "", "-", "", 53000022, "", true, "", ""},
 	{"the target cannot cancel", "eve", "eu", "CancelConnection", "", "P1", "", 53000010, "", false, "", ""},
 	{"rule 3: disconnect a pending one", "eve", "eu", "DisconnectConnection", "", "P1", "", 53000030, "", false, "", ""},
 	{"accept", "eve", "eu", "AcceptConnection", "", "P1", "", 0, "", false, "", ""},
@@ -210,7 +210,7 @@ var matrix = []matrixStep{
 	{"rule 6: all targets or none", "root", "global", "ShareObject", "eu,us", "", "", 53000030, "", false, "Product/P-2", ""},
 	{"share with the acting entity", "root", "global", "ShareObject", "global", "", "", 53000020, "", false, "Product/P-2", ""},
 	{"malformed object type", "root", "global", "ShareObject", "eu", "", "", 53000020, "", false, "product/P-2", ""},
-	{"no entity to share with", "root", "global", "ShareObject", "", "", "", 53000021, "", false, "Product/P-2", ""},
+	{"no entity to share with", "root", "global", "ShareObject", "", "", "", 53000022, "", false, "Product/P-2", ""},
 	{"a non-admin cannot unshare", "viv", "global", "UnshareObject", "eu", "", "", 53000010, "", false, "Product/P-1", ""},
 	{"unshare what is not shared", "root", "global", "UnshareObject", "eu", "", "", 53000030, "", false, "Product/P-2", ""},
 	{"unshare", "root", "global", "UnshareObject", "eu", "", "", 0, "", false, "Product/P-1", ""},
@@ -246,7 +246,7 @@ const matrixEvents = 11 + 7
 
 // statusOf is the HTTP status that goes with a Zuora code (contract §4).
 func statusOf(code int) int {
-	return map[int]int{0: 200, 10: 403, 11: 401, 20: 400, 21: 400, 30: 409, 40: 404, 50: 409}[code%100]
+	return map[int]int{0: 200, 10: 403, 11: 401, 20: 400, 21: 400, 22: 400, 30: 409, 40: 404, 50: 409, 90: 400}[code%100]
 }
 
 // runMatrix runs the matrix through d against a fresh service s.
@@ -322,5 +322,90 @@ func TestPermissionStateMatrixOnEveryDoor(t *testing.T) {
 		s := startService(t)
 		d := mk(s)
 		t.Run(d.name(), func(t *testing.T) { runMatrix(t, s, d) })
+	}
+}
+
+// TestDoorsReadBodiesAlike sends the same bad request bodies through every door: each door
+// reads them alike (contract §4's categories: unknown field 21, malformed 90, a value of the
+// wrong type 20), and none appends an event.
+func TestDoorsReadBodiesAlike(t *testing.T) {
+	t.Parallel()
+	s := startService(t)
+	root := s.token("root")
+	svc := s.connect("") // the service's identity reads every outcome subject
+	outcomes, err := svc.SubscribeSync("entityconn.outcomes.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	nc := s.connect("root")
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := eventCount(t, s.js(), "")
+	cases := []struct {
+		name string
+		body string // a request body of REST; NATS bodies add "entityId":"global" when it is an object
+		code int
+	}{
+		{"unknown field", `{"targetEntityId":"eu","target":"eu"}`, 53000021},
+		{"not JSON", `{"targetEntityId":`, 53000090},
+		{"not an object", `["eu"]`, 53000090},
+		{"data after the object", `{"targetEntityId":"eu"} {}`, 53000090},
+		{"a value of the wrong type", `{"targetEntityId":7}`, 53000020},
+	}
+	for i, c := range cases {
+		natsBody := c.body
+		if rest, ok := strings.CutPrefix(c.body, "{"); ok && strings.Contains(c.body, ":") {
+			natsBody = `{"entityId":"global",` + rest
+		}
+		t.Run(c.name, func(t *testing.T) {
+			if r := s.call("POST", "/v1/entity-connections", root, "global", c.body); r.reasonCode() != c.code || r.Status != statusOf(c.code) {
+				t.Errorf("REST %s = %d code %d, want %d code %d", c.body, r.Status, r.reasonCode(), statusOf(c.code), c.code)
+			}
+
+			msg, err := nc.Request(natsapi.Subject("root", "request"), []byte(natsBody), 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body struct {
+				Reasons []struct {
+					Code int `json:"code"`
+				} `json:"reasons"`
+			}
+			_ = json.Unmarshal(msg.Data, &body)
+			if st := msg.Header.Get("Nats-Service-Error-Code"); st != strconv.Itoa(statusOf(c.code)) || len(body.Reasons) != 1 || body.Reasons[0].Code != c.code {
+				t.Errorf("NATS request/reply %s = status %q, %s; want %d code %d", natsBody, st, msg.Data, statusOf(c.code), c.code)
+			}
+
+			id := fmt.Sprintf("bad-body-%d", i)
+			m := nats.NewMsg(natscmd.CommandSubject("root", "RequestConnection"))
+			m.Data = []byte(natsBody)
+			m.Header.Set(nats.MsgIdHdr, id)
+			if _, err := js.PublishMsg(t.Context(), m); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				om, err := outcomes.NextMsg(time.Until(deadline))
+				if err != nil {
+					t.Fatalf("NATS durable commands %s: no outcome for %s: %v", natsBody, id, err)
+				}
+				var o natscmd.Outcome
+				if json.Unmarshal(om.Data, &o) != nil || o.CommandID != id {
+					continue
+				}
+				if o.OK || o.Error == nil || o.Error.Code != c.code {
+					t.Errorf("NATS durable commands %s = %s, want code %d", natsBody, om.Data, c.code)
+				}
+				break
+			}
+		})
+	}
+	if after := eventCount(t, s.js(), ""); after != before {
+		t.Errorf("bad bodies appended %d events", after-before)
 	}
 }

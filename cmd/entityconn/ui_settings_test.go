@@ -224,14 +224,18 @@ func TestUISharingSettings(t *testing.T) {
 	admin.checkNotReloaded()
 
 	// eve, eu's admin, has access to eu only: the dialog offers the entities of eu's
-	// connections, by id, and any other by its id.
+	// connections, by name (any user may read the tenant's names), and any other by its id.
 	other.open(s.base)
 	other.signedIn("eve")
 	other.showTab(shareFrom)
 	other.do("eve sees eu's connections", wait(rowWithStatus(shareFrom, "global", "Pending")), wait(rowWithStatus(shareFrom, "us", "Connected")))
+	// Counterparts are named (from GET /v1/entities), though eve has no access to them.
+	other.do("eve sees the counterparts' names",
+		wait(row(shareFrom, "global")+`/th[normalize-space(.)='ACME Global']`),
+		wait(row(shareFrom, "us")+`/th[normalize-space(.)='ACME Americas']`))
 	other.openSettings("no request is accepted automatically.")
-	if got := fmt.Sprint(other.settingsSources()); got != "[global us]" {
-		t.Errorf("eve: the dialog offers %s, want [global us], none checked", got)
+	if got := fmt.Sprint(other.settingsSources()); got != "[ACME Global ACME Americas]" {
+		t.Errorf("eve: the dialog offers %s, want [ACME Global ACME Americas] (names of entities eve has no access to, too), none checked", got)
 	}
 	other.do("these entities, but none chosen: Save asks for one",
 		click(labelled(acceptThese)),
@@ -244,17 +248,17 @@ func TestUISharingSettings(t *testing.T) {
 		click(dialogButton("Add")),
 		until(jsLabelled("Other entity ID")+`.validationMessage.includes('itself')`),
 	)
-	if got := fmt.Sprint(other.settingsSources()); got != "[global us]" {
-		t.Errorf("eve: after adding eu itself the dialog offers %s, want [global us], none checked", got)
+	if got := fmt.Sprint(other.settingsSources()); got != "[ACME Global ACME Americas]" {
+		t.Errorf("eve: after adding eu itself the dialog offers %s, want [ACME Global ACME Americas], none checked", got)
 	}
 	other.do("choose us, and apac by its id",
-		click(labelled("us")),
+		click(labelled("ACME Americas")),
 		until(checked(acceptThese)),
 		typeInto("Other entity ID", "apac"),
 		click(dialogButton("Add")),
-		until(checked("apac")),
+		until(checked("ACME Asia Pacific")),
 	)
-	other.saveSettings("requests from us and apac are accepted automatically")
+	other.saveSettings("requests from ACME Americas (us) and ACME Asia Pacific (apac) are accepted automatically")
 	if got := s.autoAcceptFrom(t, "eve", "eu"); got != "[us apac]" {
 		t.Fatalf("eu's setting after eve's save = %s, want [us apac]", got)
 	}
@@ -264,16 +268,16 @@ func TestUISharingSettings(t *testing.T) {
 	other.signOut()
 	other.signedIn("viv")
 	other.chooseEntity("eu")
-	other.openSettings("requests from us and apac are accepted automatically.")
-	other.do("viv sees the setting", until(checked(acceptThese)), until(checked("us")), until(checked("apac")))
+	other.openSettings("requests from ACME Americas (us) and ACME Asia Pacific (apac) are accepted automatically.")
+	other.do("viv sees the setting", until(checked(acceptThese)), until(checked("ACME Americas")), until(checked("ACME Asia Pacific")))
 	bad := eval[[]string](other, "read the dialog's controls", `[...document.querySelectorAll('dialog[open] input, dialog[open] button')]
 		.filter((c) => c.textContent.trim() !== 'Close' && (!c.disabled || c.title !== 'You are not an admin of ACME Europe'))
 		.map((c) => c.outerHTML)`)
 	if len(bad) > 0 {
 		t.Errorf("viv: controls of Sharing Settings enabled, or without the reason: %q", bad)
 	}
-	if got := fmt.Sprint(other.settingsSources()); got != "[ACME Global +us +apac]" {
-		t.Errorf("viv: the dialog offers %s, want [ACME Global +us +apac] (+: checked)", got)
+	if got := fmt.Sprint(other.settingsSources()); got != "[ACME Global +ACME Americas +ACME Asia Pacific]" {
+		t.Errorf("viv: the dialog offers %s, want [ACME Global +ACME Americas +ACME Asia Pacific] (+: checked)", got)
 	}
 	if n := eval[int](other, "count the dialog's disabled choices", `document.querySelectorAll('dialog[open] input:disabled').length`); n != 7 {
 		t.Errorf("viv: %d disabled inputs, want 7 (3 choices, 3 entities, Other entity ID)", n)

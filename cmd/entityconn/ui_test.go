@@ -608,7 +608,7 @@ func TestUIManageEntityConnections(t *testing.T) {
 
 	// A session that ends (here: a token the service does not accept) asks to sign in again.
 	other.do("a rejected token ends the session",
-		chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem('entityconn.session', JSON.stringify({token: 'not-a-token', expiresAt: Date.now() + 60000, client: 'viv'}))`),
+		chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem('entityconn.session', JSON.stringify({token: 'not-a-token', expiresAt: Date.now() + 60000, client: 'viv', user: 'viv'}))`),
 		chromedp.Reload(),
 		wait(alertWith("Your session has ended")),
 		wait(labelled("Client ID")),

@@ -51,6 +51,7 @@ func shapes() map[string]any {
 		UpdatedAt:      at.Add(5 * time.Minute),
 	}
 	requested := contract.HistoryItem{Type: events.TypeConnectionRequested, At: at, ActorUserID: "alice", ActorEntityID: "global"}
+	global := "global"
 	denied := contract.HistoryItem{Type: events.TypeConnectionDenied, At: at.Add(5 * time.Minute), ActorUserID: "erik", ActorEntityID: "eu", Reason: "not needed yet"}
 	return map[string]any{
 		"Connection":      conn,
@@ -68,6 +69,13 @@ func shapes() map[string]any {
 			NextPage: "/v1/shared-objects?page=2&pageSize=1", Success: true},
 		"ShareRequest":   contract.ShareRequest{ToEntityIDs: []string{"eu", "us"}},
 		"UnshareRequest": contract.UnshareRequest{FromEntityIDs: []string{"eu"}},
+		"Entities": contract.Entities{Entities: []contract.Entity{
+			{ID: "global", Name: "ACME Global", DisplayName: "ACME Global", Status: contract.EntityStatusProvisioned, TenantID: "acme", Locale: "en_US", Timezone: "UTC"},
+			{ID: "eu", Name: "ACME Europe", DisplayName: "Europe", ParentID: &global, Status: contract.EntityStatusProvisioned, TenantID: "acme", Locale: "fr_FR", Timezone: "Europe/Paris"},
+		}, Success: true},
+		"AccessibleEntities": contract.AccessibleEntities{Entities: []contract.AccessibleEntity{{Entity: contract.Entity{
+			ID: "eu", Name: "ACME Europe", DisplayName: "Europe", ParentID: &global, Status: contract.EntityStatusProvisioned, TenantID: "acme", Locale: "fr_FR", Timezone: "Europe/Paris",
+		}, Role: "admin"}}, Success: true},
 	}
 }
 
@@ -135,9 +143,11 @@ func TestCategoryOfStatus(t *testing.T) {
 		{401, contract.CategoryAuthentication, true},
 		{403, contract.CategoryPermission, true},
 		{404, contract.CategoryNotFound, true},
+		{405, contract.CategoryUnsupported, true},
 		{413, contract.CategoryOverLimit, true},
+		{415, contract.CategoryMalformed, true},
 		{429, contract.CategoryOverLimit, true},
-		{400, 0, false}, // invalid or missing value
+		{400, 0, false}, // invalid value, unknown field, missing value or malformed
 		{409, 0, false}, // rule violation or conflict
 		{500, 0, false},
 		{503, 0, false},

@@ -101,3 +101,44 @@ type ShareRequest struct {
 type UnshareRequest struct {
 	FromEntityIDs []string `json:"fromEntityIds"`
 }
+
+// EntityStatusProvisioned is the status of every entity (contract §4): Zuora's entities are
+// Provisioned or Unprovisioned, and every entity of the directory is in use.
+const EntityStatusProvisioned = "Provisioned"
+
+// Entity is one entity of the tenant in Zuora's shape (contract §4): the item of the answer
+// to GET /v1/entities. ParentID is null for the root; DisplayName, Locale and Timezone are
+// the directory's or their defaults (the name, en_US, UTC); Status is
+// EntityStatusProvisioned; TenantID is the directory's tenant.
+type Entity struct {
+	ID          string  `json:"id"`
+	Name        string  `json:"name"`
+	DisplayName string  `json:"displayName"`
+	ParentID    *string `json:"parentId"`
+	Status      string  `json:"status"`
+	TenantID    string  `json:"tenantId"`
+	Locale      string  `json:"locale"`
+	Timezone    string  `json:"timezone"`
+}
+
+// Entities is the answer to GET /v1/entities: the tenant's whole hierarchy, in directory
+// order.
+type Entities struct {
+	Entities []Entity `json:"entities"`
+	Success  bool     `json:"success"`
+}
+
+// AccessibleEntity is an entity a user can access, with the user's role there, "admin" or
+// "user": the item of the answer to GET /v1/users/{username}/accessible-entities. Role is
+// entityconn's addition to Zuora's item.
+type AccessibleEntity struct {
+	Entity
+	Role string `json:"role"`
+}
+
+// AccessibleEntities is the answer to GET /v1/users/{username}/accessible-entities, in
+// directory order.
+type AccessibleEntities struct {
+	Entities []AccessibleEntity `json:"entities"`
+	Success  bool               `json:"success"`
+}

@@ -66,8 +66,9 @@
   };
 
   const state = {
-    token: '', expiresAt: 0, client: '',
-    entities: [], acting: '',
+    token: '', expiresAt: 0, client: '', user: '',
+    entities: [], acting: '', // the entities the user can access (with its role), the one it acts in
+    names: new Map(), // entity id → name, for every entity of the tenant
     conns: { outbound: new Map(), inbound: new Map() }, // connection id → connection
     seqs: new Map(), // connection id → stream sequence of the version shown
     loaded: { outbound: false, inbound: false },
@@ -172,7 +173,7 @@
   // ---- session ----
 
   function saveSession() {
-    sessionStorage.setItem(TOKEN_KEY, JSON.stringify({ token: state.token, expiresAt: state.expiresAt, client: state.client }));
+    sessionStorage.setItem(TOKEN_KEY, JSON.stringify({ token: state.token, expiresAt: state.expiresAt, client: state.client, user: state.user }));
   }
 
   function loadSession() {
@@ -217,14 +218,27 @@
         return;
       }
       el.clientSecret.value = ''; // the secret is never kept
+      const user = userOf(data.scope);
+      if (!user) {
+        showError('Sign-in failed: the token does not name its user (no user.<id> in its scope).');
+        el.clientSecret.focus();
+        return;
+      }
       state.token = data.access_token;
       state.expiresAt = Date.now() + (Number(data.expires_in) || 3600) * 1000;
       state.client = client;
+      state.user = user;
       saveSession();
       start();
     } finally {
       el.signInButton.disabled = false;
     }
+  }
+
+  // userOf returns the user a token's scope names (user.<id>), or ''.
+  function userOf(scope) {
+    const found = String(scope || '').split(/\s+/).find((sc) => sc.startsWith('user.'));
+    return found ? found.slice('user.'.length) : '';
   }
 
   // signOut forgets the token and everything read with it.
@@ -237,7 +251,9 @@
     state.token = '';
     state.expiresAt = 0;
     state.client = '';
+    state.user = '';
     state.entities = [];
+    state.names = new Map();
     state.acting = '';
     state.asOf = '';
     el.asOf.value = '';
@@ -266,7 +282,9 @@
     state.expiryTimer = setTimeout(() => sessionEnded('the access token expired'), Math.max(ms, 0));
   }
 
-  // start shows the signed-in page: entities, then the acting entity's connections.
+  // start shows the signed-in page: the entities the user can access (the Entity selector)
+  // and the names of all the tenant's (for counterparts), then the acting entity's
+  // connections.
   async function start() {
     const gen = ++state.gen;
     el.signIn.hidden = true;
@@ -275,15 +293,19 @@
     el.who.textContent = 'Signed in as ' + state.client;
     scheduleExpiry();
     setLive('Loading your entities…');
-    let data;
+    let data, all;
     try {
-      ({ data } = await api('GET', '/v1/entities', { entity: '', gen }));
+      [{ data }, { data: all }] = await Promise.all([
+        api('GET', '/v1/users/' + encodeURIComponent(state.user) + '/accessible-entities', { entity: '', gen }),
+        api('GET', '/v1/entities', { entity: '', gen }),
+      ]);
     } catch (err) {
       fail(gen, 'Could not load your entities', err);
       return;
     }
     if (gen !== state.gen) return;
     state.entities = Array.isArray(data.entities) ? data.entities : [];
+    state.names = new Map((Array.isArray(all.entities) ? all.entities : []).map((e) => [e.id, e.name || e.id]));
     el.entity.replaceChildren(...state.entities.map((e) => new Option(e.name || e.id, e.id)));
     if (state.entities.length === 0) {
       showError('Your user has access to no entity.');
@@ -298,9 +320,11 @@
     return state.entities.find((e) => e.id === id);
   }
 
+  // nameOf returns the name of entity id: of those the user can access, or else of the
+  // tenant's; the id itself for an entity of neither.
   function nameOf(id) {
     const e = entityOf(id);
-    return e ? e.name || e.id : id;
+    return e ? e.name || e.id : state.names.get(id) || id;
   }
 
   function isAdmin() {
@@ -666,10 +690,10 @@
   function updateRow(dir, row, id, conn, hadFocus) {
     const [nameCell, idCell, statusCell, updatedCell, sharesCell, actionsCell] = row.cells;
     const known = Boolean(entityOf(id));
-    setText(nameCell, known ? nameOf(id) : '(no access)');
+    setText(nameCell, nameOf(id));
     nameCell.classList.toggle('muted', !known);
     if (known) nameCell.removeAttribute('title');
-    else nameCell.title = 'You have no access to ' + id + ', so its name is not shown';
+    else nameCell.title = 'You have no access to ' + nameOf(id);
     setText(idCell, id);
 
     const status = conn ? conn.status : 'Not connected';
@@ -869,7 +893,7 @@
     const specs = [];
     const live = conn && (conn.status === 'Pending' || conn.status === 'Connected');
     if (!live) {
-      const reason = actionReason() || (known ? '' : 'You have no access to ' + id);
+      const reason = actionReason() || (known ? '' : 'You have no access to ' + nameOf(id));
       specs.push({ name: 'Request Connection', reason, run: () => requestConnection(id) });
     } else if (conn.status === 'Pending') {
       specs.push({ name: 'Cancel', reason: actionReason(), run: () => command('outbound', id, 'cancel the request to ' + nameOf(id), 'PUT', connPath(conn, 'cancel')) });
@@ -1127,7 +1151,7 @@
   function describeSettings(from) {
     if (from.includes('*')) return 'requests from every entity are accepted automatically';
     if (from.length === 0) return 'no request is accepted automatically';
-    const names = from.map((id) => (entityOf(id) ? nameOf(id) + ' (' + id + ')' : id));
+    const names = from.map((id) => (entityOf(id) || state.names.has(id) ? nameOf(id) + ' (' + id + ')' : id));
     const list = names.length === 1 ? names[0] : names.slice(0, -1).join(', ') + ' and ' + names[names.length - 1];
     return 'requests from ' + list + ' are accepted automatically';
   }
@@ -1164,14 +1188,14 @@
     label.htmlFor = box.id;
     const note = document.createElement('span');
     note.className = 'hint';
-    if (entityOf(id)) {
+    if (entityOf(id) || state.names.has(id)) {
       label.textContent = nameOf(id);
       note.className += ' mono';
       note.textContent = id;
     } else {
       label.textContent = id;
-      note.textContent = '(no access)';
-      note.title = 'You have no access to ' + id + ', so its name is not shown';
+      note.textContent = '(no such entity)';
+      note.title = 'The tenant has no entity ' + id;
     }
     li.append(box, ' ', label, ' ', note);
     return li;
@@ -1470,7 +1494,9 @@
     state.token = saved.token;
     state.expiresAt = saved.expiresAt;
     state.client = saved.client || '';
-    start();
+    state.user = typeof saved.user === 'string' ? saved.user : '';
+    if (state.user) start();
+    else sessionEnded('the session does not say which user it is (it predates this page)');
   } else {
     el.signIn.hidden = false;
     if (saved) {
