@@ -596,7 +596,13 @@ func TestDurableConsumer(t *testing.T) {
 	if err := Publish(t.Context(), s.js, "root", "RequestConnection", natsapi.Request{CommandID: "later-1", ActorUserID: "root", EntityID: "global", TargetEntityID: "eu"}); err != nil {
 		t.Fatal(err)
 	}
-	if info, err = consumerInfo(t, s.js); err != nil || info.NumPending != 1 {
+	// The consumer counts the new command a moment after the stream stored it.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if info, err = consumerInfo(t, s.js); err == nil && info.NumPending == 1 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || info.NumPending != 1 {
 		t.Fatalf("consumer pending = %v (%v), want 1", info.NumPending, err)
 	}
 	s.start(t, Config{})

@@ -18,6 +18,12 @@ import (
 // answered as a duplicate of it.
 const ErrCodeMsgIDInProcess = 10158
 
+// ErrCodeNoPeers is JetStream's error code for a replicated stream or consumer that cannot be
+// placed because too few servers are online ("no suitable peers for placement, peer
+// offline"): a cluster still forming, or a node restarting. It passes once the peers are
+// back.
+const ErrCodeNoPeers = 10005
+
 // ErrBehind marks an answer that only a server behind the stream's leader can give: after a
 // partition heals, a deposed leader answers requests for a moment (it has not yet heard of
 // its successor), from a state that lags. Such an answer says nothing about the request.
@@ -33,7 +39,7 @@ func Unavailable(err error) bool {
 	}
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) && (apiErr.Code == 503 || apiErr.Code == 408 || apiErr.Code == 500 && apiErr.ErrorCode == jetstream.JSErrCodeJetStreamNotEnabled ||
-		apiErr.ErrorCode == ErrCodeMsgIDInProcess) {
+		apiErr.ErrorCode == ErrCodeMsgIDInProcess || apiErr.ErrorCode == ErrCodeNoPeers) {
 		return true
 	}
 	for _, target := range []error{

@@ -28,6 +28,7 @@ func TestFaultsAreUnavailableNotInternal(t *testing.T) {
 		fmt.Errorf("read: %w", jetstream.ErrNoStreamResponse),
 		fmt.Errorf("append: %w", &jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}),
 		fmt.Errorf("append: %w", &jetstream.APIError{Code: 409, ErrorCode: 10158, Description: "duplicate message id is in process"}),
+		fmt.Errorf("setup: %w", &jetstream.APIError{Code: 400, ErrorCode: 10005, Description: "no suitable peers for placement, peer offline"}),
 	} {
 		if status, code := zuora.Classify(err); status != http.StatusServiceUnavailable || code != zuora.CodeBase+zuora.CategoryUnavailable {
 			t.Errorf("Classify(%v) = %d, %d; want 503, %d", err, status, code, zuora.CodeBase+zuora.CategoryUnavailable)

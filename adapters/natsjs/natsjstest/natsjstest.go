@@ -128,11 +128,11 @@ func cluster(t testing.TB, opts []*server.Options, clientPorts []int) ([]*server
 				ready = false
 			}
 		}
-		if ready && hasMetaLeader(servers) {
+		if ready && hasMetaLeader(servers) && peersOnline(servers) == n {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("natsjstest: cluster of %d did not elect a JetStream meta leader", n)
+			t.Fatalf("natsjstest: cluster of %d did not elect a JetStream meta leader with every peer online (%d online)", n, peersOnline(servers))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -227,4 +227,16 @@ func EnvFile(t testing.TB, path string) map[string]string {
 		}
 	}
 	return env
+}
+
+// peersOnline returns how many servers the JetStream meta leader sees online with their
+// statistics: until it sees every one, placing a replicated stream may fail with "no suitable
+// peers for placement, peer offline".
+func peersOnline(servers []*server.Server) int {
+	for _, s := range servers {
+		if s.JetStreamIsLeader() {
+			return len(s.JetStreamClusterPeers())
+		}
+	}
+	return 0
 }
