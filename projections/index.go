@@ -43,7 +43,8 @@ type record struct {
 	id           [16]byte
 	src, tgt, by uint32
 	status       uint8
-	odd          bool // the view is in Index.odd
+	odd          bool   // the view is in Index.odd
+	events       uint16 // the connection's events read, up to 65535 (in the record's padding)
 	requestedAt  int64
 	updatedAt    int64
 	sequence     uint64
@@ -109,8 +110,13 @@ func (x *Index) Apply(seq uint64, e events.Event) {
 		x.out[src] = append(x.out[src], r)
 		x.in[tgt] = append(x.in[tgt], r)
 	}
+	var count uint16
+	if found {
+		count = x.rec(r).events
+	}
 	x.set(r, next, src, tgt, u, isUUID)
 	x.rec(r).requested = requested
+	x.rec(r).events = min(count, math.MaxUint16-1) + 1
 	if e.Type.Object() {
 		x.applyShare(pairKey(src, tgt), seq, e)
 	}
@@ -194,6 +200,20 @@ func (x *Index) RequestSequence(source, target, id string) uint64 {
 		return x.rec(r).requested
 	}
 	return 0
+}
+
+// Span returns where connection id of the pair is in the event log, as far as the index has
+// read it: the sequence of its request (0: not read), of its last event, and how many events
+// it has. With two events or fewer, they are the request and the last one, which a reader can
+// get by sequence without searching the pair's subjects.
+func (x *Index) Span(source, target, id string) (requested, last uint64, events int) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if r, found := x.lookup(source, target, id); found {
+		rec := x.rec(r)
+		return rec.requested, rec.sequence, int(rec.events)
+	}
+	return 0, 0, 0
 }
 
 // List returns entity's views in the directions ds, in no particular order.

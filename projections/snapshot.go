@@ -13,7 +13,7 @@ import (
 )
 
 // snapshotMagic opens an index snapshot; the digit is its format's version.
-const snapshotMagic = "entityconn-index-3\n"
+const snapshotMagic = "entityconn-index-4\n"
 
 // ErrBadSnapshot is returned by [ReadIndex] for a snapshot it cannot read.
 var ErrBadSnapshot = errors.New("projections: not a readable index snapshot")
@@ -162,7 +162,7 @@ func ReadIndex(r io.Reader) (*Index, []byte, error) {
 }
 
 // recordSize is a record's size in a snapshot.
-const recordSize = 16 + 3*4 + 2 + 4*8
+const recordSize = 16 + 3*4 + 2 + 4*8 + 2
 
 func putRecord(b []byte, r *record) {
 	copy(b, r.id[:])
@@ -178,6 +178,7 @@ func putRecord(b []byte, r *record) {
 	binary.LittleEndian.PutUint64(b[38:], uint64(r.updatedAt))
 	binary.LittleEndian.PutUint64(b[46:], r.sequence)
 	binary.LittleEndian.PutUint64(b[54:], r.requested)
+	binary.LittleEndian.PutUint16(b[62:], r.events)
 }
 
 func getRecord(b []byte, r *record) {
@@ -191,6 +192,7 @@ func getRecord(b []byte, r *record) {
 	r.updatedAt = int64(binary.LittleEndian.Uint64(b[38:]))
 	r.sequence = binary.LittleEndian.Uint64(b[46:])
 	r.requested = binary.LittleEndian.Uint64(b[54:])
+	r.events = binary.LittleEndian.Uint16(b[62:])
 }
 
 // decoder reads a snapshot's body; the first failure sticks.

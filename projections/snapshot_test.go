@@ -66,6 +66,10 @@ func sameIndex(t *rapid.T, a, b *projections.Index, entities []string) {
 				if rb := b.RequestSequence(v.SourceEntityID, v.TargetEntityID, v.ID); ra != rb {
 					t.Fatalf("request sequence of %s: %d/%d", v.ID, ra, rb)
 				}
+				_, _, na := a.Span(v.SourceEntityID, v.TargetEntityID, v.ID)
+				if _, _, nb := b.Span(v.SourceEntityID, v.TargetEntityID, v.ID); na != nb {
+					t.Fatalf("events of %s: %d/%d", v.ID, na, nb)
+				}
 			}
 		}
 		for _, d := range []projections.Direction{projections.SharedBy, projections.SharedWith} {
@@ -152,9 +156,9 @@ func TestSnapshotRefusesDamage(t *testing.T) {
 // A snapshot of another format version is refused with both versions named: the index is
 // then read from the event stream.
 func TestSnapshotOfAnotherFormat(t *testing.T) {
-	old := append([]byte("entityconn-index-2\n"), make([]byte, 40)...)
+	old := append([]byte("entityconn-index-3\n"), make([]byte, 40)...)
 	_, _, err := projections.ReadIndex(bytes.NewReader(old))
-	if !errors.Is(err, projections.ErrBadSnapshot) || !strings.Contains(err.Error(), `"entityconn-index-2"`) || !strings.Contains(err.Error(), `"entityconn-index-3"`) {
+	if !errors.Is(err, projections.ErrBadSnapshot) || !strings.Contains(err.Error(), `"entityconn-index-3"`) || !strings.Contains(err.Error(), `"entityconn-index-4"`) {
 		t.Errorf("ReadIndex(format 1) = %v; want ErrBadSnapshot naming both formats", err)
 	}
 }

@@ -44,7 +44,7 @@ func (s *Service) GetAsOf(ctx context.Context, p Principal, id string, asOf time
 	if err != nil {
 		return Detail{}, err
 	}
-	hist, err := s.historyUntil(ctx, source, target, id, asOf)
+	hist, err := s.historyUntil(ctx, source, target, id, asOf, s.indexCaughtUp(ctx))
 	if err != nil {
 		return Detail{}, err
 	}
@@ -54,9 +54,18 @@ func (s *Service) GetAsOf(ctx context.Context, p Principal, id string, asOf time
 	return detailOf(id, hist), nil
 }
 
-// historyUntil returns the events of connection id that occurred at asOf or before.
-func (s *Service) historyUntil(ctx context.Context, source, target, id string, asOf time.Time) ([]Stored, error) {
-	hist, err := s.cfg.Store.Connection(ctx, source, target, id, s.bound(source, target, id))
+// historyUntil returns the events of connection id that occurred at asOf or before. spans
+// says that the list index has read the whole log (as it was a moment ago): a connection of
+// one or two events it knows is then read by their sequences, without searching its pair's
+// subjects, which on a large log costs a scan to the next event or the end.
+func (s *Service) historyUntil(ctx context.Context, source, target, id string, asOf time.Time, spans bool) ([]Stored, error) {
+	b := s.bound(source, target, id)
+	if ix := s.cfg.Index; spans && ix != nil {
+		if req, last, n := ix.Span(source, target, id); req > 0 && n <= 2 {
+			b.From, b.To, b.Events = req, last, n
+		}
+	}
+	hist, err := s.cfg.Store.Connection(ctx, source, target, id, b)
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -116,6 +125,19 @@ func (s *Service) sharedAsOf(ctx context.Context, p Principal, ds []projections.
 	return all, nil
 }
 
+// indexCaughtUp reports whether the list index has read every event stored when it was
+// called, waiting for it a little: then what it says of a connection's events is all of them
+// up to now, and an as-of read (of a time before now) may rely on it.
+func (s *Service) indexCaughtUp(ctx context.Context) bool {
+	ix := s.cfg.Index
+	if ix == nil || !ix.Ready() {
+		return false
+	}
+	wctx, cancel := context.WithTimeout(ctx, indexWait)
+	defer cancel()
+	return ix.WaitCaughtUp(wctx) == nil
+}
+
 // asOfState is a connection as of a time: its view, and the objects shared over it.
 type asOfState struct {
 	view   projections.View
@@ -127,6 +149,7 @@ type asOfState struct {
 // the shares too.
 func (s *Service) connectionsAsOf(ctx context.Context, vs []projections.View, asOf time.Time, withShares bool) ([]asOfState, error) {
 	out := make([]asOfState, 0, len(vs))
+	spans := false // whether the index has caught up: asked once, when a history is read
 	var changed []int // in out: connections with events after asOf, to fold from the log
 	for _, v := range vs {
 		if v.RequestedAt.After(asOf) {
@@ -146,12 +169,15 @@ func (s *Service) connectionsAsOf(ctx context.Context, vs []projections.View, as
 		errs error
 		sem  = make(chan struct{}, asOfReads)
 	)
+	if len(changed) > 0 {
+		spans = s.indexCaughtUp(ctx)
+	}
 	for _, i := range changed {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			v := out[i].view
-			hist, err := s.historyUntil(ctx, v.SourceEntityID, v.TargetEntityID, v.ID, asOf)
+			hist, err := s.historyUntil(ctx, v.SourceEntityID, v.TargetEntityID, v.ID, asOf, spans)
 			if err != nil {
 				mu.Lock()
 				errs = err

@@ -106,6 +106,12 @@ type Bound struct {
 	// RequestedAt, when not zero, is about when the connection was requested (its view's
 	// requestedAt); clocks may differ by up to a minute.
 	RequestedAt time.Time
+	// Events and To, when Events is 1 or 2, say that the connection has that many events:
+	// its request at From and its last at To, which are read by sequence, without searching
+	// the pair's subjects. Only a reader that knows the index has caught up with the log may
+	// say so (an as-of read).
+	Events int
+	To     uint64
 }
 
 // EventStore is the event log, the source of truth. Events of a pair are appended only on
@@ -174,6 +180,9 @@ type ListIndex interface {
 	Connection(source, target, id string) (projections.View, bool)
 	// RequestSequence returns the stream sequence of connection id's request, 0 if unknown.
 	RequestSequence(source, target, id string) uint64
+	// Span returns the sequences of connection id's request and last event, and how many
+	// events it has, as far as the index has read (zeros if unknown).
+	Span(source, target, id string) (requested, last uint64, events int)
 	// Find returns the view of connection id if entity is its source or target.
 	Find(entity, id string) (projections.View, bool)
 	// Shares returns the objects shared over connection id of the pair.

@@ -78,6 +78,21 @@ func TestAsOfOverREST(t *testing.T) {
 			t.Errorf("%s: shared with eu as of then: %d, want %d", c.name, got, c.shares)
 		}
 	}
+	// A connection of two events, which the list index lets the read take by sequence.
+	us := mustOK(a.call(t, "POST", "/v1/entity-connections", root, "global", `{"targetEntityId":"us"}`)).body["id"].(string)
+	between := instant()
+	r = mustOK(a.call(t, "PUT", "/v1/entity-connections/"+us+"/accept", root, "us", ""))
+	mustOK(a.call(t, "GET", "/v1/entity-connections?minSequence="+r.header.Get(HeaderSequence), root, "global", ""))
+	for _, c := range []struct {
+		at, status string
+		history    int
+	}{{between, "Pending", 1}, {url.QueryEscape(time.Now().UTC().Format(time.RFC3339Nano)), "Connected", 2}} {
+		r := mustOK(a.call(t, "GET", "/v1/entity-connections/"+us+"?asOf="+c.at, root, "global", ""))
+		if r.body["status"] != c.status || len(r.body["history"].([]any)) != c.history {
+			t.Errorf("global→us as of %s: %v with %d history items, want %s with %d", c.at, r.body["status"], len(r.body["history"].([]any)), c.status, c.history)
+		}
+	}
+
 	future := url.QueryEscape(time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
 	for _, path := range []string{"/v1/entity-connections?asOf=", "/v1/entity-connections/" + id + "?asOf=", "/v1/shared-objects?asOf="} {
 		for _, at := range []string{future, "yesterday", "2026-10-31"} {

@@ -166,3 +166,8 @@ func (x Index) Shares(source, target, id string) []projections.Share {
 func (x Index) SharedObjects(entity string, d projections.Direction) []projections.Share {
 	return x.s.index.SharedObjects(entity, d)
 }
+
+// Span implements [app.ListIndex].
+func (x Index) Span(source, target, id string) (requested, last uint64, events int) {
+	return x.s.index.Span(source, target, id)
+}

@@ -170,6 +170,12 @@ func (l *ListIndex) Find(entity, id string) (projections.View, bool) {
 	return l.idx.Find(entity, id)
 }
 
+// Span returns where connection id is in the log, as far as the index has read it (see
+// [projections.Index.Span]).
+func (l *ListIndex) Span(source, target, id string) (requested, last uint64, events int) {
+	return l.idx.Span(source, target, id)
+}
+
 // Shares returns the objects shared over connection id of the pair, as far as the index has
 // read the event stream.
 func (l *ListIndex) Shares(source, target, id string) []projections.Share {

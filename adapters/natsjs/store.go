@@ -181,6 +181,26 @@ func isWrongLastSequence(err error) bool {
 		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
 }
 
+// bySequence reads the events of connection id at from and, if it is another, at to: all of
+// them, when the caller knows there are no others ([Bound.Events]).
+func (s *Store) bySequence(ctx context.Context, id string, seqs ...uint64) ([]Stored, error) {
+	var out []Stored
+	for _, seq := range seqs {
+		if len(out) > 0 && out[len(out)-1].Sequence == seq {
+			break
+		}
+		st, err := s.leaderGet(ctx, msgGetRequest{Seq: seq})
+		if err != nil {
+			return nil, fmt.Errorf("natsjs: history of %s: event %d: %w", id, seq, err)
+		}
+		if st.Event.ConnectionID != id {
+			return nil, fmt.Errorf("natsjs: history of %s: event %d is of connection %s", id, seq, st.Event.ConnectionID)
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
 // PairEvents yields the events of the pair (source, target) from stream sequence from on, in
 // order, one read from the stream's leader each ([Store.leaderGet]). It stops at the first
 // error, which it yields.
@@ -222,6 +242,9 @@ type Bound = app.Bound
 // Under faults a follower's answer had missed a deny, and an accept of the denied connection
 // was stored.
 func (s *Store) Connection(ctx context.Context, source, target, id string, b Bound) ([]Stored, error) {
+	if b.From > 0 && (b.Events == 1 && b.To == b.From || b.Events == 2 && b.To > b.From) {
+		return s.bySequence(ctx, id, b.From, b.To)
+	}
 	from := max(b.From, 1)
 	requests := events.Subject(source, target, events.TypeConnectionRequested)
 	last, err := s.leaderGet(ctx, msgGetRequest{LastBySubject: requests})
