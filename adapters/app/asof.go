@@ -149,7 +149,7 @@ type asOfState struct {
 // the shares too.
 func (s *Service) connectionsAsOf(ctx context.Context, vs []projections.View, asOf time.Time, withShares bool) ([]asOfState, error) {
 	out := make([]asOfState, 0, len(vs))
-	spans := false // whether the index has caught up: asked once, when a history is read
+	spans := false    // whether the index has caught up: asked once, when a history is read
 	var changed []int // in out: connections with events after asOf, to fold from the log
 	for _, v := range vs {
 		if v.RequestedAt.After(asOf) {
