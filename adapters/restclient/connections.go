@@ -66,6 +66,29 @@ type ListOptions struct {
 }
 
 // setAsOf sets the asOf parameter of q to t in RFC 3339 (UTC), unless t is zero.
+// pageParams sets the parameters every list takes: page, size, minimum sequence, as-of time
+// (each left out when zero).
+func pageParams(q url.Values, page, pageSize int, minSequence uint64, asOf time.Time) {
+	if page > 0 {
+		q.Set("page", strconv.Itoa(page))
+	}
+	if pageSize > 0 {
+		q.Set("pageSize", strconv.Itoa(pageSize))
+	}
+	if minSequence > 0 {
+		q.Set("minSequence", strconv.FormatUint(minSequence, 10))
+	}
+	setAsOf(q, asOf)
+}
+
+// query returns q as a URL's query, "?" included, or "" when q is empty.
+func query(q url.Values) string {
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
+}
+
 func setAsOf(q url.Values, t time.Time) {
 	if !t.IsZero() {
 		q.Set("asOf", t.UTC().Format(time.RFC3339Nano))
@@ -203,21 +226,8 @@ func (c *Client) List(ctx context.Context, opts ListOptions) (Page, error) {
 	if opts.Status != "" {
 		q.Set("status", opts.Status)
 	}
-	if opts.Page > 0 {
-		q.Set("page", strconv.Itoa(opts.Page))
-	}
-	if opts.PageSize > 0 {
-		q.Set("pageSize", strconv.Itoa(opts.PageSize))
-	}
-	if opts.MinSequence > 0 {
-		q.Set("minSequence", strconv.FormatUint(opts.MinSequence, 10))
-	}
-	setAsOf(q, opts.AsOf)
-	target := c.base + "/v1/entity-connections"
-	if len(q) > 0 {
-		target += "?" + q.Encode()
-	}
-	return c.listPage(ctx, target)
+	pageParams(q, opts.Page, opts.PageSize, opts.MinSequence, opts.AsOf)
+	return c.listPage(ctx, c.base+"/v1/entity-connections"+query(q))
 }
 
 func (c *Client) listPage(ctx context.Context, target string) (Page, error) {

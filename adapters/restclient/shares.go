@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/entityconn/entityconn/events/contract"
@@ -92,21 +91,8 @@ func (c *Client) SharedObjects(ctx context.Context, opts SharedOptions) (SharedP
 	if opts.ObjectType != "" {
 		q.Set("objectType", opts.ObjectType)
 	}
-	if opts.Page > 0 {
-		q.Set("page", strconv.Itoa(opts.Page))
-	}
-	if opts.PageSize > 0 {
-		q.Set("pageSize", strconv.Itoa(opts.PageSize))
-	}
-	if opts.MinSequence > 0 {
-		q.Set("minSequence", strconv.FormatUint(opts.MinSequence, 10))
-	}
-	setAsOf(q, opts.AsOf)
-	target := c.base + "/v1/shared-objects"
-	if len(q) > 0 {
-		target += "?" + q.Encode()
-	}
-	return c.sharedPage(ctx, target)
+	pageParams(q, opts.Page, opts.PageSize, opts.MinSequence, opts.AsOf)
+	return c.sharedPage(ctx, c.base+"/v1/shared-objects"+query(q))
 }
 
 func (c *Client) sharedPage(ctx context.Context, target string) (SharedPage, error) {
