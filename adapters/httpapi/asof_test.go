@@ -93,6 +93,22 @@ func TestAsOfOverREST(t *testing.T) {
 		}
 	}
 
+	// Who may not read the past: another entity's user, and a user of a third entity.
+	sam := a.token("sam")
+	for _, c := range []struct {
+		tok, entity, path string
+		status             int
+	}{
+		{eve, "global", "/v1/entity-connections?asOf=" + t2, http.StatusForbidden},
+		{eve, "global", "/v1/shared-objects?asOf=" + t3, http.StatusForbidden},
+		{sam, "us", "/v1/entity-connections/" + id + "?asOf=" + t2, http.StatusNotFound},
+		{"", "global", "/v1/entity-connections?asOf=" + t2, http.StatusUnauthorized},
+	} {
+		if r := a.call(t, "GET", c.path, c.tok, c.entity, ""); r.status != c.status {
+			t.Errorf("GET %s in %s = %d %s, want %d", c.path, c.entity, r.status, r.raw, c.status)
+		}
+	}
+
 	future := url.QueryEscape(time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
 	for _, path := range []string{"/v1/entity-connections?asOf=", "/v1/entity-connections/" + id + "?asOf=", "/v1/shared-objects?asOf="} {
 		for _, at := range []string{future, "yesterday", "2026-10-31"} {
