@@ -97,7 +97,7 @@ func TestAsOfOverREST(t *testing.T) {
 	sam := a.token("sam")
 	for _, c := range []struct {
 		tok, entity, path string
-		status             int
+		status            int
 	}{
 		{eve, "global", "/v1/entity-connections?asOf=" + t2, http.StatusForbidden},
 		{eve, "global", "/v1/shared-objects?asOf=" + t3, http.StatusForbidden},
