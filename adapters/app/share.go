@@ -14,7 +14,8 @@ import (
 // The shares of objects (contract §7, rule 6). A share or unshare is decided on the pairs
 // from the acting entity to each target, read from the event log, and on the objects shared
 // over them, from the list index once it has read each pair up to the event the decision is
-// on: the log alone says which objects a connection shares only by reading all its events.
+// on, else from the connection's events ([Service.sharesAt]): a pair's last event alone does
+// not say which objects its connection shares.
 // The events are appended as one atomic batch, conditional on every pair, so the decision
 // holds or nothing is stored. A disconnection appends the ends of its connection's shares in
 // the same batch ([PairUpdate.Follow]).
@@ -261,15 +262,14 @@ func (s *Service) SharedObjects(ctx context.Context, p Principal, q SharedQuery)
 		ds = []projections.Direction{q.Direction}
 	}
 	var all []projections.Share
-	if !q.AsOf.IsZero() {
+	if q.AsOf.IsZero() {
+		for _, d := range ds {
+			all = append(all, ix.SharedObjects(p.EntityID, d)...)
+		}
+	} else {
 		var err error
 		if all, err = s.sharedAsOf(ctx, p, ds, q.AsOf); err != nil {
 			return SharedResult{}, err
-		}
-	}
-	for _, d := range ds {
-		if q.AsOf.IsZero() {
-			all = append(all, ix.SharedObjects(p.EntityID, d)...)
 		}
 	}
 	all = projections.FilterShares(all, q.ObjectType)
