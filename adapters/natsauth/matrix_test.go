@@ -341,12 +341,22 @@ func (m *matrix) appendEvent(e events.Event) {
 		m.t.Fatal(err)
 	}
 	store := natsjs.NewStore(&natsjs.Resources{JS: m.js, Events: stream})
-	last, _, err := store.LastOfPair(ctx, e.SourceEntityID, e.TargetEntityID)
-	if err != nil {
-		m.t.Fatal(err)
-	}
-	if _, err := store.Append(ctx, e, last.Sequence); err != nil {
-		m.t.Fatalf("append %s %s→%s: %v", e.Type, e.SourceEntityID, e.TargetEntityID, err)
+	// The last event is read by direct get, which a cluster's follower may answer before it
+	// has the event appended just before: a conflict then means "read again", as the
+	// service's own retry does.
+	for attempt := 1; ; attempt++ {
+		last, _, err := store.LastOfPair(ctx, e.SourceEntityID, e.TargetEntityID)
+		if err != nil {
+			m.t.Fatal(err)
+		}
+		_, err = store.Append(ctx, e, last.Sequence)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, natsjs.ErrConcurrentChange) || attempt == 20 {
+			m.t.Fatalf("append %s %s→%s: %v", e.Type, e.SourceEntityID, e.TargetEntityID, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
