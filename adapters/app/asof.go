@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/entityconn/entityconn/domain"
+	"github.com/entityconn/entityconn/events"
 	"github.com/entityconn/entityconn/projections"
 )
 
@@ -44,14 +45,46 @@ func (s *Service) GetAsOf(ctx context.Context, p Principal, id string, asOf time
 	if err != nil {
 		return Detail{}, err
 	}
-	hist, err := s.historyUntil(ctx, source, target, id, asOf, s.indexCaughtUp(ctx))
-	if err != nil {
-		return Detail{}, err
+	spans := s.indexCaughtUp(ctx)
+	hist, ok := s.requestOnly(source, target, id, asOf, spans)
+	if !ok {
+		if hist, err = s.historyUntil(ctx, source, target, id, asOf, spans); err != nil {
+			return Detail{}, err
+		}
 	}
 	if len(hist) == 0 {
 		return Detail{}, fmt.Errorf("%w: %s did not exist at %s", domain.ErrConnectionNotFound, id, asOf.UTC().Format(time.RFC3339Nano))
 	}
 	return detailOf(id, hist), nil
+}
+
+// requestOnly answers from the list index alone when it shows that the history of
+// connection id up to asOf is at most its request: requested after asOf (no history), or
+// requested at asOf or before and changed by no other event until after asOf (its only event
+// is the request, or its second one occurred after asOf). The index holds all that the
+// request event says (its time, its user, its pair; the actor entity of a request is its
+// source), so the log is not read: on a large log, reading one event from a message block
+// the server has not read lately costs loading the whole block. spans says that the index
+// has read the whole log; false when it cannot tell.
+func (s *Service) requestOnly(source, target, id string, asOf time.Time, spans bool) ([]Stored, bool) {
+	ix := s.cfg.Index
+	if !spans || ix == nil {
+		return nil, false
+	}
+	req, _, n := ix.Span(source, target, id)
+	v, found := ix.Connection(source, target, id)
+	if req == 0 || !found || v.RequestedBy == "" {
+		return nil, false
+	}
+	switch {
+	case asOf.Before(v.RequestedAt):
+		return nil, true
+	case n == 1, n == 2 && asOf.Before(v.UpdatedAt):
+		return []Stored{{Sequence: req, Event: events.Event{Type: events.TypeConnectionRequested, ConnectionID: id,
+			SourceEntityID: source, TargetEntityID: target, ActorUserID: v.RequestedBy, ActorEntityID: source,
+			OccurredAt: v.RequestedAt}}}, true
+	}
+	return nil, false
 }
 
 // historyUntil returns the events of connection id that occurred at asOf or before. spans
