@@ -68,17 +68,9 @@ func (s *Store) AppendBatch(ctx context.Context, es []events.Event, expect []app
 		if err := e.Validate(); err != nil {
 			return nil, err
 		}
-		data, err := events.Encode(e)
+		m, err := appendMsg(ctx, e)
 		if err != nil {
 			return nil, err
-		}
-		m := &nats.Msg{Subject: AppendSubject(e), Data: data, Header: nats.Header{}}
-		m.Header.Set(events.HeaderMsgID, e.EventID)
-		if e.ConnectionID != "" {
-			m.Header.Set(events.HeaderConnectionID, e.ConnectionID)
-		}
-		if id := CorrelationID(ctx); id != "" {
-			m.Header.Set(events.HeaderCorrelationID, id)
 		}
 		msgs[i] = m
 	}

@@ -51,10 +51,20 @@ type Stored = app.Stored
 type Store struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
+	group  *groupCommit // nil: each conditional append is a publish of its own
 }
 
-// NewStore returns a store on the event stream of r.
-func NewStore(r *Resources) *Store { return &Store{js: r.JS, stream: r.Events} }
+// NewStore returns a store on the event stream of r. The single-event appends of its
+// decisions ([Store.UpdatePair]) are committed in groups ([GroupCommit]) unless an option
+// says otherwise.
+func NewStore(r *Resources, opts ...StoreOption) *Store {
+	s := &Store{js: r.JS, stream: r.Events}
+	s.group = newGroupCommit(s, DefaultGroupCommit)
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 // LastOfPair returns the last event of the pair (source, target) and whether there is one.
 // It reads with a direct get, which a follower may serve: the result can be stale, and an
@@ -85,15 +95,9 @@ func (s *Store) Append(ctx context.Context, e events.Event, expect uint64) (uint
 	if err := e.Validate(); err != nil {
 		return 0, err
 	}
-	data, err := events.Encode(e)
+	msg, err := appendMsg(ctx, e)
 	if err != nil {
 		return 0, err
-	}
-	msg := &nats.Msg{Subject: AppendSubject(e), Data: data, Header: nats.Header{}}
-	msg.Header.Set(events.HeaderMsgID, e.EventID)
-	msg.Header.Set(events.HeaderConnectionID, e.ConnectionID)
-	if id := CorrelationID(ctx); id != "" {
-		msg.Header.Set(events.HeaderCorrelationID, id)
 	}
 	pair := events.PairSubject(e.SourceEntityID, e.TargetEntityID)
 	// A publish that timed out may have been stored: trying it again is safe, as the same
@@ -129,6 +133,24 @@ func (s *Store) Append(ctx context.Context, e events.Event, expect uint64) (uint
 		return last.Sequence, nil
 	}
 	return 0, ErrConcurrentChange
+}
+
+// appendMsg returns the message that appends e: its body, its id for de-duplication, its
+// connection, and the correlation id of ctx.
+func appendMsg(ctx context.Context, e events.Event) (*nats.Msg, error) {
+	data, err := events.Encode(e)
+	if err != nil {
+		return nil, err
+	}
+	msg := &nats.Msg{Subject: AppendSubject(e), Data: data, Header: nats.Header{}}
+	msg.Header.Set(events.HeaderMsgID, e.EventID)
+	if e.ConnectionID != "" {
+		msg.Header.Set(events.HeaderConnectionID, e.ConnectionID)
+	}
+	if id := CorrelationID(ctx); id != "" {
+		msg.Header.Set(events.HeaderCorrelationID, id)
+	}
+	return msg, nil
 }
 
 // stored checks that the event at seq, which JetStream named as the one e's id was first

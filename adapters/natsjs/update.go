@@ -36,7 +36,11 @@ func (c conditional) LastOfPair(ctx context.Context, source, target string) (app
 }
 
 func (c conditional) AppendIf(ctx context.Context, e events.Event, expect uint64) (uint64, error) {
-	seq, err := c.s.Append(ctx, e, expect)
+	appendIf := c.s.Append
+	if c.s.group != nil {
+		appendIf = c.s.group.append
+	}
+	seq, err := appendIf(ctx, e, expect)
 	if err != nil && !errors.Is(err, ErrConcurrentChange) {
 		return 0, unavailable(err)
 	}

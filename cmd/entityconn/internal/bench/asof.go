@@ -24,7 +24,7 @@ const asOfChanged = 5
 // the span the connections were requested over. Before it, a fifth of the outbound
 // connections of the sampled entities are accepted, after that span: a list as of a time in
 // it folds those connections' events from the log, the others come from the list index.
-func benchAsOf(ctx context.Context, st *Stack, entities, samples int, from, to time.Time) ([]benchResult, error) {
+func benchAsOf(ctx context.Context, st *Stack, entities, samples int, from, to time.Time) ([]benchResult, []projections.View, error) {
 	sampled := make([]string, min(samples, 100, entities))
 	for i := range sampled {
 		sampled[i] = fmt.Sprintf("e%d", rand.IntN(entities))
@@ -41,14 +41,14 @@ func benchAsOf(ctx context.Context, st *Stack, entities, samples int, from, to t
 			_, err := st.Service.Execute(ctx, app.Principal{UserID: "bench", EntityID: v.TargetEntityID},
 				app.CommandID{Door: app.DoorREST, Key: uuid.NewString()}, domain.AcceptConnection{ConnectionID: v.ID})
 			if err != nil {
-				return nil, fmt.Errorf("accept %s: %w", v.ID, err)
+				return nil, nil, fmt.Errorf("accept %s: %w", v.ID, err)
 			}
 			accepted++
 			acceptedConns = append(acceptedConns, v)
 		}
 	}
 	if len(conns) == 0 {
-		return nil, fmt.Errorf("no connections of the sampled entities")
+		return nil, nil, fmt.Errorf("no connections of the sampled entities")
 	}
 	span := to.Sub(from)
 	at := func() time.Time { return from.Add(time.Duration(rand.Int64N(int64(span) + 1))) }
@@ -59,7 +59,7 @@ func benchAsOf(ctx context.Context, st *Stack, entities, samples int, from, to t
 		t := time.Now()
 		_, err := st.Service.GetAsOf(ctx, app.Principal{UserID: "bench", EntityID: v.SourceEntityID}, v.ID, at())
 		if err != nil && !errorsIsNotFound(err) {
-			return nil, fmt.Errorf("get as of: %w", err)
+			return nil, nil, fmt.Errorf("get as of: %w", err)
 		}
 		one[i] = time.Since(t)
 	}
@@ -67,18 +67,9 @@ func benchAsOf(ctx context.Context, st *Stack, entities, samples int, from, to t
 	// sequence; the first read of a message block the server has not read lately loads it.
 	var logged []time.Duration
 	if len(acceptedConns) > 0 {
-		logged = make([]time.Duration, samples)
-		for i := range logged {
-			v := acceptedConns[rand.IntN(len(acceptedConns))]
-			t := time.Now()
-			d, err := st.Service.GetAsOf(ctx, app.Principal{UserID: "bench", EntityID: v.SourceEntityID}, v.ID, t)
-			if err != nil {
-				return nil, fmt.Errorf("get as of now: %w", err)
-			}
-			logged[i] = time.Since(t)
-			if len(d.History) != 2 {
-				return nil, fmt.Errorf("get as of now: %s has %d events in its history, want its request and acceptance", v.ID, len(d.History))
-			}
+		var err error
+		if logged, err = asOfFromLog(ctx, st, acceptedConns, samples); err != nil {
+			return nil, nil, err
 		}
 	}
 	lists := make([]time.Duration, samples)
@@ -86,7 +77,7 @@ func benchAsOf(ctx context.Context, st *Stack, entities, samples int, from, to t
 		ent := sampled[rand.IntN(len(sampled))]
 		t := time.Now()
 		if _, err := st.Service.List(ctx, app.Principal{UserID: "bench", EntityID: ent}, app.ListQuery{Page: 1, PageSize: 30, AsOf: at()}); err != nil {
-			return nil, fmt.Errorf("list as of: %w", err)
+			return nil, nil, fmt.Errorf("list as of: %w", err)
 		}
 		lists[i] = time.Since(t)
 	}
@@ -103,7 +94,26 @@ func benchAsOf(ctx context.Context, st *Stack, entities, samples int, from, to t
 	r2 := benchResult{Phase: "as-of one entity's list", Ops: samples,
 		Note: fmt.Sprintf("a page of one of those entities, both directions, as of such a time; %d of their %d outbound connections accepted since, read from the log", accepted, len(conns))}
 	r2.P50Ms, r2.P99Ms = percentiles(lists)
-	return append(results, r2), nil
+	return append(results, r2), acceptedConns, nil
+}
+
+// asOfFromLog reads n random connections of accepted as of now, and returns how long each
+// took: their request and acceptance are read from the log by sequence.
+func asOfFromLog(ctx context.Context, st *Stack, accepted []projections.View, n int) ([]time.Duration, error) {
+	lat := make([]time.Duration, n)
+	for i := range lat {
+		v := accepted[rand.IntN(len(accepted))]
+		t := time.Now()
+		d, err := st.Service.GetAsOf(ctx, app.Principal{UserID: "bench", EntityID: v.SourceEntityID}, v.ID, t)
+		if err != nil {
+			return nil, fmt.Errorf("get as of now: %w", err)
+		}
+		lat[i] = time.Since(t)
+		if len(d.History) != 2 {
+			return nil, fmt.Errorf("get as of now: %s has %d events in its history, want its request and acceptance", v.ID, len(d.History))
+		}
+	}
+	return lat, nil
 }
 
 // errorsIsNotFound reports whether err says the connection did not exist (yet) at the time.

@@ -133,7 +133,7 @@ func benchScale(ctx context.Context, cfg benchConfig, start Start, emptyRate flo
 	results = append(results, lr)
 
 	stopProf = cfg.prof.cpu("asof")
-	asOf, err := benchAsOf(ctx, st, e, min(1000, cfg.ops), from, to)
+	asOf, accepted, err := benchAsOf(ctx, st, e, min(1000, cfg.ops), from, to)
 	stopProf()
 	if err != nil {
 		return nil, fmt.Errorf("as-of reads: %w", err)
@@ -166,6 +166,18 @@ func benchScale(ctx context.Context, cfg benchConfig, start Start, emptyRate flo
 			Note: fmt.Sprintf("as memory per connection, after %v without requests", cfg.idleWait)},
 			benchResult{Phase: "live heap per connection, idle", Ops: n, Value: float64(heapAlloc()-heapBase) / float64(n), Unit: "B",
 				Note: fmt.Sprintf("as live heap per connection, after %v without requests", cfg.idleWait)})
+		// An as-of read from the log now finds the server's message blocks unread lately.
+		if len(accepted) > 0 {
+			cold := min(50, len(accepted))
+			lat, err := asOfFromLog(ctx, st, accepted, cold)
+			if err != nil {
+				return nil, fmt.Errorf("as-of reads after idling: %w", err)
+			}
+			r := benchResult{Phase: "as-of one connection from the log, idle server", Ops: cold,
+				Note: fmt.Sprintf("as \"as-of one connection, from the log\", the first %d reads after %v without requests, when the server has let go of what it had read of its message blocks: a read of a block not in memory loads it whole (8 MB)", cold, cfg.idleWait)}
+			r.P50Ms, r.P99Ms = percentiles(lat)
+			results = append(results, r)
+		}
 	}
 
 	// The command rate with n connections stored, against the empty store.

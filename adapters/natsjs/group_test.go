@@ -1,0 +1,200 @@
+package natsjs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/entityconn/entityconn/adapters/natsjs/natsjstest"
+	"github.com/entityconn/entityconn/events"
+)
+
+// groupBackends are the deployments group commit is checked on.
+var groupBackends = []struct {
+	name     string
+	replicas int
+	start    func(testing.TB) string
+}{
+	{"single", 1, func(t testing.TB) string { _, url := natsjstest.Single(t); return url }},
+	{"cluster-R3", 3, func(t testing.TB) string { _, url := natsjstest.Cluster(t, 3); return url }},
+}
+
+func groupSetup(t *testing.T, url string, replicas int) *Resources {
+	t.Helper()
+	js, err := jetstream.New(natsjstest.Connect(t, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	r, err := Setup(ctx, js, replicas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func groupEvent(id, src, tgt string) events.Event {
+	return events.Event{EventID: id, Type: events.TypeConnectionRequested, ConnectionID: "c-" + id, SourceEntityID: src, TargetEntityID: tgt,
+		ActorUserID: "alice", ActorEntityID: src, OccurredAt: time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)}
+}
+
+// Appends that wait together are committed together, and each is stored exactly once at the
+// sequence its caller is answered with.
+func TestGroupCommitStoresEachAppendOnce(t *testing.T) {
+	for _, b := range groupBackends {
+		t.Run(b.name, func(t *testing.T) {
+			if testing.Short() && b.replicas > 1 {
+				t.Skip("cluster")
+			}
+			r := groupSetup(t, b.start(t), b.replicas)
+			s := NewStore(r, WithGroupCommit(GroupCommit{MaxBatch: 50, InFlight: 1}))
+			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+			defer cancel()
+			const writers, each = 32, 20
+			seqs := make([][]uint64, writers)
+			var wg sync.WaitGroup
+			for w := range writers {
+				wg.Go(func() {
+					for i := range each {
+						e := groupEvent(fmt.Sprintf("w%d-%d", w, i), fmt.Sprintf("s%d", w), fmt.Sprintf("t%d", i))
+						seq, err := s.group.append(ctx, e, 0)
+						if err != nil {
+							t.Errorf("append %s: %v", e.EventID, err)
+							return
+						}
+						seqs[w] = append(seqs[w], seq)
+					}
+				})
+			}
+			wg.Wait()
+			info, err := r.Events.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.State.Msgs != writers*each {
+				t.Fatalf("%d events stored, want %d", info.State.Msgs, writers*each)
+			}
+			for w := range writers {
+				for i, seq := range seqs[w] {
+					m, err := r.Events.GetMsg(ctx, seq)
+					if err != nil {
+						t.Fatal(err)
+					}
+					st, err := decodeRaw(m)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if want := fmt.Sprintf("w%d-%d", w, i); st.Event.EventID != want {
+						t.Fatalf("sequence %d answered for %s holds %s", seq, want, st.Event.EventID)
+					}
+				}
+			}
+			stats := s.GroupStats()
+			t.Logf("%+v", stats)
+			if stats.Batches == 0 || stats.Appends != writers*each || stats.Refused != 0 {
+				t.Fatalf("group commit: %+v; want batches, %d appends, none refused", stats, writers*each)
+			}
+		})
+	}
+}
+
+// A batch the server refuses because one condition fails is sent again append by append:
+// the append whose pair changed fails as it would alone, an append whose event is stored
+// already gets its sequence, and the others are stored, each once.
+func TestGroupCommitRefusedBatch(t *testing.T) {
+	for _, b := range groupBackends {
+		t.Run(b.name, func(t *testing.T) {
+			if testing.Short() && b.replicas > 1 {
+				t.Skip("cluster")
+			}
+			r := groupSetup(t, b.start(t), b.replicas)
+			s := NewStore(r, WithGroupCommit(GroupCommit{MaxBatch: 50, InFlight: 1}))
+			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+			defer cancel()
+			stored := groupEvent("stored", "a", "b")
+			first, err := s.Append(ctx, stored, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			changed := groupEvent("changed", "c", "d")
+			if _, err := s.Append(ctx, changed, 0); err != nil {
+				t.Fatal(err)
+			}
+			fresh := groupEvent("fresh", "e", "f")
+			late := groupEvent("late", "c", "d") // decided on c→d before "changed" was stored
+			batch := []*groupAppend{
+				{ctx: ctx, e: fresh, expect: 0},
+				{ctx: ctx, e: late, expect: 0},
+				{ctx: ctx, e: stored, expect: 0}, // a retry of an append that was stored
+			}
+			for _, a := range batch {
+				if a.msg, err = appendMsg(ctx, a.e); err != nil {
+					t.Fatal(err)
+				}
+				a.done = make(chan struct{})
+			}
+			if s.group.commit(batch) {
+				t.Fatal("the batch was stored whole, with a condition that fails")
+			}
+			if batch[0].err != nil || batch[0].seq == 0 {
+				t.Errorf("fresh: %d, %v; want stored", batch[0].seq, batch[0].err)
+			}
+			if !errors.Is(batch[1].err, ErrConcurrentChange) {
+				t.Errorf("late: %d, %v; want a concurrent change", batch[1].seq, batch[1].err)
+			}
+			if batch[2].err != nil || batch[2].seq != first {
+				t.Errorf("stored: %d, %v; want its first sequence %d", batch[2].seq, batch[2].err, first)
+			}
+			info, err := r.Events.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.State.Msgs != 3 {
+				t.Fatalf("%d events stored, want 3 (stored, changed, fresh)", info.State.Msgs)
+			}
+		})
+	}
+}
+
+// A batch takes the oldest appends, one per pair, up to its size; the appends of callers
+// that have gone are answered and dropped.
+func TestGroupCommitTake(t *testing.T) {
+	g := newGroupCommit(&Store{}, GroupCommit{MaxBatch: 2, InFlight: 1})
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	mk := func(ctx context.Context, id, src, tgt string) *groupAppend {
+		return &groupAppend{ctx: ctx, e: groupEvent(id, src, tgt), done: make(chan struct{})}
+	}
+	bg := context.Background()
+	dropped := mk(gone, "x", "r", "s")
+	g.queue = []*groupAppend{mk(bg, "a", "p", "q"), mk(bg, "b", "p", "q"), dropped, mk(bg, "c", "t", "u"), mk(bg, "d", "v", "w")}
+	ids := func(as []*groupAppend) (out []string) {
+		for _, a := range as {
+			out = append(out, a.e.EventID)
+		}
+		return out
+	}
+	if got := fmt.Sprint(ids(g.take())); got != "[a c]" {
+		t.Errorf("first batch %s, want [a c]: one per pair, two at most, the gone one dropped", got)
+	}
+	select {
+	case <-dropped.done:
+		if !errors.Is(dropped.err, context.Canceled) {
+			t.Errorf("the gone caller's append was answered %v", dropped.err)
+		}
+	default:
+		t.Error("the gone caller's append was not answered")
+	}
+	if got := fmt.Sprint(ids(g.take())); got != "[b d]" {
+		t.Errorf("second batch %s, want [b d]", got)
+	}
+	if got := g.take(); len(got) != 0 || len(g.queue) != 0 {
+		t.Errorf("third batch %v with %d left, want nothing", ids(got), len(g.queue))
+	}
+}
