@@ -22,6 +22,7 @@ import (
 
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/natsapi"
+	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/zuora"
 	"github.com/entityconn/entityconn/domain"
 )
@@ -60,6 +61,10 @@ type Config struct {
 	// [DefaultMaxDeliver]. A command that still fails for a transient reason on its last
 	// delivery gets an error outcome and goes to the poison stream.
 	MaxDeliver int
+	// GroupCommit is how outcomes published at the same time are stored together
+	// ([natsjs.GroupCommit]); the zero value means [natsjs.DefaultGroupCommit], a MaxBatch
+	// of 1 publishes each on its own.
+	GroupCommit natsjs.GroupCommit
 
 	// hook, for tests, is called at the stages of handling named by the stage constants.
 	hook func(stage string)
@@ -114,6 +119,7 @@ type Door struct {
 	log    *slog.Logger
 	router *message.Router
 	sub    *subscriber
+	group  *natsjs.Batcher // of the outcomes' publications; nil: none
 
 	attempt    time.Duration // bound of one execution of a command
 	pubTimeout time.Duration // bound of one publication (outcome, poison)
@@ -150,6 +156,11 @@ func Start(ctx context.Context, nc *nats.Conn, x *natsapi.Executor, cfg Config) 
 		pubTimeout: max(cfg.Budget/8, 100*time.Millisecond),
 		runDone:    make(chan struct{}),
 	}
+	group := cfg.GroupCommit
+	if group == (natsjs.GroupCommit{}) {
+		group = natsjs.DefaultGroupCommit
+	}
+	d.group = natsjs.NewBatcher(nc, group)
 	topics := []string{unknownTopic}
 	for _, name := range natsapi.Commands {
 		topics = append(topics, topicOf(name))
@@ -375,15 +386,33 @@ func (d *Door) publishOutcome(ctx context.Context, in inbound, o natsapi.Outcome
 	if err != nil {
 		return fmt.Errorf("natscmd: encode outcome: %w", err)
 	}
-	msg := &nats.Msg{Subject: OutcomeAppendPrefix + strings.TrimPrefix(OutcomeSubject(in.entity), OutcomePrefix), Data: data, Header: nats.Header{}}
-	msg.Header.Set(nats.MsgIdHdr, "outcome-"+in.commandID)
-	msg.Header.Set(HeaderCommandID, in.commandID)
-	msg.Header.Set(HeaderCommand, headerValue(in.name))
-	msg.Header.Set(HeaderCorrelationID, in.correlationID)
-	msg.Header.Set(HeaderWatermillCorrelationID, in.correlationID)
+	id := "outcome-" + in.commandID
+	newMsg := func() *nats.Msg {
+		msg := &nats.Msg{Subject: OutcomeAppendPrefix + strings.TrimPrefix(OutcomeSubject(in.entity), OutcomePrefix), Data: data, Header: nats.Header{}}
+		msg.Header.Set(nats.MsgIdHdr, id)
+		msg.Header.Set(HeaderCommandID, in.commandID)
+		msg.Header.Set(HeaderCommand, headerValue(in.name))
+		msg.Header.Set(HeaderCorrelationID, in.correlationID)
+		msg.Header.Set(HeaderWatermillCorrelationID, in.correlationID)
+		return msg
+	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.pubTimeout)
 	defer cancel()
-	if _, err := d.js.PublishMsg(pctx, msg); err != nil {
+	// Alone, or again after its batch was refused or unanswered: the message id stores it
+	// once.
+	alone := func(ctx context.Context) (uint64, error) {
+		ack, err := d.js.PublishMsg(ctx, newMsg())
+		if err != nil {
+			return 0, err
+		}
+		return ack.Sequence, nil
+	}
+	if d.group != nil {
+		_, err = d.group.Write(pctx, newMsg(), id, alone)
+	} else {
+		_, err = alone(pctx)
+	}
+	if err != nil {
 		return fmt.Errorf("%w: natscmd: publish outcome of %s: %w", app.ErrUnavailable, in.commandID, err)
 	}
 	return nil

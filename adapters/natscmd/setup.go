@@ -158,7 +158,9 @@ func OutcomeStreamConfig(replicas int) jetstream.StreamConfig {
 		MaxAge:           OutcomeMaxAge,
 		Duplicates:       DuplicateWindow,
 		AllowDirect:      true,
-		Replicas:         replicas,
+		// Outcomes published at the same time are stored as one batch (group commit).
+		AllowAtomicPublish: true,
+		Replicas:           replicas,
 	}
 }
 

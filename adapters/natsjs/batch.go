@@ -114,7 +114,12 @@ func (s *Store) AppendBatch(ctx context.Context, es []events.Event, expect []app
 // publishBatch sends msgs as one atomic batch under a new batch id and waits for the
 // commit's answer.
 func (s *Store) publishBatch(ctx context.Context, msgs []*nats.Msg) (batchAck, error) {
-	nc := s.js.Conn()
+	return publishBatch(ctx, s.js.Conn(), msgs)
+}
+
+// publishBatch sends msgs on nc as one atomic batch under a new batch id and waits for the
+// commit's answer.
+func publishBatch(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg) (batchAck, error) {
 	id := uuid.NewString()
 	for i, m := range msgs {
 		m.Header.Set(headerBatchID, id)

@@ -11,89 +11,208 @@ import (
 	"github.com/entityconn/entityconn/events"
 )
 
-// Group commit (decision 32): the conditional appends of single events that wait at the
-// same time are stored as one atomic batch, each message with its own pair's condition, so
-// that the server writes (and syncs to disk) them together and answers them with one
-// acknowledgement. Nothing waits for company: an append that finds a batch slot free is sent
-// at once, alone, as a plain publish; the appends that arrive while the batches in flight
-// are committing make up the next one. A batch never holds two events of one pair (the
-// second one's condition would refuse the batch); it is cut at [GroupCommit.MaxBatch]
-// events. When the server refuses a batch, or does not answer, each of its appends is sent
-// again alone ([Store.Append]): one whose pair has changed then fails as it would have
-// alone, the others are stored (or found stored: their ids are de-duplicated, and an append
-// whose event is its pair's last is recognised), so no event is stored twice and none is
-// acknowledged without being stored.
+// Group commit (decision 32): conditional writes to one stream that wait at the same time
+// are stored as one atomic batch, each message with its own condition, so that the server
+// writes (and syncs to disk) them together and answers them with one acknowledgement. It
+// serves the appends of commands' single events ([Store]) and the writes of their outcome
+// records ([Outcomes]). Nothing waits for company: a write that finds a batch slot free is
+// sent at once, alone, as it would be without group commit; the writes that arrive while
+// the batches in flight are committing make up the next one. A batch never holds two writes
+// of one key (an event's pair, a record's key: the second one's condition would refuse the
+// batch) and is cut at [GroupCommit.MaxBatch] writes. When the server refuses a batch, or
+// does not answer, each of its writes is sent again alone: one whose condition fails then
+// fails as it would have alone, the others are stored, or found stored (an event's id is
+// de-duplicated, and an append whose event is its pair's last is recognised; a record
+// written already fails its condition, as a lost acknowledgement's retry does without
+// group commit), so nothing is stored twice and nothing acknowledged is not stored.
 
 // GroupCommit configures group commit.
 type GroupCommit struct {
-	// MaxBatch bounds the events of a batch (the server takes at most 1,000).
+	// MaxBatch bounds the writes of a batch (the server takes at most 1,000); 1 or less
+	// turns group commit off.
 	MaxBatch int
 	// InFlight bounds the batches committing at once.
 	InFlight int
 }
 
-// DefaultGroupCommit is the configuration of [NewStore].
+// DefaultGroupCommit is the configuration of [NewStore] and [NewOutcomes].
 var DefaultGroupCommit = GroupCommit{MaxBatch: 256, InFlight: 2}
-
-// StoreOption configures a [Store].
-type StoreOption func(*Store)
-
-// WithGroupCommit sets the group commit of a store's single-event appends; a MaxBatch of 1
-// or less turns it off, so that each append is a publish of its own.
-func WithGroupCommit(g GroupCommit) StoreOption {
-	return func(s *Store) { s.group = newGroupCommit(s, g) }
-}
-
-type groupCommit struct {
-	s   *Store
-	cfg GroupCommit
-
-	mu      sync.Mutex
-	queue   []*groupAppend
-	running int // batches being taken or committed
-	stats   GroupStats
-}
 
 // GroupStats counts what group commit did.
 type GroupStats struct {
-	// Appends is the number of appends committed, alone or in batches; Batches the number of
-	// batches of two or more of them; Batched the appends in those batches; Refused the
-	// batches the server refused or did not answer, whose appends were sent again alone.
-	Appends, Batches, Batched, Refused uint64
+	// Writes is the number of writes committed, alone or in batches; Batches the number of
+	// batches of two or more of them; Batched the writes in those batches; Refused the
+	// batches the server refused or did not answer, whose writes were sent again alone.
+	Writes, Batches, Batched, Refused uint64
 }
 
-// GroupStats returns what the store's group commit has done so far (zero without it).
-func (s *Store) GroupStats() GroupStats {
-	if s.group == nil {
-		return GroupStats{}
-	}
-	s.group.mu.Lock()
-	defer s.group.mu.Unlock()
-	return s.group.stats
+// Batcher group-commits writes to streams that allow atomic batches: each write carries its
+// own condition, if any, and a key of which a batch holds one write. The event store and
+// the outcome records use one each; the durable door one for its outcomes.
+type Batcher struct {
+	nc  *nats.Conn
+	cfg GroupCommit
+
+	mu      sync.Mutex
+	queue   []*groupWrite
+	running int // goroutines taking and committing batches
+	stats   GroupStats
 }
 
-// groupAppend is one append waiting in a group.
-type groupAppend struct {
-	ctx    context.Context
-	e      events.Event
-	expect uint64
-	msg    *nats.Msg
-	seq    uint64
-	err    error
-	done   chan struct{}
+// groupWrite is one write waiting in a group.
+type groupWrite struct {
+	ctx   context.Context
+	msg   *nats.Msg // with its condition
+	key   string    // a batch holds one write of a key
+	alone func(context.Context) (uint64, error)
+	seq   uint64
+	err   error
+	done  chan struct{}
 }
 
-func newGroupCommit(s *Store, cfg GroupCommit) *groupCommit {
+// NewBatcher returns a batcher on nc, nil when cfg turns group commit off.
+func NewBatcher(nc *nats.Conn, cfg GroupCommit) *Batcher {
 	if cfg.MaxBatch <= 1 {
 		return nil
 	}
 	cfg.MaxBatch = min(cfg.MaxBatch, 1000)
 	cfg.InFlight = max(cfg.InFlight, 1)
-	return &groupCommit{s: s, cfg: cfg}
+	return &Batcher{nc: nc, cfg: cfg}
 }
 
-// append is [Store.Append] through the group.
-func (g *groupCommit) append(ctx context.Context, e events.Event, expect uint64) (uint64, error) {
+// Stats returns what the batcher has done so far (zero for nil).
+func (b *Batcher) Stats() GroupStats {
+	if b == nil {
+		return GroupStats{}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stats
+}
+
+// Write stores msg, which carries its condition, with the next batch, and returns its stream
+// sequence. alone is how it is written by itself: when it is the only write waiting, and
+// when its batch is refused; it must tell a write stored already (a batch whose answer was
+// lost) from a new one, as a retry of a write must. Messages of one batch go to one stream.
+func (b *Batcher) Write(ctx context.Context, msg *nats.Msg, key string, alone func(context.Context) (uint64, error)) (uint64, error) {
+	w := &groupWrite{ctx: ctx, msg: msg, key: key, alone: alone, done: make(chan struct{})}
+	b.mu.Lock()
+	b.queue = append(b.queue, w)
+	start := b.running < b.cfg.InFlight
+	if start {
+		b.running++
+	}
+	b.mu.Unlock()
+	if start {
+		go b.flush()
+	}
+	select {
+	case <-w.done:
+		return w.seq, w.err
+	case <-ctx.Done():
+		// It may still be stored (so may a write whose answer is lost): a retry of the
+		// command finds it.
+		return 0, ctx.Err()
+	}
+}
+
+// flush commits batches while writes wait.
+func (b *Batcher) flush() {
+	for {
+		b.mu.Lock()
+		batch := b.take()
+		if len(batch) == 0 {
+			b.running--
+			b.mu.Unlock()
+			return
+		}
+		b.stats.Writes += uint64(len(batch))
+		if len(batch) > 1 {
+			b.stats.Batches++
+			b.stats.Batched += uint64(len(batch))
+		}
+		b.mu.Unlock()
+		if !b.commit(batch) {
+			b.mu.Lock()
+			b.stats.Refused++
+			b.mu.Unlock()
+		}
+	}
+}
+
+// take removes the next batch from the queue: the oldest writes, at most one per key and
+// MaxBatch in all. Writes whose caller has gone are answered and dropped. The caller holds
+// b.mu.
+func (b *Batcher) take() []*groupWrite {
+	var batch, rest []*groupWrite
+	keys := map[string]bool{}
+	for _, w := range b.queue {
+		if err := w.ctx.Err(); err != nil {
+			w.err = err
+			close(w.done)
+			continue
+		}
+		if len(batch) == b.cfg.MaxBatch || keys[w.key] {
+			rest = append(rest, w)
+			continue
+		}
+		keys[w.key] = true
+		batch = append(batch, w)
+	}
+	clear(b.queue)
+	b.queue = append(b.queue[:0], rest...)
+	return batch
+}
+
+// commit stores batch, and answers each of its writes. It returns false when a batch of two
+// or more was refused or not answered, and its writes were sent alone.
+func (b *Batcher) commit(batch []*groupWrite) bool {
+	if len(batch) == 1 {
+		w := batch[0]
+		w.seq, w.err = w.alone(w.ctx)
+		close(w.done)
+		return true
+	}
+	msgs := make([]*nats.Msg, len(batch))
+	for i, w := range batch {
+		msgs[i] = w.msg
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	ack, err := publishBatch(ctx, b.nc, msgs)
+	cancel()
+	if err == nil && ack.Count == len(batch) {
+		for i, w := range batch {
+			w.seq = ack.Seq - uint64(len(batch)-1-i)
+			close(w.done)
+		}
+		return true
+	}
+	// Refused whole (a condition failed, an id seen before, the leader changing) or
+	// unanswered: each write on its own finds out which.
+	var wg sync.WaitGroup
+	for _, w := range batch {
+		wg.Go(func() {
+			w.seq, w.err = w.alone(w.ctx)
+			close(w.done)
+		})
+	}
+	wg.Wait()
+	return false
+}
+
+// StoreOption configures a [Store].
+type StoreOption func(*Store)
+
+// WithGroupCommit sets the group commit of a store's single-event appends.
+func WithGroupCommit(g GroupCommit) StoreOption {
+	return func(s *Store) { s.group = NewBatcher(s.js.Conn(), g) }
+}
+
+// GroupStats returns what the store's group commit has done so far.
+func (s *Store) GroupStats() GroupStats { return s.group.Stats() }
+
+// appendGrouped is [Store.Append] through the store's group commit.
+func (s *Store) appendGrouped(ctx context.Context, e events.Event, expect uint64) (uint64, error) {
 	if err := e.Validate(); err != nil {
 		return 0, err
 	}
@@ -101,110 +220,36 @@ func (g *groupCommit) append(ctx context.Context, e events.Event, expect uint64)
 	if err != nil {
 		return 0, err
 	}
-	a := &groupAppend{ctx: ctx, e: e, expect: expect, msg: msg, done: make(chan struct{})}
-	g.mu.Lock()
-	g.queue = append(g.queue, a)
-	start := g.running < g.cfg.InFlight
-	if start {
-		g.running++
-	}
-	g.mu.Unlock()
-	if start {
-		go g.flush()
-	}
-	select {
-	case <-a.done:
-		return a.seq, a.err
-	case <-ctx.Done():
-		// It may still be stored (so may an append whose answer is lost): a retry of the
-		// command finds it.
-		return 0, ctx.Err()
-	}
+	pair := events.PairSubject(e.SourceEntityID, e.TargetEntityID)
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expect, 10))
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, pair)
+	return s.group.Write(ctx, msg, pair, func(ctx context.Context) (uint64, error) { return s.Append(ctx, e, expect) })
 }
 
-// flush commits batches while appends wait.
-func (g *groupCommit) flush() {
-	for {
-		g.mu.Lock()
-		batch := g.take()
-		if len(batch) == 0 {
-			g.running--
-			g.mu.Unlock()
-			return
-		}
-		g.stats.Appends += uint64(len(batch))
-		if len(batch) > 1 {
-			g.stats.Batches++
-			g.stats.Batched += uint64(len(batch))
-		}
-		g.mu.Unlock()
-		if !g.commit(batch) {
-			g.mu.Lock()
-			g.stats.Refused++
-			g.mu.Unlock()
-		}
-	}
+// groupKV is a key-value bucket whose creates and updates go through group commit; its
+// stream allows atomic batches ([Setup]).
+type groupKV struct {
+	jetstream.KeyValue
+	b *Batcher
 }
 
-// take removes the next batch from the queue: the oldest appends, at most one per pair and
-// MaxBatch in all. Appends whose caller has gone are answered and dropped. The caller holds
-// g.mu.
-func (g *groupCommit) take() []*groupAppend {
-	var batch, rest []*groupAppend
-	pairs := map[string]bool{}
-	for _, a := range g.queue {
-		if err := a.ctx.Err(); err != nil {
-			a.err = err
-			close(a.done)
-			continue
-		}
-		pair := events.PairSubject(a.e.SourceEntityID, a.e.TargetEntityID)
-		if len(batch) == g.cfg.MaxBatch || pairs[pair] {
-			rest = append(rest, a)
-			continue
-		}
-		pairs[pair] = true
-		batch = append(batch, a)
+func (g groupKV) Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
+	if len(opts) > 0 {
+		return g.KeyValue.Create(ctx, key, value, opts...)
 	}
-	clear(g.queue)
-	g.queue = append(g.queue[:0], rest...)
-	return batch
+	return g.put(ctx, key, value, 0, func(ctx context.Context) (uint64, error) { return g.KeyValue.Create(ctx, key, value) })
 }
 
-// commit stores batch, and answers each of its appends. It returns false when a batch of
-// two or more was refused or not answered, and its appends were sent alone.
-func (g *groupCommit) commit(batch []*groupAppend) bool {
-	if len(batch) == 1 {
-		a := batch[0]
-		a.seq, a.err = g.s.Append(a.ctx, a.e, a.expect)
-		close(a.done)
-		return true
-	}
-	msgs := make([]*nats.Msg, len(batch))
-	for i, a := range batch {
-		a.msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(a.expect, 10))
-		a.msg.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, events.PairSubject(a.e.SourceEntityID, a.e.TargetEntityID))
-		msgs[i] = a.msg
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-	ack, err := g.s.publishBatch(ctx, msgs)
-	cancel()
-	if err == nil && ack.Count == len(batch) {
-		for i, a := range batch {
-			a.seq = ack.Seq - uint64(len(batch)-1-i)
-			close(a.done)
-		}
-		return true
-	}
-	// Refused whole (a pair changed, an id seen before, the leader changing) or unanswered:
-	// each append on its own finds out which.
-	var wg sync.WaitGroup
-	for _, a := range batch {
-		wg.Go(func() {
-			a.seq, a.err = g.s.Append(a.ctx, a.e, a.expect)
-			close(a.done)
-		})
-	}
-	wg.Wait()
-	return false
+func (g groupKV) Update(ctx context.Context, key string, value []byte, revision uint64) (uint64, error) {
+	return g.put(ctx, key, value, revision, func(ctx context.Context) (uint64, error) {
+		return g.KeyValue.Update(ctx, key, value, revision)
+	})
+}
+
+// put writes value under key on the condition that key's last revision is last (0: none).
+func (g groupKV) put(ctx context.Context, key string, value []byte, last uint64, alone func(context.Context) (uint64, error)) (uint64, error) {
+	subject := "$KV." + g.Bucket() + "." + key
+	msg := &nats.Msg{Subject: subject, Data: value, Header: nats.Header{}}
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(last, 10))
+	return g.b.Write(ctx, msg, subject, alone)
 }

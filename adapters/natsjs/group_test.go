@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/entityconn/entityconn/adapters/natsjs/natsjstest"
@@ -63,7 +64,7 @@ func TestGroupCommitStoresEachAppendOnce(t *testing.T) {
 				wg.Go(func() {
 					for i := range each {
 						e := groupEvent(fmt.Sprintf("w%d-%d", w, i), fmt.Sprintf("s%d", w), fmt.Sprintf("t%d", i))
-						seq, err := s.group.append(ctx, e, 0)
+						seq, err := s.appendGrouped(ctx, e, 0)
 						if err != nil {
 							t.Errorf("append %s: %v", e.EventID, err)
 							return
@@ -97,7 +98,7 @@ func TestGroupCommitStoresEachAppendOnce(t *testing.T) {
 			}
 			stats := s.GroupStats()
 			t.Logf("%+v", stats)
-			if stats.Batches == 0 || stats.Appends != writers*each || stats.Refused != 0 {
+			if stats.Batches == 0 || stats.Writes != writers*each || stats.Refused != 0 {
 				t.Fatalf("group commit: %+v; want batches, %d appends, none refused", stats, writers*each)
 			}
 		})
@@ -128,16 +129,17 @@ func TestGroupCommitRefusedBatch(t *testing.T) {
 			}
 			fresh := groupEvent("fresh", "e", "f")
 			late := groupEvent("late", "c", "d") // decided on c→d before "changed" was stored
-			batch := []*groupAppend{
-				{ctx: ctx, e: fresh, expect: 0},
-				{ctx: ctx, e: late, expect: 0},
-				{ctx: ctx, e: stored, expect: 0}, // a retry of an append that was stored
-			}
-			for _, a := range batch {
-				if a.msg, err = appendMsg(ctx, a.e); err != nil {
+			var batch []*groupWrite
+			for _, e := range []events.Event{fresh, late, stored} { // stored: a retry of an append that was stored
+				msg, err := appendMsg(ctx, e)
+				if err != nil {
 					t.Fatal(err)
 				}
-				a.done = make(chan struct{})
+				pair := events.PairSubject(e.SourceEntityID, e.TargetEntityID)
+				msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+				msg.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, pair)
+				batch = append(batch, &groupWrite{ctx: ctx, msg: msg, key: pair, done: make(chan struct{}),
+					alone: func(ctx context.Context) (uint64, error) { return s.Append(ctx, e, 0) }})
 			}
 			if s.group.commit(batch) {
 				t.Fatal("the batch was stored whole, with a condition that fails")
@@ -165,18 +167,18 @@ func TestGroupCommitRefusedBatch(t *testing.T) {
 // A batch takes the oldest appends, one per pair, up to its size; the appends of callers
 // that have gone are answered and dropped.
 func TestGroupCommitTake(t *testing.T) {
-	g := newGroupCommit(&Store{}, GroupCommit{MaxBatch: 2, InFlight: 1})
+	g := NewBatcher(nil, GroupCommit{MaxBatch: 2, InFlight: 1})
 	gone, cancel := context.WithCancel(context.Background())
 	cancel()
-	mk := func(ctx context.Context, id, src, tgt string) *groupAppend {
-		return &groupAppend{ctx: ctx, e: groupEvent(id, src, tgt), done: make(chan struct{})}
+	mk := func(ctx context.Context, id, src, tgt string) *groupWrite {
+		return &groupWrite{ctx: ctx, msg: &nats.Msg{Subject: id}, key: src + "." + tgt, done: make(chan struct{})}
 	}
 	bg := context.Background()
 	dropped := mk(gone, "x", "r", "s")
-	g.queue = []*groupAppend{mk(bg, "a", "p", "q"), mk(bg, "b", "p", "q"), dropped, mk(bg, "c", "t", "u"), mk(bg, "d", "v", "w")}
-	ids := func(as []*groupAppend) (out []string) {
-		for _, a := range as {
-			out = append(out, a.e.EventID)
+	g.queue = []*groupWrite{mk(bg, "a", "p", "q"), mk(bg, "b", "p", "q"), dropped, mk(bg, "c", "t", "u"), mk(bg, "d", "v", "w")}
+	ids := func(ws []*groupWrite) (out []string) {
+		for _, w := range ws {
+			out = append(out, w.msg.Subject)
 		}
 		return out
 	}
@@ -196,5 +198,63 @@ func TestGroupCommitTake(t *testing.T) {
 	}
 	if got := g.take(); len(got) != 0 || len(g.queue) != 0 {
 		t.Errorf("third batch %v with %d left, want nothing", ids(got), len(g.queue))
+	}
+}
+
+// The outcome records' creates and updates through group commit keep their conditions: of
+// writers racing to create one key exactly one does, an update on a stale revision fails,
+// and each write on its own key is stored once.
+func TestGroupCommitKeyValue(t *testing.T) {
+	_, url := natsjstest.Single(t)
+	r := groupSetup(t, url, 1)
+	o := NewOutcomesGrouped(r, GroupCommit{MaxBatch: 50, InFlight: 1})
+	kv := o.kv
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	created, exists := 0, 0
+	for i := range 40 {
+		wg.Go(func() {
+			rev, err := kv.Create(ctx, fmt.Sprintf("k%d", i), []byte("a"))
+			if err != nil {
+				t.Errorf("create k%d: %v", i, err)
+				return
+			}
+			if _, err := kv.Update(ctx, fmt.Sprintf("k%d", i), []byte("b"), rev); err != nil {
+				t.Errorf("update k%d: %v", i, err)
+			}
+			if _, err := kv.Update(ctx, fmt.Sprintf("k%d", i), []byte("c"), rev); !errors.Is(err, jetstream.ErrKeyExists) {
+				t.Errorf("update k%d on a stale revision: %v, want refused", i, err)
+			}
+		})
+		wg.Go(func() {
+			_, err := kv.Create(ctx, "contended", []byte(fmt.Sprint(i)))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				created++
+			case errors.Is(err, jetstream.ErrKeyExists):
+				exists++
+			default:
+				t.Errorf("create contended: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if created != 1 || exists != 39 {
+		t.Errorf("racing creates of one key: %d created, %d refused; want 1 and 39", created, exists)
+	}
+	for i := range 40 {
+		e, err := r.Idempotency.Get(ctx, fmt.Sprintf("k%d", i))
+		if err != nil || string(e.Value()) != "b" {
+			t.Fatalf("k%d: %v %v, want b", i, e, err)
+		}
+	}
+	stats := o.GroupStats()
+	t.Logf("%+v", stats)
+	if stats.Batches == 0 {
+		t.Errorf("no write was batched: %+v", stats)
 	}
 }

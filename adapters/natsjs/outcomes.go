@@ -43,7 +43,8 @@ var ErrKeyReused = app.ErrKeyReused
 // the conditional append and that check, never the lease: the lease only decides who
 // answers (docs/decisions.md).
 type Outcomes struct {
-	kv jetstream.KeyValue
+	kv    jetstream.KeyValue
+	group *Batcher // of kv's creates and updates; nil: none
 	// Lease is how long an attempt holds its key without renewing it: the longest a retry
 	// waits for an attempt whose process died. Attempts renew it every Lease/3.
 	Lease time.Duration
@@ -55,10 +56,24 @@ type Outcomes struct {
 // DefaultLease is the lease of an attempt on its key ([Outcomes.Lease]).
 const DefaultLease = 5 * time.Second
 
-// NewOutcomes returns the outcome records of r.
+// NewOutcomes returns the outcome records of r. Their writes are committed in groups
+// ([DefaultGroupCommit]).
 func NewOutcomes(r *Resources) *Outcomes {
-	return &Outcomes{kv: r.Idempotency, Lease: DefaultLease, Poll: 100 * time.Millisecond, now: time.Now}
+	return NewOutcomesGrouped(r, DefaultGroupCommit)
 }
+
+// NewOutcomesGrouped returns the outcome records of r, whose writes are committed in groups
+// as g says.
+func NewOutcomesGrouped(r *Resources, g GroupCommit) *Outcomes {
+	o := &Outcomes{kv: r.Idempotency, Lease: DefaultLease, Poll: 100 * time.Millisecond, now: time.Now}
+	if o.group = NewBatcher(r.JS.Conn(), g); o.group != nil {
+		o.kv = groupKV{KeyValue: r.Idempotency, b: o.group}
+	}
+	return o
+}
+
+// GroupStats returns what the group commit of the records' writes has done so far.
+func (o *Outcomes) GroupStats() GroupStats { return o.group.Stats() }
 
 type outcomeRecord struct {
 	Fingerprint string    `json:"fingerprint"`

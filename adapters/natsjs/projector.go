@@ -152,7 +152,9 @@ func (p *Projector) project(ctx context.Context) error {
 	p.cache = make(map[string]cachedView) // another projector may have written meanwhile
 	p.flights, p.acked, p.verify = nil, p.ck.seq, false
 
-	f := &flight{events: make([]stored, 0, p.batch)}
+	// A flight's events are sized by what has arrived: at a live pace most flights hold one
+	// event, and a slice sized for a whole batch would be allocated (and cleared) for each.
+	f := &flight{}
 	for ev, err := range followEvents(ctx, p.r, allEvents, p.ck.seq, 2*p.batch, p.log.With("follower", "projector")) {
 		if err != nil {
 			// A newer version's event type, or a corrupt message: views cannot show it,
@@ -170,6 +172,9 @@ func (p *Projector) project(ctx context.Context) error {
 				s.keys = append(s.keys, sk[0], sk[1])
 			}
 		}
+		if f.events == nil {
+			f.events = make([]stored, 0, min(uint64(p.batch), ev.Pending+1))
+		}
 		f.events = append(f.events, s)
 		if f.pending = ev.Pending; f.pending > 0 && len(f.events) < p.batch {
 			continue // more has arrived: add it to the batch
@@ -177,7 +182,7 @@ func (p *Projector) project(ctx context.Context) error {
 		if err := p.write(ctx, f); err != nil {
 			return err
 		}
-		f = &flight{events: make([]stored, 0, p.batch)}
+		f = &flight{}
 	}
 	return ctx.Err()
 }

@@ -314,7 +314,26 @@ func Setup(ctx context.Context, js jetstream.JetStream, replicas int) (*Resource
 			return nil, fmt.Errorf("natsjs: bucket %s: %w", b.cfg.Bucket, err)
 		}
 	}
+	// The outcome records' writes are committed in groups, as atomic batches ([Outcomes]).
+	if err := Attempts(ctx, func(ctx context.Context) error { return allowAtomicPublish(ctx, js, "KV_"+BucketIdempotency) }); err != nil {
+		return nil, fmt.Errorf("natsjs: bucket %s: allow atomic batches: %w", BucketIdempotency, err)
+	}
 	return r, nil
+}
+
+// allowAtomicPublish lets stream take atomic batches, unless it does already.
+func allowAtomicPublish(ctx context.Context, js jetstream.JetStream, stream string) error {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return err
+	}
+	cfg := s.CachedInfo().Config
+	if cfg.AllowAtomicPublish {
+		return nil
+	}
+	cfg.AllowAtomicPublish = true
+	_, err = js.UpdateStream(ctx, cfg)
+	return err
 }
 
 // sameEventStreamConfig reports whether have, a stream's configuration as the server

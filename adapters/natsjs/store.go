@@ -51,7 +51,7 @@ type Stored = app.Stored
 type Store struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
-	group  *groupCommit // nil: each conditional append is a publish of its own
+	group  *Batcher // nil: each conditional append is a publish of its own
 }
 
 // NewStore returns a store on the event stream of r. The single-event appends of its
@@ -59,7 +59,7 @@ type Store struct {
 // says otherwise.
 func NewStore(r *Resources, opts ...StoreOption) *Store {
 	s := &Store{js: r.JS, stream: r.Events}
-	s.group = newGroupCommit(s, DefaultGroupCommit)
+	s.group = NewBatcher(r.JS.Conn(), DefaultGroupCommit)
 	for _, o := range opts {
 		o(s)
 	}

@@ -38,7 +38,7 @@ func (c conditional) LastOfPair(ctx context.Context, source, target string) (app
 func (c conditional) AppendIf(ctx context.Context, e events.Event, expect uint64) (uint64, error) {
 	appendIf := c.s.Append
 	if c.s.group != nil {
-		appendIf = c.s.group.append
+		appendIf = c.s.appendGrouped
 	}
 	seq, err := appendIf(ctx, e, expect)
 	if err != nil && !errors.Is(err, ErrConcurrentChange) {

@@ -53,6 +53,9 @@ type serveConfig struct {
 	// ([natsjs.Leaders]); it matters only with --replicas above 1.
 	GatherLeaders bool
 	Fsync         bool
+	// NoGroupCommit sends each append of a command's event on its own (a measurement's
+	// baseline); by default appends that wait together are one batch ([natsjs.GroupCommit]).
+	NoGroupCommit bool
 	LogLevel      slog.Level
 	BaseURL       string
 	ExtNATS       externalNATS
@@ -237,6 +240,7 @@ type stack struct {
 	external   externalNATS    // how the service signs in to an external NATS
 	nc         *nats.Conn
 	res        *natsjs.Resources
+	store      *natsjs.Store
 	dirs       *natsjs.DirectoryStore
 	views      *natsjs.Views
 	index      *natsjs.ListIndex
@@ -407,9 +411,14 @@ func (st *stack) build(cfg *serveConfig, loadDir func(context.Context, *natsjs.D
 		cancel()
 	}
 	st.metrics.ListIndex(st.index.Sequence) // after the snapshot: it replaces the index
+	group := natsjs.DefaultGroupCommit
+	if cfg.NoGroupCommit {
+		group = natsjs.GroupCommit{}
+	}
+	st.store = natsjs.NewStore(st.res, natsjs.WithGroupCommit(group))
 	st.svc = app.New(app.Config{
-		Store: natsjs.NewStore(st.res), Views: st.views, Index: st.index, Directory: st.dirs,
-		Outcomes: natsjs.NewOutcomes(st.res), PendingTTL: cfg.PendingTTL, Metrics: st.metrics, Log: log,
+		Store: st.store, Views: st.views, Index: st.index, Directory: st.dirs,
+		Outcomes: natsjs.NewOutcomesGrouped(st.res, group), PendingTTL: cfg.PendingTTL, Metrics: st.metrics, Log: log,
 	})
 
 	// The NATS request/reply door.

@@ -30,7 +30,7 @@ func bench(ctx context.Context, cfg benchConfig, start Start, progress io.Writer
 		return nil, err
 	}
 	defer os.RemoveAll(data)
-	st, err := start(ctx, StartConfig{Data: data, NATSURL: cfg.natsURL, Fsync: cfg.fsync, LoadDir: func(ctx context.Context, dirs *natsjs.DirectoryStore) error {
+	st, err := start(ctx, StartConfig{Data: data, NATSURL: cfg.natsURL, Fsync: cfg.fsync, GroupCommit: cfg.groupCommit, LoadDir: func(ctx context.Context, dirs *natsjs.DirectoryStore) error {
 		_, _, err := dirs.Import(ctx, []byte(benchDirectory(entities)))
 		return err
 	}})
@@ -51,6 +51,7 @@ func bench(ctx context.Context, cfg benchConfig, start Start, progress io.Writer
 	results = append(results, raw)
 
 	stopProf := cfg.prof.cpu("in-process")
+	g0 := groupStats(st)
 	inproc := runLoad(ctx, "entityconn in-process commands", cfg, progress, func(ctx context.Context) error {
 		_, err := request(ctx, st, next)
 		return err
@@ -59,7 +60,9 @@ func bench(ctx context.Context, cfg benchConfig, start Start, progress io.Writer
 	if inproc.err != nil {
 		return nil, inproc.err
 	}
-	results = append(results, inproc.result(raw.OpsPerSec))
+	r := inproc.result(raw.OpsPerSec)
+	r.Note = groupNote(g0, groupStats(st))
+	results = append(results, r)
 
 	httpRes, err := benchHTTP(ctx, st, cfg, progress, next)
 	if err != nil {
@@ -143,4 +146,28 @@ func pairsAfter(e, n int) func() (string, string) {
 	var k atomic.Int64
 	k.Store(int64(n))
 	return func() (string, string) { return pairOf(int(k.Add(1)-1), e) }
+}
+
+// groupStats returns what the stack's group commit has done so far.
+func groupStats(st *Stack) natsjs.GroupStats {
+	if st.Store == nil {
+		return natsjs.GroupStats{}
+	}
+	return st.Store.GroupStats()
+}
+
+// groupNote says what group commit did between two of its counts.
+func groupNote(before, after natsjs.GroupStats) string {
+	appends, batches, batched := after.Writes-before.Writes, after.Batches-before.Batches, after.Batched-before.Batched
+	if appends == 0 {
+		return "group commit off"
+	}
+	note := fmt.Sprintf("group commit: %.0f%% of the appends in batches", 100*float64(batched)/float64(appends))
+	if batches > 0 {
+		note += fmt.Sprintf(" of %.1f on average", float64(batched)/float64(batches))
+	}
+	if refused := after.Refused - before.Refused; refused > 0 {
+		note += fmt.Sprintf(", %d batches refused and sent again append by append", refused)
+	}
+	return note
 }

@@ -26,6 +26,7 @@ type benchConfig struct {
 	lagFor      time.Duration
 	natsURL     string
 	fsync       bool
+	groupCommit bool
 	connections int
 	entities    int
 	idleWait    time.Duration
@@ -46,6 +47,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.DurationVar(&cfg.lagFor, "lag-duration", 5*time.Second, "how long the projection-lag phase runs")
 	fs.StringVar(&cfg.natsURL, "nats-url", getenv("NATS_URL"), "measure on this NATS instead of an embedded server (creates and deletes a BENCH_RAW stream; entityconn's own streams must be empty)")
 	fs.BoolVar(&cfg.fsync, "fsync", true, "embedded server: fsync every write, as serve does by default")
+	fs.BoolVar(&cfg.groupCommit, "group-commit", true, "store the events of commands that wait together as one batch, as serve does; false: each on its own")
 	fs.IntVar(&cfg.connections, "connections", 1_000_000, "connections stored for the scale phases (rebuild, restart, list, memory, populated rate); 0 skips them")
 	fs.IntVar(&cfg.entities, "entities", 10_000, "entities the stored connections are spread over")
 	fs.DurationVar(&cfg.idleWait, "idle-wait", 130*time.Second, "after the scale phases' lists, wait this long without requests and measure memory again (the server's caches of its message blocks expire after 2 minutes); 0 skips it")

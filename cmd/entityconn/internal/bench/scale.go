@@ -78,7 +78,7 @@ func benchScale(ctx context.Context, cfg benchConfig, start Start, emptyRate flo
 
 	// Restart to ready, first with NATS running on (as with --nats-url): entityconn's own start.
 	began = time.Now()
-	st, restart, err := startReady(ctx, start, StartConfig{NATSURL: ns.ClientURL(), Data: data})
+	st, restart, err := startReady(ctx, start, StartConfig{NATSURL: ns.ClientURL(), Data: data, GroupCommit: cfg.groupCommit})
 	if err != nil {
 		return nil, fmt.Errorf("restart: %w", err)
 	}
@@ -99,7 +99,7 @@ func benchScale(ctx context.Context, cfg benchConfig, start Start, emptyRate flo
 	// Then the whole process as serve runs it by default: the embedded server restores the store.
 	stopProf = cfg.prof.cpu("restart-embedded")
 	began = time.Now()
-	st, restart, err = startReady(ctx, start, StartConfig{Data: data, Fsync: cfg.fsync})
+	st, restart, err = startReady(ctx, start, StartConfig{Data: data, Fsync: cfg.fsync, GroupCommit: cfg.groupCommit})
 	stopProf()
 	if err != nil {
 		return nil, fmt.Errorf("restart: %w", err)

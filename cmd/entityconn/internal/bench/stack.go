@@ -23,6 +23,7 @@ type Stack struct {
 	NATS           *nats.Conn
 	ServiceOptions []nats.Option
 	Resources      *natsjs.Resources
+	Store          *natsjs.Store
 	Service        *app.Service
 	// API is the HTTP handler of the REST API, not listening.
 	API   http.Handler
@@ -39,6 +40,8 @@ type StartConfig struct {
 	Data    string
 	NATSURL string
 	Fsync   bool
+	// GroupCommit stores the appends of commands that wait together as one batch.
+	GroupCommit bool
 	// LoadDir puts a directory into the directory store.
 	LoadDir func(context.Context, *natsjs.DirectoryStore) error
 }
