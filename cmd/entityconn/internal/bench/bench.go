@@ -44,11 +44,22 @@ func bench(ctx context.Context, cfg benchConfig, start Start, progress io.Writer
 	next := pairSource(entities)
 	var results []benchResult
 
-	raw, err := benchRaw(ctx, st, cfg, progress)
+	raw, err := benchRaw(ctx, st.NATS, cfg, progress)
 	if err != nil {
 		return nil, fmt.Errorf("raw appends: %w", err)
 	}
+	if cfg.fsync && cfg.natsURL == "" {
+		raw.Note = "also the disk: every write synced"
+	}
 	results = append(results, raw)
+	if !cfg.fsync || cfg.natsURL != "" {
+		disk, err := benchDisk(ctx, cfg, progress)
+		if err != nil {
+			return nil, fmt.Errorf("the disk: %w", err)
+		}
+		disk.Note = "an embedded server of its own that syncs every write, whatever --fsync: how fast this disk is"
+		results = append(results, disk)
+	}
 
 	stopProf := cfg.prof.cpu("in-process")
 	g0 := groupStats(st)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -24,8 +25,8 @@ import (
 // benchRaw measures raw JetStream: conditional appends of event-sized messages, each writer
 // to fresh subjects with an expected last subject sequence of 0, on a stream configured like
 // the event stream.
-func benchRaw(ctx context.Context, st *Stack, cfg benchConfig, progress io.Writer) (benchResult, error) {
-	js, err := jetstream.New(st.NATS)
+func benchRaw(ctx context.Context, nc *nats.Conn, cfg benchConfig, progress io.Writer) (benchResult, error) {
+	js, err := jetstream.New(nc)
 	if err != nil {
 		return benchResult{}, err
 	}
@@ -54,6 +55,34 @@ func benchRaw(ctx context.Context, st *Stack, cfg benchConfig, progress io.Write
 	}
 	r := l.result(0)
 	r.Phase = "raw JetStream conditional append"
+	return r, nil
+}
+
+// benchDisk measures the disk: raw conditional appends at the same concurrency on an
+// embedded server of its own that syncs every write, whatever the run's --fsync, so that a
+// reader tells a slow disk from a slow service. A run with fsync measures that in its raw
+// row already.
+func benchDisk(ctx context.Context, cfg benchConfig, progress io.Writer) (benchResult, error) {
+	dir, err := os.MkdirTemp("", "entityconn-bench-disk-")
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer os.RemoveAll(dir)
+	ns, err := natsjs.StartEmbedded(natsjs.EmbeddedOptions{StoreDir: dir, InProcessOnly: true, SyncAlways: true})
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer ns.Shutdown()
+	nc, err := nats.Connect(ns.ClientURL(), nats.InProcessServer(ns))
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer nc.Close()
+	r, err := benchRaw(ctx, nc, cfg, progress)
+	if err != nil {
+		return benchResult{}, err
+	}
+	r.Phase = "the disk: raw conditional append, fsync"
 	return r, nil
 }
 
