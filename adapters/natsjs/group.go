@@ -213,16 +213,10 @@ func (s *Store) GroupStats() GroupStats { return s.group.Stats() }
 
 // appendGrouped is [Store.Append] through the store's group commit.
 func (s *Store) appendGrouped(ctx context.Context, e events.Event, expect uint64) (uint64, error) {
-	if err := e.Validate(); err != nil {
-		return 0, err
-	}
-	msg, err := appendMsg(ctx, e)
+	msg, pair, err := conditionalMsg(ctx, e, expect)
 	if err != nil {
 		return 0, err
 	}
-	pair := events.PairSubject(e.SourceEntityID, e.TargetEntityID)
-	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expect, 10))
-	msg.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, pair)
 	return s.group.Write(ctx, msg, pair, func(ctx context.Context) (uint64, error) { return s.Append(ctx, e, expect) })
 }
 

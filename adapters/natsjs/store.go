@@ -92,19 +92,15 @@ func (s *Store) LastOfPair(ctx context.Context, source, target string) (Stored, 
 // pair's last event and, within the stream's duplicate window, the de-duplicated one are
 // compared: an id reused outside the window on another pair is not detected here.
 func (s *Store) Append(ctx context.Context, e events.Event, expect uint64) (uint64, error) {
-	if err := e.Validate(); err != nil {
-		return 0, err
-	}
-	msg, err := appendMsg(ctx, e)
+	msg, _, err := conditionalMsg(ctx, e, expect)
 	if err != nil {
 		return 0, err
 	}
-	pair := events.PairSubject(e.SourceEntityID, e.TargetEntityID)
 	// A publish that timed out may have been stored: trying it again is safe, as the same
 	// event id and expectation either find it (a duplicate, or the pair's last event is
 	// ours) or store it once.
 	ack, err := retrying(ctx, writeTimeout, func(ctx context.Context) (*jetstream.PubAck, error) {
-		ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequenceForSubject(expect, pair))
+		ack, err := s.js.PublishMsg(ctx, msg)
 		if behindExpectation(err, expect) {
 			// Not the leader's answer: ask again (the fault test saw a deposed leader's
 			// refusal arrive before the real leader's acknowledgement of the same append).
@@ -151,6 +147,22 @@ func appendMsg(ctx context.Context, e events.Event) (*nats.Msg, error) {
 		msg.Header.Set(events.HeaderCorrelationID, id)
 	}
 	return msg, nil
+}
+
+// conditionalMsg returns the message that appends e on the condition that the last event
+// of its pair is at sequence expect (0: none), and the pair's subject filter.
+func conditionalMsg(ctx context.Context, e events.Event, expect uint64) (*nats.Msg, string, error) {
+	if err := e.Validate(); err != nil {
+		return nil, "", err
+	}
+	msg, err := appendMsg(ctx, e)
+	if err != nil {
+		return nil, "", err
+	}
+	pair := events.PairSubject(e.SourceEntityID, e.TargetEntityID)
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expect, 10))
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, pair)
+	return msg, pair, nil
 }
 
 // stored checks that the event at seq, which JetStream named as the one e's id was first
