@@ -258,3 +258,31 @@ func TestGroupCommitKeyValue(t *testing.T) {
 		t.Errorf("no write was batched: %+v", stats)
 	}
 }
+
+// A group smaller than MinBatch is sent write by write, side by side: no batch, the same
+// answers.
+func TestGroupCommitSmallGroupAlone(t *testing.T) {
+	_, url := natsjstest.Single(t)
+	r := groupSetup(t, url, 1)
+	s := NewStore(r, WithGroupCommit(GroupCommit{MaxBatch: 50, MinBatch: 4, InFlight: 1}))
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if _, err := s.Append(ctx, groupEvent("changed", "c", "d"), 0); err != nil {
+		t.Fatal(err)
+	}
+	var batch []*groupWrite
+	for _, e := range []events.Event{groupEvent("fresh", "e", "f"), groupEvent("late", "c", "d")} {
+		msg, pair, err := conditionalMsg(ctx, e, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch = append(batch, &groupWrite{ctx: ctx, msg: msg, key: pair, done: make(chan struct{}),
+			alone: func(ctx context.Context) (uint64, error) { return s.Append(ctx, e, 0) }})
+	}
+	if !s.group.commit(batch) {
+		t.Fatal("a group below MinBatch was sent as a batch, and refused")
+	}
+	if batch[0].err != nil || batch[0].seq != 2 || !errors.Is(batch[1].err, ErrConcurrentChange) {
+		t.Fatalf("fresh: %d %v, late: %d %v; want fresh stored at 2, late refused", batch[0].seq, batch[0].err, batch[1].seq, batch[1].err)
+	}
+}
