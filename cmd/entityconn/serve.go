@@ -61,6 +61,19 @@ type serveConfig struct {
 	ExtNATS       externalNATS
 }
 
+// groupCommit returns how writes are committed in groups (decision 32). A server of one
+// replica stages each atomic batch in a file store that it syncs to disk whatever its own
+// setting: group commit pays on the embedded server only when it syncs every write anyway
+// (--fsync, the default), and on a cluster (--replicas above 1), which stages batches in
+// memory; an external server of one replica may not sync, so there it is off.
+func (c *serveConfig) groupCommit() natsjs.GroupCommit {
+	embedded := c.NATSURL == ""
+	if c.NoGroupCommit || embedded && !c.Fsync || !embedded && c.Replicas <= 1 {
+		return natsjs.GroupCommit{MaxBatch: 1}
+	}
+	return natsjs.DefaultGroupCommit
+}
+
 // serveFlags declares serve's flags, each defaulting to its environment variable.
 func serveFlags(getenv func(string) string, stderr io.Writer) (*flag.FlagSet, *serveConfig, *[]error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -411,10 +424,7 @@ func (st *stack) build(cfg *serveConfig, loadDir func(context.Context, *natsjs.D
 		cancel()
 	}
 	st.metrics.ListIndex(st.index.Sequence) // after the snapshot: it replaces the index
-	group := natsjs.DefaultGroupCommit
-	if cfg.NoGroupCommit {
-		group = natsjs.GroupCommit{}
-	}
+	group := cfg.groupCommit()
 	st.store = natsjs.NewStore(st.res, natsjs.WithGroupCommit(group))
 	st.svc = app.New(app.Config{
 		Store: st.store, Views: st.views, Index: st.index, Directory: st.dirs,
@@ -435,7 +445,7 @@ func (st *stack) build(cfg *serveConfig, loadDir func(context.Context, *natsjs.D
 	// The durable command door (Watermill on JetStream).
 	var door *natscmd.Door
 	err = w.do(step{name: "the durable command door", each: setupAttempt}, func(ctx context.Context) (err error) {
-		door, err = natscmd.Start(ctx, st.nc, st.exec, natscmd.Config{Replicas: cfg.Replicas, Log: log})
+		door, err = natscmd.Start(ctx, st.nc, st.exec, natscmd.Config{Replicas: cfg.Replicas, Log: log, GroupCommit: group})
 		return err
 	})
 	if err != nil {

@@ -75,7 +75,9 @@ func bench(ctx context.Context, cfg benchConfig, start Start, progress io.Writer
 	r.Note = groupNote(g0, groupStats(st))
 	results = append(results, r)
 
+	stopProf = cfg.prof.cpu("http")
 	httpRes, err := benchHTTP(ctx, st, cfg, progress, next)
+	stopProf()
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
 	}

@@ -52,7 +52,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.IntVar(&cfg.entities, "entities", 10_000, "entities the stored connections are spread over")
 	fs.DurationVar(&cfg.idleWait, "idle-wait", 130*time.Second, "after the scale phases' lists, wait this long without requests and measure memory again (the server's caches of its message blocks expire after 2 minutes); 0 skips it")
 	cfg.prof.warn = stderr
-	fs.StringVar(&cfg.prof.dir, "profile-dir", "", "write CPU profiles of the in-process phase and the scale phases, and heap profiles of the process serving the stored connections (serving, and idle after --idle-wait), into this directory")
+	fs.StringVar(&cfg.prof.dir, "profile-dir", "", "write CPU profiles of the in-process and HTTP phases and the scale phases, and heap profiles of the process serving the stored connections (serving, and idle after --idle-wait), into this directory")
 	if code, ok := cli.ParseFlags(fs, args, stderr); !ok {
 		return code
 	}
