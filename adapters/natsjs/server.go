@@ -1,8 +1,8 @@
 // Package natsjs keeps entityconn's state in NATS JetStream: the event store (stream
-// ENTITYCONN_EVENTS), the projector that writes the Outbound and Inbound views (KV bucket
-// ENTITYCONN_VIEWS), the expiry index and projector checkpoint (KV ENTITYCONN_INDEX), the
-// idempotency records (KV ENTITYCONN_IDEMPOTENCY) and the directory (KV ENTITYCONN_DIRECTORY).
-// It also runs the embedded NATS server.
+// ENTITYCONN_EVENTS), the projector that writes the views of connections and shared objects
+// (KV bucket ENTITYCONN_VIEWS, which also holds the checkpoints and leases of the projector
+// and of expiry), the idempotency records (KV ENTITYCONN_IDEMPOTENCY) and the directory (KV
+// ENTITYCONN_DIRECTORY). It also runs the embedded NATS server.
 package natsjs
 
 import (
