@@ -1,8 +1,8 @@
 // Package natsjs keeps entityconn's state in NATS JetStream: the event store (stream
-// ENTITYCONN_EVENTS), the projector that writes the Outbound and Inbound views (KV bucket
-// ENTITYCONN_VIEWS), the expiry index and projector checkpoint (KV ENTITYCONN_INDEX), the
-// idempotency records (KV ENTITYCONN_IDEMPOTENCY) and the directory (KV ENTITYCONN_DIRECTORY).
-// It also runs the embedded NATS server.
+// ENTITYCONN_EVENTS), the projector that writes the views of connections and shared objects
+// (KV bucket ENTITYCONN_VIEWS, which also holds the checkpoints and leases of the projector
+// and of expiry), the idempotency records (KV ENTITYCONN_IDEMPOTENCY) and the directory (KV
+// ENTITYCONN_DIRECTORY). It also runs the embedded NATS server.
 package natsjs
 
 import (
@@ -64,8 +64,10 @@ type EmbeddedAuth struct {
 // WaitForShutdown returns, or just after), or at once if it fails to start; the kernel
 // releases it if the process dies.
 //
-// It also returns an error if the address is malformed, the port is taken or the server does
-// not become ready within 10 seconds.
+// It also returns an error if the address is malformed, one wrapping [ErrListen] (and the
+// operating system's error, such as syscall.EADDRINUSE) at once if it cannot listen on it,
+// and one if the server stops on another fatal error or does not become ready within 10
+// seconds.
 func StartEmbedded(o EmbeddedOptions) (_ *server.Server, err error) {
 	lock := o.Lock
 	defer func() {
@@ -86,6 +88,15 @@ func StartEmbedded(o EmbeddedOptions) (_ *server.Server, err error) {
 	host, port, err := splitHostPort(o.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("natsjs: nats listen address %q: %w", o.Listen, err)
+	}
+	if !o.InProcessOnly && port > 0 {
+		// The server would only log this (its accept loop's "fatal" error) and never become
+		// ready: try the address first, for an error that says why.
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			return nil, fmt.Errorf("%w on %s: %w", ErrListen, o.Listen, err)
+		}
+		ln.Close()
 	}
 	opts := &server.Options{
 		ServerName: o.ServerName,
@@ -113,11 +124,25 @@ func StartEmbedded(o EmbeddedOptions) (_ *server.Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsjs: embedded server: %w", err)
 	}
+	// The server reports what stops its start (an address taken since it was tried, JetStream
+	// that cannot start) only to its logger: this one passes it on.
+	fatal := &fatalLogger{errs: make(chan string, 1)}
+	s.SetLogger(fatal, false, false)
 	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		s.Shutdown()
-		s.WaitForShutdown()
-		return nil, fmt.Errorf("natsjs: embedded server on %s did not become ready (is the port in use?)", o.Listen)
+	for deadline := time.Now().Add(10 * time.Second); !s.ReadyForConnections(50 * time.Millisecond); {
+		stop := func(err error) (*server.Server, error) {
+			s.Shutdown()
+			s.WaitForShutdown()
+			return nil, err
+		}
+		select {
+		case msg := <-fatal.errs:
+			return stop(fmt.Errorf("natsjs: embedded server on %s: %s", o.Listen, msg))
+		default:
+		}
+		if time.Now().After(deadline) {
+			return stop(fmt.Errorf("natsjs: embedded server on %s did not become ready within 10s", o.Listen))
+		}
 	}
 	// From now on the lock is the server's: a server of this process that starts on the
 	// same store while this one shuts down waits for it ([LockStore]).
@@ -128,6 +153,27 @@ func StartEmbedded(o EmbeddedOptions) (_ *server.Server, err error) {
 	}()
 	return s, nil
 }
+
+// ErrListen is returned, wrapped, by [StartEmbedded] when the server cannot listen on its
+// client address: another process has it, say.
+var ErrListen = errors.New("natsjs: embedded server cannot listen")
+
+// fatalLogger is the embedded server's logger: it keeps the first fatal error and drops the
+// rest.
+type fatalLogger struct{ errs chan string }
+
+func (l *fatalLogger) Fatalf(format string, v ...any) {
+	select {
+	case l.errs <- fmt.Sprintf(format, v...):
+	default:
+	}
+}
+
+func (*fatalLogger) Noticef(string, ...any) {}
+func (*fatalLogger) Warnf(string, ...any)   {}
+func (*fatalLogger) Errorf(string, ...any)  {}
+func (*fatalLogger) Debugf(string, ...any)  {}
+func (*fatalLogger) Tracef(string, ...any)  {}
 
 // sameDir reports whether a and b name the same directory.
 func sameDir(a, b string) bool {

@@ -203,6 +203,10 @@ const (
 	JSErrCodeNoSuitablePeers jetstream.ErrorCode = 10005
 )
 
+// ViewsDescription is the description of the views bucket, which `nats kv ls` shows: what
+// its keys hold.
+const ViewsDescription = "entityconn views: each entity's Outbound and Inbound connections, objects shared by and with it; projector and expiry checkpoints and leases"
+
 // viewsBucket creates or binds the views bucket. Its stream is the one nats.go would create
 // for cfg (jetstream.prepareKeyValueConfig) with two changes. With one replica it persists
 // asynchronously: the server flushes it to disk in the background instead of on every
@@ -210,8 +214,9 @@ const (
 // same stream after the views it covers, so a power loss can only lose a tail of both, which
 // the projector then applies again (docs/decisions.md). Replicated streams do not support
 // that mode (nor need it: their Raft log is what is synced). And its duplicate window is
-// [ViewsDuplicateWindow]. A bucket that exists is updated to that window and, unless it
-// persists asynchronously, to cfg's replicas.
+// [ViewsDuplicateWindow]. A bucket that exists is updated to that window, to cfg's
+// description (an earlier version's is replaced) and, unless it persists asynchronously, to
+// cfg's replicas.
 func viewsBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	want := jetstream.StreamConfig{
 		Name:              "KV_" + cfg.Bucket,
@@ -244,8 +249,8 @@ func viewsBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyV
 	default:
 		have := s.CachedInfo().Config
 		async := have.PersistMode == jetstream.AsyncPersistMode
-		if have.Duplicates != want.Duplicates || !async && have.Replicas != want.Replicas {
-			have.Duplicates = want.Duplicates
+		if have.Duplicates != want.Duplicates || have.Description != want.Description || !async && have.Replicas != want.Replicas {
+			have.Duplicates, have.Description = want.Duplicates, want.Description
 			if !async {
 				have.Replicas = want.Replicas
 			}
@@ -289,7 +294,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, replicas int) (*Resource
 		return nil, fmt.Errorf("natsjs: event stream %s: %w", events.Stream, err)
 	}
 	err = Attempts(ctx, func(ctx context.Context) (err error) {
-		r.Views, err = viewsBucket(ctx, js, jetstream.KeyValueConfig{Bucket: BucketViews, Description: "entityconn Outbound and Inbound views, projector checkpoint, pending requests",
+		r.Views, err = viewsBucket(ctx, js, jetstream.KeyValueConfig{Bucket: BucketViews, Description: ViewsDescription,
 			History: 1, Storage: jetstream.FileStorage, Replicas: replicas})
 		return err
 	})

@@ -73,6 +73,41 @@ func TestSetupUpdatesAnOlderViewsBucket(t *testing.T) {
 	}
 }
 
+// A views bucket described as an earlier version described it (one that held pending
+// requests) gets the description of what it holds now; nothing else about it differs.
+func TestSetupDescribesTheViewsBucket(t *testing.T) {
+	_, url := natsjstest.Single(t)
+	js, err := jetstream.New(natsjstest.Connect(t, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := natsjs.Setup(ctx, js, 1); err != nil {
+		t.Fatal(err)
+	}
+	vs, err := js.Stream(ctx, "KV_"+natsjs.BucketViews)
+	if err != nil {
+		t.Fatal(err)
+	}
+	older := vs.CachedInfo().Config
+	older.Description = "entityconn Outbound and Inbound views, projector checkpoint, pending requests"
+	if _, err := js.UpdateStream(ctx, older); err != nil {
+		t.Fatal(err)
+	}
+	r, err := natsjs.Setup(ctx, js, 1)
+	if err != nil {
+		t.Fatalf("setup on a bucket with an older description: %v", err)
+	}
+	st, err := r.Views.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Description; d != natsjs.ViewsDescription {
+		t.Errorf("views bucket description %q after setup, want %q", d, natsjs.ViewsDescription)
+	}
+}
+
 // Bind finds what Setup made, and creates nothing itself.
 func TestBind(t *testing.T) {
 	_, url := natsjstest.Single(t)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
 	"log/slog"
 
 	"github.com/entityconn/entityconn/cmd/entityconn/internal/bench"
@@ -13,7 +12,7 @@ import (
 // port of its own.
 func startBenchStack(ctx context.Context, cfg bench.StartConfig) (*bench.Stack, error) {
 	scfg := &serveConfig{Data: cfg.Data, NATSListen: "127.0.0.1:0", NATSURL: cfg.NATSURL, Replicas: 1, Fsync: cfg.Fsync, NoGroupCommit: !cfg.GroupCommit}
-	st, err := start(ctx, scfg, slog.New(slog.DiscardHandler), io.Discard, cfg.LoadDir)
+	st, err := start(ctx, scfg, slog.New(slog.DiscardHandler), cfg.LoadDir)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"unicode"
 
 	"github.com/entityconn/entityconn/adapters/restclient"
+	"github.com/entityconn/entityconn/events/contract"
 )
 
 // clientUsage lists the client subcommands; main's usage prints it after its own lines.
@@ -148,6 +150,9 @@ func runClient(ctx context.Context, sub string, args []string, getenv func(strin
 	c := restclient.New(cmd.url, cmd.clientID, cmd.clientSecret, restclient.WithEntity(cmd.entity))
 	if err := clientExecute(ctx, c, cmd, stdout); err != nil {
 		fmt.Fprintf(stderr, "entityconn: %s\n", clientErrorText(err))
+		if hint := clientHint(err, cmd); hint != "" {
+			fmt.Fprintf(stderr, "entityconn: %s\n", hint)
+		}
 		return 1
 	}
 	return 0
@@ -626,6 +631,21 @@ func clientErrorText(err error) string {
 		return clientClean(apiErr.Error())
 	}
 	return clientClean(err.Error())
+}
+
+// clientHint says what to do about err, when the CLI knows better than the API's message,
+// which speaks of REST headers: "" otherwise.
+func clientHint(err error, cmd clientCommand) string {
+	var apiErr *restclient.APIError
+	if !errors.As(err, &apiErr) {
+		return ""
+	}
+	// The CLI builds every body and fills every required field: a missing value is the
+	// acting entity, which it sends as Zuora-Entity-Ids only when given one.
+	if cmd.entity == "" && apiErr.Status == http.StatusBadRequest && apiErr.Category() == int(contract.CategoryMissingValue) {
+		return "the user has access to more than one entity: say which one it acts in with --entity ID (or ENTITYCONN_ENTITY=ID)"
+	}
+	return ""
 }
 
 // clientTime formats a time for a table: RFC 3339 in UTC, "-" if unknown.

@@ -62,9 +62,9 @@ func runFaults(ctx context.Context, args []string, _ func(string) string, stdout
 	cfg := faultsConfig{}
 	var kinds string
 	var rolling bool
-	fs.DurationVar(&cfg.Duration, "duration", 45*time.Second, "how long faults are applied (after a healthy warm-up)")
-	fs.DurationVar(&cfg.Warmup, "warmup", 15*time.Second, "healthy load before the first fault, to measure healthy throughput (a short one measures it noisily)")
-	fs.DurationVar(&cfg.Every, "every", 5*time.Second, "a fault starts this often (one at a time: each is healed before the next)")
+	cli.DurationVar(fs, &cfg.Duration, "duration", 45*time.Second, "how long faults are applied (after a healthy warm-up)")
+	cli.DurationVar(fs, &cfg.Warmup, "warmup", 15*time.Second, "healthy load before the first fault, to measure healthy throughput (a short one measures it noisily)")
+	cli.DurationVar(fs, &cfg.Every, "every", 5*time.Second, "a fault starts this often (one at a time: each is healed before the next)")
 	fs.StringVar(&kinds, "faults", strings.Join(faultKinds[:4], ","), "comma-separated fault kinds: "+strings.Join(faultKinds, ", "))
 	fs.BoolVar(&rolling, "rolling-restart", false, "add rolling-restart to the fault kinds: the replicas restarted one at a time with SIGTERM, each ready before the next")
 	fs.IntVar(&cfg.Workers, "workers", 24, "concurrent clients, spread round-robin over REST, NATS request/reply and durable commands")

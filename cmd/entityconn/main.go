@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/entityconn/entityconn/cmd/entityconn/internal/bench"
+	"github.com/entityconn/entityconn/cmd/entityconn/internal/cli"
 )
 
 func main() {
@@ -33,6 +34,8 @@ Service:
 
   bench        measure commands/s against raw JetStream in the same run
                (run "entityconn bench -h" for its flags)
+
+  version      print the version of entityconn (also --version)
 ` + faultsUsage + rebuildUsage + watchUsage + natsAuthUsage + `
 Clients of the REST API (ENTITYCONN_URL, ENTITYCONN_CLIENT_ID, ENTITYCONN_CLIENT_SECRET):
 `
@@ -68,8 +71,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage+clientUsage)
 		return 0
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, cli.Version("entityconn"))
+		return 0
 	default:
-		fmt.Fprintf(stderr, "entityconn: unknown command %q\n\n%s%s", sub, usage, clientUsage)
+		fmt.Fprintf(stderr, "entityconn: unknown command %q", sub)
+		if guess, ok := cli.Suggest(sub, commands); ok {
+			fmt.Fprintf(stderr, ": did you mean %q?", guess)
+		}
+		fmt.Fprintln(stderr, "\nrun \"entityconn help\" for the commands")
 		return 2
 	}
 }
+
+// commands are the subcommands run knows, for a "did you mean" after an unknown one.
+var commands = []string{"serve", "rebuild", "watch", "bench", "faults", "nats-context", "nats-permissions", "nats-server-config",
+	"request", "accept", "deny", "cancel", "disconnect", "list", "get", "share", "unshare", "shared", "settings",
+	"help", "--help", "version", "--version"}

@@ -36,6 +36,7 @@ import (
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/telemetry"
 	"github.com/entityconn/entityconn/adapters/webui"
+	"github.com/entityconn/entityconn/cmd/entityconn/internal/cli"
 	"github.com/entityconn/entityconn/domain"
 	"github.com/entityconn/entityconn/events"
 )
@@ -46,9 +47,12 @@ type serveConfig struct {
 	HTTP       string
 	NATSListen string
 	NATSURL    string
-	Directory  string
-	PendingTTL time.Duration
-	Replicas   int
+	// NATSURLFromEnv is true when NATSURL comes from the variable NATS_URL, not the flag:
+	// exported for the nats CLI, say, it makes serve use that NATS instead of its own.
+	NATSURLFromEnv bool
+	Directory      string
+	PendingTTL     time.Duration
+	Replicas       int
 	// GatherLeaders keeps the leaders of entityconn's streams on one NATS server
 	// ([natsjs.Leaders]); it matters only with --replicas above 1.
 	GatherLeaders bool
@@ -86,39 +90,63 @@ func serveFlags(getenv func(string) string, stderr io.Writer) (*flag.FlagSet, *s
 	fs.StringVar(&cfg.NATSListen, "nats-listen", env("ENTITYCONN_NATS_LISTEN", "127.0.0.1:4222"), "client address of the embedded NATS server, for other services (env ENTITYCONN_NATS_LISTEN)")
 	fs.StringVar(&cfg.NATSURL, "nats-url", env("NATS_URL", ""), "use this external NATS (cluster) instead of the embedded server (env NATS_URL)")
 	fs.StringVar(&cfg.Directory, "directory", env("ENTITYCONN_DIRECTORY", ""), "YAML directory file imported at start and on SIGHUP; empty: the built-in demo (env ENTITYCONN_DIRECTORY)")
-	ttl, err := time.ParseDuration(env("ENTITYCONN_PENDING_TTL", "168h"))
-	if err != nil {
-		errs = append(errs, fmt.Errorf("ENTITYCONN_PENDING_TTL: %w", err))
+	// value parses the variable of a flag; a bad value is reported, naming the variable,
+	// unless the flag is given too (it wins).
+	value := func(flagName, name, def string, parse func(string) error) {
+		if v := env(name, def); v != def {
+			if err := parse(v); err != nil {
+				errs = append(errs, envError{flag: flagName, err: fmt.Errorf("%s is %q: %w", name, v, err)})
+			}
+		}
 	}
-	fs.DurationVar(&cfg.PendingTTL, "pending-ttl", ttl, "pending requests older than this expire; 0 = never (env ENTITYCONN_PENDING_TTL)")
-	replicas, err := strconv.Atoi(env("ENTITYCONN_REPLICAS", "1"))
-	if err != nil {
-		errs = append(errs, fmt.Errorf("ENTITYCONN_REPLICAS: %w", err))
-	}
-	fs.IntVar(&cfg.Replicas, "replicas", replicas, "replicas of the streams and buckets it creates (env ENTITYCONN_REPLICAS)")
+	cfg.PendingTTL = 168 * time.Hour
+	value("pending-ttl", "ENTITYCONN_PENDING_TTL", "168h", func(v string) (err error) { cfg.PendingTTL, err = cli.ParseDuration(v); return err })
+	cli.DurationVar(fs, &cfg.PendingTTL, "pending-ttl", cfg.PendingTTL, "pending requests older than this expire, such as 168h (7 days) or 30m; 0 = never (env ENTITYCONN_PENDING_TTL)")
+	cfg.Replicas = 1
+	value("replicas", "ENTITYCONN_REPLICAS", "1", func(v string) (err error) { cfg.Replicas, err = cli.ParseInt(v); return err })
+	fs.IntVar(&cfg.Replicas, "replicas", cfg.Replicas, "replicas of the streams and buckets it creates (env ENTITYCONN_REPLICAS)")
 	fs.BoolVar(&cfg.GatherLeaders, "gather-leaders", true, "with --replicas above 1: keep the leaders of entityconn's streams on one NATS server, so that losing another server stalls no command")
-	fsync, err := strconv.ParseBool(env("ENTITYCONN_FSYNC", "true"))
-	if err != nil {
-		errs = append(errs, fmt.Errorf("ENTITYCONN_FSYNC: %w", err))
-	}
-	fs.BoolVar(&cfg.Fsync, "fsync", fsync, "embedded server: fsync every write before acknowledging it (env ENTITYCONN_FSYNC)")
-	if err := cfg.LogLevel.UnmarshalText([]byte(env("ENTITYCONN_LOG_LEVEL", "info"))); err != nil {
-		errs = append(errs, fmt.Errorf("ENTITYCONN_LOG_LEVEL: %w", err))
-	}
-	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (env ENTITYCONN_LOG_LEVEL)")
+	cfg.Fsync = true
+	value("fsync", "ENTITYCONN_FSYNC", "true", func(v string) (err error) { cfg.Fsync, err = cli.ParseBool(v); return err })
+	cli.BoolVar(fs, &cfg.Fsync, "fsync", cfg.Fsync, "embedded server: fsync every write before acknowledging it (env ENTITYCONN_FSYNC: true or false)")
+	cfg.LogLevel = slog.LevelInfo
+	value("log-level", "ENTITYCONN_LOG_LEVEL", "info", func(v string) (err error) { cfg.LogLevel, err = cli.ParseLevel(v); return err })
+	cli.LevelVar(fs, &cfg.LogLevel, "log-level", cfg.LogLevel, cli.LogLevels+" (env ENTITYCONN_LOG_LEVEL)")
 	fs.StringVar(&cfg.BaseURL, "base-url", env("ENTITYCONN_BASE_URL", ""), "public URL of the REST API, e.g. https://api.example.com, for absolute nextPage links; empty: relative links (env ENTITYCONN_BASE_URL)")
 	cfg.ExtNATS.register(fs, env, true)
 	return fs, cfg, &errs
 }
 
+// envError is a bad value of the environment variable of a flag.
+type envError struct {
+	flag string
+	err  error
+}
+
+func (e envError) Error() string { return e.err.Error() }
+func (e envError) Unwrap() error { return e.err }
+
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs, cfg, envErrs := serveFlags(getenv, stderr)
+	// The flag package prints the usage after a bad flag too: there the list of flags would
+	// bury the reason, so it is printed for -h only.
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stderr, "usage: entityconn serve [flags]\n\nFlags (a flag given wins over its environment variable):")
+			fs.PrintDefaults()
 			return 0
 		}
+		fmt.Fprintln(stderr, `run "entityconn serve -h" for the flags`)
 		return 2
 	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	cfg.NATSURLFromEnv = cfg.NATSURL != "" && !given["nats-url"]
+	*envErrs = slices.DeleteFunc(*envErrs, func(err error) bool {
+		var e envError
+		return errors.As(err, &e) && given[e.flag]
+	})
 	if cfg.BaseURL != "" {
 		base, err := httpapi.CheckBaseURL(cfg.BaseURL)
 		if err != nil {
@@ -159,20 +187,25 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 // serve runs the service until ctx ends, then drains in-flight requests and stops. It opens
-// the embedded server's store first (one process per data directory), then listens, and
-// answers /healthz while it waits for NATS (see [stack.build]); the API answers once the
-// stack is ready.
+// the embedded server's store first (one process per data directory) and listens on every
+// address before it prints anything, so that a start that fails prints nothing but why;
+// then it answers /healthz while it waits for NATS (see [stack.build]); the API answers once
+// the stack is ready.
 func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger, stdout io.Writer) error {
 	out := &lockedWriter{w: stdout}
 	st := &stack{log: log}
 	defer st.Close() // after the HTTP server has drained (deferred calls run last first)
-	if err := st.open(cfg, out); err != nil {
+	if err := st.open(cfg); err != nil {
 		return err
 	}
-
 	ln, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
-		return fmt.Errorf("http listen: %w", err)
+		return listenError("--http", "ENTITYCONN_HTTP_ADDR", cfg.HTTP, err)
+	}
+	if st.embedded != nil {
+		fmt.Fprintf(out, "NATS (embedded, JetStream in %s) listening on %s\n", cfg.Data, st.url)
+	} else {
+		fmt.Fprintf(out, "NATS: %s\n", cfg.natsURLSource())
 	}
 	status := &startStatus{}
 	g := &gate{status: status}
@@ -274,14 +307,14 @@ type stack struct {
 
 // start builds a stack from cfg, waiting for NATS as serve does (without a deadline but
 // ctx's). loadDir puts a directory into the directory store.
-func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Writer, loadDir func(context.Context, *natsjs.DirectoryStore) error) (st *stack, err error) {
+func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, loadDir func(context.Context, *natsjs.DirectoryStore) error) (st *stack, err error) {
 	st = &stack{log: log}
 	defer func() {
 		if err != nil {
 			st.Close()
 		}
 	}()
-	if err := st.open(cfg, out); err != nil {
+	if err := st.open(cfg); err != nil {
 		return st, err
 	}
 	return st, st.build(cfg, loadDir, &waiter{ctx: ctx, log: log, status: &startStatus{}, cfg: cfg})
@@ -289,8 +322,9 @@ func start(ctx context.Context, cfg *serveConfig, log *slog.Logger, out io.Write
 
 // open starts the embedded NATS server on cfg.Data unless cfg names an external NATS. It
 // takes the data directory's lock first: it fails at once, naming the holder's process id,
-// when another entityconn has the directory.
-func (st *stack) open(cfg *serveConfig, out io.Writer) error {
+// when another entityconn has the directory, and naming --nats-listen when it cannot listen
+// there.
+func (st *stack) open(cfg *serveConfig) error {
 	st.external = cfg.ExtNATS
 	st.natsOpts = append([]nats.Option{nats.Name("entityconn"), nats.MaxReconnects(-1),
 		// A server that stops answering (a stopped process, a paused VM, a partition that
@@ -308,13 +342,32 @@ func (st *stack) open(cfg *serveConfig, out io.Writer) error {
 		if inUse := (*natsjs.StoreInUseError)(nil); errors.As(err, &inUse) {
 			return fmt.Errorf("data directory %s is in use by another entityconn (%s): stop it first, or give this one another --data", cfg.Data, holder(inUse))
 		}
+		if errors.Is(err, natsjs.ErrListen) {
+			return listenError("--nats-listen", "ENTITYCONN_NATS_LISTEN", cfg.NATSListen, err)
+		}
 		return err
 	}
 	st.closers = append(st.closers, func() { ns.Shutdown(); ns.WaitForShutdown() })
 	st.url, st.embedded, st.identity = ns.ClientURL(), ns, id
 	st.natsOpts = append(st.natsOpts, nats.InProcessServer(ns), nats.UserInfo(id.User, id.Password))
-	fmt.Fprintf(out, "NATS (embedded, JetStream in %s) listening on %s\n", cfg.Data, st.url)
 	return nil
+}
+
+// natsURLSource names the external NATS of cfg and where its URL comes from.
+func (cfg *serveConfig) natsURLSource() string {
+	if cfg.NATSURLFromEnv {
+		return cfg.NATSURL + " (from the environment variable NATS_URL, instead of the embedded server: unset NATS_URL to run the embedded one)"
+	}
+	return cfg.NATSURL + " (--nats-url)"
+}
+
+// listenError says why serve cannot listen on addr, given with flag (or the variable env),
+// and what to do.
+func listenError(flag, env, addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%s %s: the address is in use, by another entityconn serve or another server: stop it, or give %s (or %s) another address, such as 127.0.0.1:0 for any free port", flag, addr, flag, env)
+	}
+	return fmt.Errorf("%s %s: cannot listen there: %w: give %s (or %s) another address", flag, addr, err, flag, env)
 }
 
 // holder names the process of a store lock: "pid 1234".
@@ -343,7 +396,11 @@ const (
 func (st *stack) build(cfg *serveConfig, loadDir func(context.Context, *natsjs.DirectoryStore) error, w *waiter) error {
 	log := st.log
 	natsOpts := st.natsOpts
-	err := w.do(step{name: "NATS at " + st.url, each: connectAttempt}, func(context.Context) (err error) {
+	at := "NATS at " + st.url
+	if st.embedded == nil {
+		at = "NATS at " + cfg.natsURLSource()
+	}
+	err := w.do(step{name: at, each: connectAttempt}, func(context.Context) (err error) {
 		st.nc, err = nats.Connect(st.url, natsOpts...)
 		return err
 	})

@@ -44,13 +44,13 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.BoolVar(&cfg.json, "json", false, "print the results as JSON")
 	fs.IntVar(&cfg.concurrency, "concurrency", 64, "concurrent writers or clients in every phase")
 	fs.IntVar(&cfg.ops, "ops", 20000, "operations per throughput phase")
-	fs.DurationVar(&cfg.lagFor, "lag-duration", 5*time.Second, "how long the projection-lag phase runs")
+	cli.DurationVar(fs, &cfg.lagFor, "lag-duration", 5*time.Second, "how long the projection-lag phase runs")
 	fs.StringVar(&cfg.natsURL, "nats-url", getenv("NATS_URL"), "measure on this NATS instead of an embedded server (creates and deletes a BENCH_RAW stream; entityconn's own streams must be empty)")
 	fs.BoolVar(&cfg.fsync, "fsync", true, "embedded server: fsync every write, as serve does by default")
 	fs.BoolVar(&cfg.groupCommit, "group-commit", true, "store the events of commands that wait together as one batch, as serve does; false: each on its own")
 	fs.IntVar(&cfg.connections, "connections", 1_000_000, "connections stored for the scale phases (rebuild, restart, list, memory, populated rate); 0 skips them")
 	fs.IntVar(&cfg.entities, "entities", 10_000, "entities the stored connections are spread over")
-	fs.DurationVar(&cfg.idleWait, "idle-wait", 130*time.Second, "after the scale phases' lists, wait this long without requests and measure memory again (the server's caches of its message blocks expire after 2 minutes); 0 skips it")
+	cli.DurationVar(fs, &cfg.idleWait, "idle-wait", 130*time.Second, "after the scale phases' lists, wait this long without requests and measure memory again (the server's caches of its message blocks expire after 2 minutes); 0 skips it")
 	cfg.prof.warn = stderr
 	fs.StringVar(&cfg.prof.dir, "profile-dir", "", "write CPU profiles of the in-process and HTTP phases and the scale phases, and heap profiles of the process serving the stored connections (serving, and idle after --idle-wait), into this directory")
 	if code, ok := cli.ParseFlags(fs, args, stderr); !ok {
