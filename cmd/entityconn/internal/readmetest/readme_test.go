@@ -32,7 +32,7 @@
 // four substitutions, in the commands and in the expectations: localhost:8080 and
 // 127.0.0.1:8080 name the test's serve, localhost:4222 and 127.0.0.1:4222 its NATS server;
 // "go run ./cmd/entityconn" is the binary built from the repository, and "nats" the nats CLI
-// built from tools/nats (the version the README names). ENTITYCONN_URL,
+// built from cmd/entityconn/internal/readmetest/natscli (the version the README names). ENTITYCONN_URL,
 // ENTITYCONN_HTTP_ADDR and ENTITYCONN_NATS_LISTEN make the defaults of the CLI and of serve
 // those addresses; HOME (and XDG_CONFIG_HOME) is a temporary directory.
 //
@@ -288,7 +288,7 @@ func TestREADME(t *testing.T) {
 	began := time.Now()
 	bin := t.TempDir()
 	build(t, root, filepath.Join(bin, "entityconn"), "./cmd/entityconn")
-	build(t, filepath.Join(root, "tools", "nats"), filepath.Join(bin, "nats"), "github.com/nats-io/natscli/nats")
+	build(t, filepath.Join(root, "cmd", "entityconn", "internal", "readmetest", "natscli"), filepath.Join(bin, "nats"), "github.com/nats-io/natscli/nats")
 	t.Logf("built entityconn and the nats CLI in %v", time.Since(began).Round(100*time.Millisecond))
 
 	t.Run("directory error", func(t *testing.T) { checkDirectoryError(t, string(readme), filepath.Join(bin, "entityconn")) })

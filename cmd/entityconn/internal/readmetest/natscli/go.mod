@@ -1,4 +1,4 @@
-module github.com/entityconn/entityconn/tools/nats
+module github.com/entityconn/entityconn/cmd/entityconn/internal/readmetest/natscli
 
 go 1.26.8
 
