@@ -21,6 +21,7 @@ var roles = map[string]string{
 	"natsjs":        "store",
 	"memstore":      "store",
 	"natserr":       "support",
+	"natsbatch":     "support",
 	"telemetry":     "support",
 	"storetest":     "support",
 	"apptest":       "wiring",

@@ -67,7 +67,7 @@ func TestShareObjectsOverREST(t *testing.T) {
 	// in between; the key with another body is refused.
 	k := "share-" + seq
 	first := mustOK(a.call(t, "PUT", "/v1/shared-objects/Product/P-7/share", root, "global", `{"toEntityIds":["eu"]}`, "Idempotency-Key", k))
-	mustOK(a.call(t, "PUT", "/v1/shared-objects/Product/P-7/unshare", root, "global", `{"fromEntityIds":["eu"]}`))
+	unshared := mustOK(a.call(t, "PUT", "/v1/shared-objects/Product/P-7/unshare", root, "global", `{"fromEntityIds":["eu"]}`)).header.Get(HeaderSequence)
 	again := mustOK(a.call(t, "PUT", "/v1/shared-objects/Product/P-7/share", root, "global", `{"toEntityIds":["eu"]}`, "Idempotency-Key", k))
 	if again.header.Get(HeaderReplayed) != "true" || again.header.Get(HeaderSequence) != first.header.Get(HeaderSequence) {
 		t.Fatalf("retry = %v, want the first outcome replayed (sequence %s)", again.header, first.header.Get(HeaderSequence))
@@ -75,7 +75,7 @@ func TestShareObjectsOverREST(t *testing.T) {
 	if r := a.call(t, "PUT", "/v1/shared-objects/Product/P-8/share", root, "global", `{"toEntityIds":["eu"]}`, "Idempotency-Key", k); r.status != http.StatusUnprocessableEntity {
 		t.Fatalf("the key with another object = %d %s, want 422", r.status, r.raw)
 	}
-	if got := sharedList(t, a.call(t, "GET", "/v1/shared-objects?direction=sharedBy", root, "global", "")); fmt.Sprint(got) != "[Product P-100 global→eu]" {
+	if got := sharedList(t, a.call(t, "GET", "/v1/shared-objects?direction=sharedBy&minSequence="+unshared, root, "global", "")); fmt.Sprint(got) != "[Product P-100 global→eu]" {
 		t.Fatalf("after the replay: shared %v, want P-100 only (P-7 unshared, not shared again)", got)
 	}
 	before += 2

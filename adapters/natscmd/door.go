@@ -22,7 +22,7 @@ import (
 
 	"github.com/entityconn/entityconn/adapters/app"
 	"github.com/entityconn/entityconn/adapters/natsapi"
-	"github.com/entityconn/entityconn/adapters/natsjs"
+	"github.com/entityconn/entityconn/adapters/natsbatch"
 	"github.com/entityconn/entityconn/adapters/zuora"
 	"github.com/entityconn/entityconn/domain"
 )
@@ -62,9 +62,9 @@ type Config struct {
 	// delivery gets an error outcome and goes to the poison stream.
 	MaxDeliver int
 	// GroupCommit is how outcomes published at the same time are stored together
-	// ([natsjs.GroupCommit]); the zero value means [natsjs.DefaultGroupCommit], a MaxBatch
+	// ([natsbatch.GroupCommit]); the zero value means [natsbatch.DefaultGroupCommit], a MaxBatch
 	// of 1 publishes each on its own.
-	GroupCommit natsjs.GroupCommit
+	GroupCommit natsbatch.GroupCommit
 
 	// hook, for tests, is called at the stages of handling named by the stage constants.
 	hook func(stage string)
@@ -119,7 +119,7 @@ type Door struct {
 	log    *slog.Logger
 	router *message.Router
 	sub    *subscriber
-	group  *natsjs.Batcher // of the outcomes' publications; nil: none
+	group  *natsbatch.Batcher // of the outcomes' publications; nil: none
 
 	attempt    time.Duration // bound of one execution of a command
 	pubTimeout time.Duration // bound of one publication (outcome, poison)
@@ -157,10 +157,10 @@ func Start(ctx context.Context, nc *nats.Conn, x *natsapi.Executor, cfg Config) 
 		runDone:    make(chan struct{}),
 	}
 	group := cfg.GroupCommit
-	if group == (natsjs.GroupCommit{}) {
-		group = natsjs.DefaultGroupCommit
+	if group == (natsbatch.GroupCommit{}) {
+		group = natsbatch.DefaultGroupCommit
 	}
-	d.group = natsjs.NewBatcher(nc, group)
+	d.group = natsbatch.NewBatcher(nc, group)
 	topics := []string{unknownTopic}
 	for _, name := range natsapi.Commands {
 		topics = append(topics, topicOf(name))

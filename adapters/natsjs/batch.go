@@ -2,46 +2,18 @@ package natsjs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 
-	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/entityconn/entityconn/adapters/app"
+	"github.com/entityconn/entityconn/adapters/natsbatch"
 	"github.com/entityconn/entityconn/events"
 )
-
-// The headers of JetStream's atomic batch publish (nats-server 2.12 and later, a stream with
-// AllowAtomicPublish): the messages of a batch carry its id and their place in it, and the
-// last one, sent as a request, commits them all or none.
-const (
-	headerBatchID       = "Nats-Batch-Id"
-	headerBatchSequence = "Nats-Batch-Sequence"
-	headerBatchCommit   = "Nats-Batch-Commit"
-)
-
-// JetStream's error codes for an atomic batch whose message ids were stored before (the
-// batch is stored already) and for one the server could not take whole (a leader change
-// while it was sent, too many batches at once).
-const (
-	errCodeBatchDuplicate  = 10201
-	errCodeBatchIncomplete = 10176
-	errCodeBatchInflight   = 10210
-)
-
-// batchAck is JetStream's answer to a batch's commit: the stream sequence of its last message
-// and how many it stored; or an error.
-type batchAck struct {
-	Error  *jetstream.APIError `json:"error,omitempty"`
-	Stream string              `json:"stream"`
-	Seq    uint64              `json:"seq"`
-	Count  int                 `json:"count"`
-}
 
 // AppendBatch stores es, in order, as one atomic batch: all of them or none. The first event
 // of each pair in expect carries the condition that the pair's last event is at the
@@ -91,12 +63,12 @@ func (s *Store) AppendBatch(ctx context.Context, es []events.Event, expect []app
 	}
 	// A batch that timed out may have been stored: sending it again (under a new batch id)
 	// is safe, as its message ids and conditions either find it or store it once.
-	ack, err := retrying(ctx, writeTimeout, func(ctx context.Context) (batchAck, error) {
-		return s.publishBatch(ctx, msgs)
+	ack, err := retrying(ctx, writeTimeout, func(ctx context.Context) (natsbatch.Ack, error) {
+		return natsbatch.Publish(ctx, s.js.Conn(), msgs)
 	})
 	if err != nil {
 		var apiErr *jetstream.APIError
-		if isWrongLastSequence(err) || errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeBatchDuplicate {
+		if isWrongLastSequence(err) || errors.As(err, &apiErr) && apiErr.ErrorCode == natsbatch.ErrCodeBatchDuplicate {
 			return nil, ErrConcurrentChange
 		}
 		return nil, fmt.Errorf("natsjs: append a batch of %d events: %w", len(es), err)
@@ -111,45 +83,3 @@ func (s *Store) AppendBatch(ctx context.Context, es []events.Event, expect []app
 	return seqs, nil
 }
 
-// publishBatch sends msgs as one atomic batch under a new batch id and waits for the
-// commit's answer.
-func (s *Store) publishBatch(ctx context.Context, msgs []*nats.Msg) (batchAck, error) {
-	return publishBatch(ctx, s.js.Conn(), msgs)
-}
-
-// publishBatch sends msgs on nc as one atomic batch under a new batch id and waits for the
-// commit's answer.
-func publishBatch(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg) (batchAck, error) {
-	id := uuid.NewString()
-	for i, m := range msgs {
-		m.Header.Set(headerBatchID, id)
-		m.Header.Set(headerBatchSequence, strconv.Itoa(i+1))
-		m.Header.Del(headerBatchCommit)
-		if i < len(msgs)-1 {
-			if err := nc.PublishMsg(m); err != nil {
-				return batchAck{}, err
-			}
-		}
-	}
-	last := msgs[len(msgs)-1]
-	last.Header.Set(headerBatchCommit, "1")
-	resp, err := nc.RequestMsgWithContext(ctx, last)
-	if err != nil {
-		if errors.Is(err, nats.ErrNoResponders) {
-			return batchAck{}, jetstream.ErrNoStreamResponse
-		}
-		return batchAck{}, err
-	}
-	var ack batchAck
-	if err := json.Unmarshal(resp.Data, &ack); err != nil {
-		return batchAck{}, fmt.Errorf("%w: %w", jetstream.ErrInvalidJSAck, err)
-	}
-	if ack.Error != nil {
-		if ack.Error.ErrorCode == errCodeBatchIncomplete || ack.Error.ErrorCode == errCodeBatchInflight {
-			// Not a refusal of the batch: send it again.
-			return batchAck{}, fmt.Errorf("%w: %w", jetstream.ErrNoStreamResponse, ack.Error)
-		}
-		return batchAck{}, ack.Error
-	}
-	return ack, nil
-}

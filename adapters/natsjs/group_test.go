@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/entityconn/entityconn/adapters/natsjs/natsjstest"
@@ -105,101 +104,7 @@ func TestGroupCommitStoresEachAppendOnce(t *testing.T) {
 	}
 }
 
-// A batch the server refuses because one condition fails is sent again append by append:
-// the append whose pair changed fails as it would alone, an append whose event is stored
-// already gets its sequence, and the others are stored, each once.
-func TestGroupCommitRefusedBatch(t *testing.T) {
-	for _, b := range groupBackends {
-		t.Run(b.name, func(t *testing.T) {
-			if testing.Short() && b.replicas > 1 {
-				t.Skip("cluster")
-			}
-			r := groupSetup(t, b.start(t), b.replicas)
-			s := NewStore(r, WithGroupCommit(GroupCommit{MaxBatch: 50, InFlight: 1}))
-			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-			defer cancel()
-			stored := groupEvent("stored", "a", "b")
-			first, err := s.Append(ctx, stored, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			changed := groupEvent("changed", "c", "d")
-			if _, err := s.Append(ctx, changed, 0); err != nil {
-				t.Fatal(err)
-			}
-			fresh := groupEvent("fresh", "e", "f")
-			late := groupEvent("late", "c", "d") // decided on c→d before "changed" was stored
-			var batch []*groupWrite
-			for _, e := range []events.Event{fresh, late, stored} { // stored: a retry of an append that was stored
-				msg, err := appendMsg(ctx, e)
-				if err != nil {
-					t.Fatal(err)
-				}
-				pair := events.PairSubject(e.SourceEntityID, e.TargetEntityID)
-				msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
-				msg.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, pair)
-				batch = append(batch, &groupWrite{ctx: ctx, msg: msg, key: pair, done: make(chan struct{}),
-					alone: func(ctx context.Context) (uint64, error) { return s.Append(ctx, e, 0) }})
-			}
-			if s.group.commit(batch) {
-				t.Fatal("the batch was stored whole, with a condition that fails")
-			}
-			if batch[0].err != nil || batch[0].seq == 0 {
-				t.Errorf("fresh: %d, %v; want stored", batch[0].seq, batch[0].err)
-			}
-			if !errors.Is(batch[1].err, ErrConcurrentChange) {
-				t.Errorf("late: %d, %v; want a concurrent change", batch[1].seq, batch[1].err)
-			}
-			if batch[2].err != nil || batch[2].seq != first {
-				t.Errorf("stored: %d, %v; want its first sequence %d", batch[2].seq, batch[2].err, first)
-			}
-			info, err := r.Events.Info(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if info.State.Msgs != 3 {
-				t.Fatalf("%d events stored, want 3 (stored, changed, fresh)", info.State.Msgs)
-			}
-		})
-	}
-}
 
-// A batch takes the oldest appends, one per pair, up to its size; the appends of callers
-// that have gone are answered and dropped.
-func TestGroupCommitTake(t *testing.T) {
-	g := NewBatcher(nil, GroupCommit{MaxBatch: 2, InFlight: 1})
-	gone, cancel := context.WithCancel(context.Background())
-	cancel()
-	mk := func(ctx context.Context, id, src, tgt string) *groupWrite {
-		return &groupWrite{ctx: ctx, msg: &nats.Msg{Subject: id}, key: src + "." + tgt, done: make(chan struct{})}
-	}
-	bg := context.Background()
-	dropped := mk(gone, "x", "r", "s")
-	g.queue = []*groupWrite{mk(bg, "a", "p", "q"), mk(bg, "b", "p", "q"), dropped, mk(bg, "c", "t", "u"), mk(bg, "d", "v", "w")}
-	ids := func(ws []*groupWrite) (out []string) {
-		for _, w := range ws {
-			out = append(out, w.msg.Subject)
-		}
-		return out
-	}
-	if got := fmt.Sprint(ids(g.take())); got != "[a c]" {
-		t.Errorf("first batch %s, want [a c]: one per pair, two at most, the gone one dropped", got)
-	}
-	select {
-	case <-dropped.done:
-		if !errors.Is(dropped.err, context.Canceled) {
-			t.Errorf("the gone caller's append was answered %v", dropped.err)
-		}
-	default:
-		t.Error("the gone caller's append was not answered")
-	}
-	if got := fmt.Sprint(ids(g.take())); got != "[b d]" {
-		t.Errorf("second batch %s, want [b d]", got)
-	}
-	if got := g.take(); len(got) != 0 || len(g.queue) != 0 {
-		t.Errorf("third batch %v with %d left, want nothing", ids(got), len(g.queue))
-	}
-}
 
 // The outcome records' creates and updates through group commit keep their conditions: of
 // writers racing to create one key exactly one does, an update on a stale revision fails,
@@ -259,30 +164,3 @@ func TestGroupCommitKeyValue(t *testing.T) {
 	}
 }
 
-// A group smaller than MinBatch is sent write by write, side by side: no batch, the same
-// answers.
-func TestGroupCommitSmallGroupAlone(t *testing.T) {
-	_, url := natsjstest.Single(t)
-	r := groupSetup(t, url, 1)
-	s := NewStore(r, WithGroupCommit(GroupCommit{MaxBatch: 50, MinBatch: 4, InFlight: 1}))
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	if _, err := s.Append(ctx, groupEvent("changed", "c", "d"), 0); err != nil {
-		t.Fatal(err)
-	}
-	var batch []*groupWrite
-	for _, e := range []events.Event{groupEvent("fresh", "e", "f"), groupEvent("late", "c", "d")} {
-		msg, pair, err := conditionalMsg(ctx, e, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		batch = append(batch, &groupWrite{ctx: ctx, msg: msg, key: pair, done: make(chan struct{}),
-			alone: func(ctx context.Context) (uint64, error) { return s.Append(ctx, e, 0) }})
-	}
-	if !s.group.commit(batch) {
-		t.Fatal("a group below MinBatch was sent as a batch, and refused")
-	}
-	if batch[0].err != nil || batch[0].seq != 2 || !errors.Is(batch[1].err, ErrConcurrentChange) {
-		t.Fatalf("fresh: %d %v, late: %d %v; want fresh stored at 2, late refused", batch[0].seq, batch[0].err, batch[1].seq, batch[1].err)
-	}
-}

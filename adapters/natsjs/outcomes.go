@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/entityconn/entityconn/adapters/app"
+	"github.com/entityconn/entityconn/adapters/natsbatch"
 )
 
 // ErrInFlight is returned by [Outcomes.Begin] when the same key is being handled right now
@@ -44,7 +45,7 @@ var ErrKeyReused = app.ErrKeyReused
 // answers (docs/decisions.md).
 type Outcomes struct {
 	kv    jetstream.KeyValue
-	group *Batcher // of kv's creates and updates; nil: none
+	group *natsbatch.Batcher // of kv's creates and updates; nil: none
 	// Lease is how long an attempt holds its key without renewing it: the longest a retry
 	// waits for an attempt whose process died. Attempts renew it every Lease/3.
 	Lease time.Duration
@@ -66,7 +67,7 @@ func NewOutcomes(r *Resources) *Outcomes {
 // as g says.
 func NewOutcomesGrouped(r *Resources, g GroupCommit) *Outcomes {
 	o := &Outcomes{kv: r.Idempotency, Lease: DefaultLease, Poll: 100 * time.Millisecond, now: time.Now}
-	if o.group = NewBatcher(r.JS.Conn(), g); o.group != nil {
+	if o.group = natsbatch.NewBatcher(r.JS.Conn(), g); o.group != nil {
 		o.kv = groupKV{KeyValue: r.Idempotency, b: o.group}
 	}
 	return o

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/entityconn/entityconn/adapters/app"
+	"github.com/entityconn/entityconn/adapters/natsbatch"
 	"github.com/entityconn/entityconn/adapters/natserr"
 	"github.com/entityconn/entityconn/events"
 )
@@ -51,7 +52,7 @@ type Stored = app.Stored
 type Store struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
-	group  *Batcher // nil: each conditional append is a publish of its own
+	group  *natsbatch.Batcher // nil: each conditional append is a publish of its own
 }
 
 // NewStore returns a store on the event stream of r. The single-event appends of its
@@ -59,7 +60,7 @@ type Store struct {
 // says otherwise.
 func NewStore(r *Resources, opts ...StoreOption) *Store {
 	s := &Store{js: r.JS, stream: r.Events}
-	s.group = NewBatcher(r.JS.Conn(), DefaultGroupCommit)
+	s.group = natsbatch.NewBatcher(r.JS.Conn(), DefaultGroupCommit)
 	for _, o := range opts {
 		o(s)
 	}
