@@ -82,4 +82,3 @@ func (s *Store) AppendBatch(ctx context.Context, es []events.Event, expect []app
 	}
 	return seqs, nil
 }
-

@@ -104,8 +104,6 @@ func TestGroupCommitStoresEachAppendOnce(t *testing.T) {
 	}
 }
 
-
-
 // The outcome records' creates and updates through group commit keep their conditions: of
 // writers racing to create one key exactly one does, an update on a stale revision fails,
 // and each write on its own key is stored once.
@@ -163,4 +161,3 @@ func TestGroupCommitKeyValue(t *testing.T) {
 		t.Errorf("no write was batched: %+v", stats)
 	}
 }
-
