@@ -68,6 +68,11 @@ type PairsUpdate struct {
 	// Decide returns the events to store on the states of the pairs (states[i] of
 	// Pairs[i]), in order, or the command's refusal. No event: nothing to store.
 	Decide func(ctx context.Context, states []PairState) ([]events.Event, error)
+	// Guesses, if not nil, are states of the pairs (Guesses[i] of Pairs[i]) to decide on
+	// first without reading the store (the list index's), as [PairUpdate.Guess]: the
+	// appends are conditional on them, and a refusal decided on them is decided again on
+	// the stored states.
+	Guesses []PairState
 }
 
 // PairsResult is what [EventStore.UpdatePairs] did.

@@ -58,8 +58,9 @@ func (s *Service) executeShare(ctx context.Context, p Principal, actor domain.Ac
 		}
 	}
 	up, err := s.cfg.Store.UpdatePairs(ctx, PairsUpdate{
-		Pairs: pairs,
-		Ours:  ours,
+		Pairs:   pairs,
+		Ours:    ours,
+		Guesses: s.guesses(pairs, retry),
 		Decide: func(ctx context.Context, states []PairState) ([]events.Event, error) {
 			ss := make([]domain.ShareState, len(states))
 			for i, st := range states {
@@ -93,6 +94,23 @@ func (s *Service) executeShare(ctx context.Context, p Principal, actor domain.Ac
 		}
 	}
 	return Result{}, err
+}
+
+// guesses returns the list index's states of the pairs, to decide on first (as
+// [Service.guess] for a connection's command), or nil: on a retry, which must read what an
+// earlier attempt may have stored, or without an index that has loaded.
+func (s *Service) guesses(pairs []Pair, retry bool) []PairState {
+	ix := s.cfg.Index
+	if ix == nil || !ix.Ready() || retry {
+		return nil
+	}
+	out := make([]PairState, len(pairs))
+	for i, p := range pairs {
+		if v, ok := ix.Pair(p.Source, p.Target); ok {
+			out[i] = PairState{Sequence: v.Sequence, Latest: v.Connection()}
+		}
+	}
+	return out
 }
 
 // sharesAt returns the objects shared over the pair's latest connection as of its last

@@ -148,9 +148,24 @@ func lastAtLeast(ctx context.Context, log ConditionalLog, source, target string,
 func UpdatePairsOptimistically(ctx context.Context, log ConditionalLog, u PairsUpdate) (PairsResult, error) {
 	var res PairsResult
 	known := make([]uint64, len(u.Pairs)) // as in UpdateOptimistically, pair by pair
+	guesses := u.Guesses
+	if len(guesses) != len(u.Pairs) {
+		guesses = nil
+	}
 	for range maxDecisions {
 		states := make([]PairState, len(u.Pairs))
+		fromGuess := guesses != nil
+		if fromGuess {
+			copy(states, guesses)
+			for i, g := range guesses {
+				known[i] = max(known[i], g.Sequence)
+			}
+			guesses = nil
+		}
 		for i, p := range u.Pairs {
+			if fromGuess {
+				break
+			}
 			last, found, err := lastAtLeast(ctx, log, p.Source, p.Target, known[i])
 			if err != nil {
 				return res, err
@@ -170,11 +185,14 @@ func UpdatePairsOptimistically(ctx context.Context, log ConditionalLog, u PairsU
 			states[i] = PairState{Sequence: last.Sequence, Latest: latest}
 		}
 		es, err := u.Decide(ctx, states)
-		if errors.Is(err, ErrReadAgain) {
-			continue
+		if errors.Is(err, ErrReadAgain) || err != nil && fromGuess {
+			continue // a guess may be behind: decide on the stored states
 		}
 		if err != nil {
 			return res, err
+		}
+		if len(es) == 0 && fromGuess {
+			continue // nothing to store, by the guess: make sure on the stored states
 		}
 		if len(es) == 0 {
 			for _, st := range states {

@@ -75,6 +75,12 @@ func bench(ctx context.Context, cfg benchConfig, start Start, progress io.Writer
 	r.Note = groupNote(g0, groupStats(st))
 	results = append(results, r)
 
+	shares, err := benchShares(ctx, st, cfg, progress, next, r.OpsPerSec)
+	if err != nil {
+		return nil, fmt.Errorf("share commands: %w", err)
+	}
+	results = append(results, shares)
+
 	stopProf = cfg.prof.cpu("http")
 	httpRes, err := benchHTTP(ctx, st, cfg, progress, next)
 	stopProf()
