@@ -141,8 +141,14 @@ func run(ctx context.Context, svc *app.Service, ix app.ListIndex, root func(stri
 	return fmt.Errorf("%s %v: %w", s.kind, s.targets, err)
 }
 
+// fataler is what the checks need of a *testing.T or a *rapid.T.
+type fataler interface {
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
 // checkShares reads the whole log and the whole views bucket and checks rule 6 on both.
-func checkShares(rt *rapid.T, ctx context.Context, st *apptest.Stack) {
+func checkShares(rt fataler, ctx context.Context, st *apptest.Stack) {
 	info, err := st.Res.Events.Info(ctx)
 	if err != nil {
 		rt.Fatal(err)
@@ -228,7 +234,7 @@ func checkShares(rt *rapid.T, ctx context.Context, st *apptest.Stack) {
 }
 
 // readViews returns every view and share in the views bucket, re-encoded for comparison.
-func readViews(rt *rapid.T, ctx context.Context, st *apptest.Stack) map[string]string {
+func readViews(rt fataler, ctx context.Context, st *apptest.Stack) map[string]string {
 	w, err := st.Res.Views.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
 		rt.Fatal(err)
@@ -260,4 +266,73 @@ func readViews(rt *rapid.T, ctx context.Context, st *apptest.Stack) map[string]s
 		out[k] = string(b)
 	}
 	return out
+}
+
+// Shares racing a disconnect on one pair (rule 6), on the real server: 200 clients released
+// at once over a Connected connection, 199 sharing an object each and one disconnecting.
+// Every share stored before the disconnection is ended with it, none is stored after it, and
+// the views equal the fold of the log. A share decided on the Connected state and appended
+// without the condition on the pair would land after the disconnection.
+func TestSharesRacingADisconnect(t *testing.T) {
+	st := apptest.Start(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	// Three rounds, one pair each: which client the server takes first varies.
+	for _, p := range [][2]string{{"global", "eu"}, {"global", "us"}, {"eu", "us"}} {
+		raceSharesAndDisconnect(t, ctx, st.Service, p[0], p[1])
+	}
+	checkShares(t, ctx, st)
+}
+
+// raceSharesAndDisconnect connects source to target, then releases 199 clients that share an
+// object each and one that disconnects.
+func raceSharesAndDisconnect(t *testing.T, ctx context.Context, svc *app.Service, source, target string) {
+	root := func(entity string) app.Principal { return app.Principal{UserID: "root", EntityID: entity} }
+	res, err := svc.Execute(ctx, root(source), rest(uuid.NewString()), domain.RequestConnection{Target: target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Execute(ctx, root(target), rest(uuid.NewString()), domain.AcceptConnection{ConnectionID: res.ConnectionID}); err != nil {
+		t.Fatal(err)
+	}
+	const clients = 200
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	stored, refused := 0, 0
+	start := make(chan struct{})
+	for i := range clients {
+		wg.Go(func() {
+			<-start
+			if i == clients/2 {
+				if _, err := svc.Execute(ctx, root(target), rest(uuid.NewString()), domain.DisconnectConnection{ConnectionID: res.ConnectionID}); err != nil {
+					t.Errorf("disconnect: %v", err)
+				}
+				return
+			}
+			for {
+				_, err := svc.Execute(ctx, root(source), rest(uuid.NewString()),
+					domain.ShareObject{Object: domain.Object{Type: "Product", ID: fmt.Sprintf("P-%d", i)}, Targets: []string{target}})
+				if errors.Is(err, app.ErrContended) && ctx.Err() == nil {
+					continue // 200 clients on one pair: the answer says to try again
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					stored++
+				case errors.Is(err, domain.ErrRuleViolation):
+					refused++
+				default:
+					t.Errorf("share P-%d: %v", i, err)
+				}
+				return
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	t.Logf("%s→%s: %d shares stored before the disconnection, %d refused after it", source, target, stored, refused)
+	if stored+refused != clients-1 {
+		t.Fatalf("%d shares answered, want %d", stored+refused, clients-1)
+	}
 }
