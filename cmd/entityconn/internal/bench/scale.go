@@ -132,6 +132,15 @@ func benchScale(ctx context.Context, cfg benchConfig, start Start, emptyRate flo
 	lr.P50Ms, lr.P99Ms = percentiles(lat)
 	results = append(results, lr)
 
+	settleMemory()
+	cfg.prof.heap("serving")
+	perConn, heapPerConn := float64(rss()-rssBase)/float64(n), float64(heapAlloc()-heapBase)/float64(n)
+	results = append(results, benchResult{Phase: "memory per connection", Ops: n, Value: perConn, Unit: "B",
+		Note: "growth of this process's resident memory, embedded server included, from before storing the connections to serving them (restarted, list index loaded, lists answered), per connection; meaningless for small counts"},
+		benchResult{Phase: "live heap per connection", Ops: n, Value: heapPerConn, Unit: "B",
+			Note: "growth of the Go heap's live objects (after a collection) over the same span: what the process holds; resident memory adds the heap's fragmentation"})
+	// As-of reads after the memory is measured: the reads from the log load the server's
+	// message blocks, which it keeps 10 s, and would count them as the service's.
 	stopProf = cfg.prof.cpu("asof")
 	asOf, accepted, err := benchAsOf(ctx, st, e, min(1000, cfg.ops), from, to)
 	stopProf()
@@ -140,13 +149,6 @@ func benchScale(ctx context.Context, cfg benchConfig, start Start, emptyRate flo
 	}
 	results = append(results, asOf...)
 
-	settleMemory()
-	cfg.prof.heap("serving")
-	perConn, heapPerConn := float64(rss()-rssBase)/float64(n), float64(heapAlloc()-heapBase)/float64(n)
-	results = append(results, benchResult{Phase: "memory per connection", Ops: n, Value: perConn, Unit: "B",
-		Note: "growth of this process's resident memory, embedded server included, from before storing the connections to serving them (restarted, list index loaded, lists answered), per connection; meaningless for small counts"},
-		benchResult{Phase: "live heap per connection", Ops: n, Value: heapPerConn, Unit: "B",
-			Note: "growth of the Go heap's live objects (after a collection) over the same span: what the process holds; resident memory adds the heap's fragmentation"})
 	if cfg.idleWait > 0 {
 		// The server keeps what it read of its message blocks for a while (the blocks 10 s,
 		// their per-subject state 2 minutes); idle, it lets go of them.
