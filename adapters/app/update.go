@@ -164,7 +164,7 @@ func UpdatePairsOptimistically(ctx context.Context, log ConditionalLog, u PairsU
 		}
 		for i, p := range u.Pairs {
 			if fromGuess {
-				break
+				break // decided on the guesses first
 			}
 			last, found, err := lastAtLeast(ctx, log, p.Source, p.Target, known[i])
 			if err != nil {

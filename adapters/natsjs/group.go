@@ -17,9 +17,6 @@ type GroupCommit = natsbatch.GroupCommit
 // GroupStats counts what group commit did ([natsbatch.GroupStats]).
 type GroupStats = natsbatch.GroupStats
 
-// DefaultGroupCommit is the configuration of [NewStore] and [NewOutcomes].
-var DefaultGroupCommit = natsbatch.DefaultGroupCommit
-
 // StoreOption configures a [Store].
 type StoreOption func(*Store)
 

@@ -58,9 +58,9 @@ type Outcomes struct {
 const DefaultLease = 5 * time.Second
 
 // NewOutcomes returns the outcome records of r. Their writes are committed in groups
-// ([DefaultGroupCommit]).
+// ([natsbatch.DefaultGroupCommit]).
 func NewOutcomes(r *Resources) *Outcomes {
-	return NewOutcomesGrouped(r, DefaultGroupCommit)
+	return NewOutcomesGrouped(r, natsbatch.DefaultGroupCommit)
 }
 
 // NewOutcomesGrouped returns the outcome records of r, whose writes are committed in groups

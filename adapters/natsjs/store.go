@@ -60,7 +60,7 @@ type Store struct {
 // says otherwise.
 func NewStore(r *Resources, opts ...StoreOption) *Store {
 	s := &Store{js: r.JS, stream: r.Events}
-	s.group = natsbatch.NewBatcher(r.JS.Conn(), DefaultGroupCommit)
+	s.group = natsbatch.NewBatcher(r.JS.Conn(), natsbatch.DefaultGroupCommit)
 	for _, o := range opts {
 		o(s)
 	}

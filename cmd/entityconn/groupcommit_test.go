@@ -3,6 +3,7 @@ package main
 import (
 	"testing"
 
+	"github.com/entityconn/entityconn/adapters/natsbatch"
 	"github.com/entityconn/entityconn/adapters/natsjs"
 )
 
@@ -16,9 +17,9 @@ func TestGroupCommitWhereItPays(t *testing.T) {
 		cfg  serveConfig
 		want natsjs.GroupCommit
 	}{
-		{"embedded, fsync", serveConfig{Fsync: true, Replicas: 1}, natsjs.DefaultGroupCommit},
+		{"embedded, fsync", serveConfig{Fsync: true, Replicas: 1}, natsbatch.DefaultGroupCommit},
 		{"embedded, no fsync", serveConfig{Fsync: false, Replicas: 1}, off},
-		{"cluster", serveConfig{NATSURL: "nats://127.0.0.1:4222", Replicas: 3}, natsjs.DefaultGroupCommit},
+		{"cluster", serveConfig{NATSURL: "nats://127.0.0.1:4222", Replicas: 3}, natsbatch.DefaultGroupCommit},
 		{"external, one replica", serveConfig{NATSURL: "nats://127.0.0.1:4222", Replicas: 1, Fsync: true}, off},
 		{"turned off", serveConfig{Fsync: true, Replicas: 1, NoGroupCommit: true}, off},
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/entityconn/entityconn/adapters/httpapi"
 	"github.com/entityconn/entityconn/adapters/natsapi"
 	"github.com/entityconn/entityconn/adapters/natsauth"
+	"github.com/entityconn/entityconn/adapters/natsbatch"
 	"github.com/entityconn/entityconn/adapters/natscmd"
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/telemetry"
@@ -75,7 +76,7 @@ func (c *serveConfig) groupCommit() natsjs.GroupCommit {
 	if c.NoGroupCommit || embedded && !c.Fsync || !embedded && c.Replicas <= 1 {
 		return natsjs.GroupCommit{MaxBatch: 1}
 	}
-	return natsjs.DefaultGroupCommit
+	return natsbatch.DefaultGroupCommit
 }
 
 // serveFlags declares serve's flags, each defaulting to its environment variable.
