@@ -91,6 +91,9 @@ type GroupStats struct {
 	// atomic batches sent (MinBatch or more writes); Batched the writes in those batches; Refused the
 	// batches the server refused or did not answer, whose writes were sent again alone.
 	Writes, Batches, Batched, Refused uint64
+	// Committing is the time the batches took, from sending their first message to the
+	// server's answer, added up.
+	Committing time.Duration
 }
 
 // Batcher group-commits writes to streams that allow atomic batches: each write carries its
@@ -180,11 +183,17 @@ func (b *Batcher) flush() {
 			b.stats.Batched += uint64(len(batch))
 		}
 		b.mu.Unlock()
-		if !b.commit(batch) {
-			b.mu.Lock()
-			b.stats.Refused++
-			b.mu.Unlock()
-		}
+		b.commit(batch)
+	}
+}
+
+// counted adds a batch's commit to the stats.
+func (b *Batcher) counted(took time.Duration, refused bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.stats.Committing += took
+	if refused {
+		b.stats.Refused++
 	}
 }
 
@@ -224,9 +233,12 @@ func (b *Batcher) commit(batch []*groupWrite) bool {
 		msgs[i] = w.msg
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), CommitTimeout)
+	began := time.Now()
 	ack, err := Publish(ctx, b.nc, msgs)
 	cancel()
-	if err == nil && ack.Count == len(batch) {
+	ok := err == nil && ack.Count == len(batch)
+	b.counted(time.Since(began), !ok)
+	if ok {
 		for i, w := range batch {
 			w.seq = ack.Seq - uint64(len(batch)-1-i)
 			close(w.done)

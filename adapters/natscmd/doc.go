@@ -46,8 +46,9 @@
 // third of it while it handles it, so only a command whose door died or whose delivery was
 // lost waits for it) and MaxDeliver 5 by default ([Config]), no inactivity threshold (its
 // position survives every door stopping). Each door
-// pulls at most 128 messages at a time and handles at most 128 at once, so that messages do
-// not wait in a client buffer while their acknowledgement timers run.
+// pulls at most 512 messages at a time and handles at most 512 at once, so that messages do
+// not wait in a client buffer while their acknowledgement timers run. (512 rather than 128:
+// more commands at once make bigger group-commit batches; docs/performance.md.)
 //
 // The Watermill subscriber is this package's own, over nats.go's jetstream
 // (Consumer.Messages), not watermill-nats. watermill-nats v2.1.3's jetstream subscriber

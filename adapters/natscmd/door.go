@@ -35,7 +35,7 @@ const (
 )
 
 // maxInFlight bounds the commands one door handles at once, and the messages it buffers.
-const maxInFlight = 128
+const maxInFlight = 512
 
 // maxAckPending bounds the commands delivered and not yet acknowledged, over all replicas.
 const maxAckPending = 1024
@@ -134,7 +134,7 @@ type Door struct {
 // one of them at a time. Start fails when the streams or the consumer cannot be created
 // (e.g. JetStream unavailable, or streams that exist with another retention).
 //
-// x must not be nil. The door never closes nc. Commands are handled concurrently (up to 128
+// x must not be nil. The door never closes nc. Commands are handled concurrently (up to 512
 // per door) and in no guaranteed order: a command that depends on another (accept after
 // request) should be published once the other's outcome is known.
 func Start(ctx context.Context, nc *nats.Conn, x *natsapi.Executor, cfg Config) (*Door, error) {

@@ -183,7 +183,8 @@ func groupNote(before, after natsjs.GroupStats) string {
 	}
 	note := fmt.Sprintf("group commit: %.0f%% of the appends in batches", 100*float64(batched)/float64(appends))
 	if batches > 0 {
-		note += fmt.Sprintf(" of %.1f on average", float64(batched)/float64(batches))
+		note += fmt.Sprintf(" of %.1f on average, committed in %.1f ms on average", float64(batched)/float64(batches),
+			float64((after.Committing-before.Committing).Microseconds())/1000/float64(batches))
 	}
 	if refused := after.Refused - before.Refused; refused > 0 {
 		note += fmt.Sprintf(", %d batches refused and sent again append by append", refused)
