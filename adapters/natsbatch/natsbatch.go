@@ -73,9 +73,11 @@ type GroupCommit struct {
 	MaxBatch int
 	// MinBatch is the fewest writes sent as a batch (at least 2): fewer are sent alone, at
 	// once, side by side. A stream of one replica on file storage stages each atomic batch in
-	// a file store of its own, created and removed per batch: about 9 ms for a batch of one
-	// message on our machine, against about 0.4 ms for a single write synced to disk
-	// (docs/performance.md). In the benchmark, though, 2 did better than 8 or 16.
+	// a file store of its own, created, synced and removed per batch: 2.6–3.3 ms for a
+	// batch of one message, 3.4–4.3 ms for 32, against about 0.2 ms for a single write synced
+	// to disk (BenchmarkBatchCost). A batch pays once it holds some sixteen writes: with 8
+	// or 16 clients making batches of 3 to 6, commands ran at a quarter to a third of the
+	// raw rate with 2, and at 0.42–0.82 of it with 16 (docs/performance.md).
 	MinBatch int
 	// InFlight bounds the groups (a batch, or writes sent alone side by side) committing at
 	// once.
@@ -83,7 +85,7 @@ type GroupCommit struct {
 }
 
 // DefaultGroupCommit is the configuration serve uses where group commit pays (decision 32).
-var DefaultGroupCommit = GroupCommit{MaxBatch: 256, MinBatch: 2, InFlight: 2}
+var DefaultGroupCommit = GroupCommit{MaxBatch: 256, MinBatch: 16, InFlight: 2}
 
 // GroupStats counts what group commit did.
 type GroupStats struct {
