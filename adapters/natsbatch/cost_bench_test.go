@@ -19,7 +19,8 @@ import (
 // BenchmarkBatchCost measures what JetStream charges for the ways entityconn could write to
 // one stream of one replica on file storage, on a server that syncs every write (serve's
 // default), in one run: 64 writers each waiting for its acknowledgement (the benchmark's raw
-// row), one writer pipelining its writes, and atomic batches of 1 to 1,000 messages. Every
+// row), one writer pipelining its writes (and two, on connections of their own), and atomic
+// batches of 1 to 1,000 messages. Every
 // message is conditional (Nats-Expected-Last-Subject-Sequence) on a subject of its own, as
 // events and views are. It does so for two streams: one persisted as the server says (synced
 // on every write: the event stream) and one persisted asynchronously (the views bucket,
@@ -83,26 +84,49 @@ func BenchmarkBatchCost(b *testing.B) {
 			}
 			singles = report(b, start, perOp, 0, 0)
 		})
-		b.Run(st.name+"/pipelined", func(b *testing.B) {
+		// pipelined publishes perOp/len(jss) messages on each of jss, side by side, without
+		// waiting for acknowledgements before the last is sent.
+		pipelined := func(b *testing.B, jss []jetstream.JetStream) {
 			start := time.Now()
 			for b.Loop() {
-				futures := make([]jetstream.PubAckFuture, 0, perOp)
-				for range perOp {
-					f, err := js.PublishMsgAsync(msg())
-					if err != nil {
-						b.Fatal(err)
-					}
-					futures = append(futures, f)
+				var wg sync.WaitGroup
+				for _, js := range jss {
+					wg.Go(func() {
+						futures := make([]jetstream.PubAckFuture, 0, perOp/len(jss))
+						for range perOp / len(jss) {
+							f, err := js.PublishMsgAsync(msg())
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							futures = append(futures, f)
+						}
+						for _, f := range futures {
+							select {
+							case <-f.Ok():
+							case err := <-f.Err():
+								b.Error(err)
+								return
+							}
+						}
+					})
 				}
-				for _, f := range futures {
-					select {
-					case <-f.Ok():
-					case err := <-f.Err():
-						b.Fatal(err)
-					}
-				}
+				wg.Wait()
 			}
 			report(b, start, perOp, 0, singles)
+		}
+		b.Run(st.name+"/pipelined", func(b *testing.B) { pipelined(b, []jetstream.JetStream{js}) })
+		b.Run(st.name+"/pipelined-2-connections", func(b *testing.B) {
+			nc2, err := nats.Connect(s.ClientURL(), nats.InProcessServer(s))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer nc2.Close()
+			js2, err := jetstream.New(nc2)
+			if err != nil {
+				b.Fatal(err)
+			}
+			pipelined(b, []jetstream.JetStream{js, js2})
 		})
 		for _, size := range []int{1, 8, 32, 128, 1000} {
 			if !atomicOK {
