@@ -34,15 +34,20 @@ func BenchmarkBatchCost(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer func() { s.Shutdown(); s.WaitForShutdown() }()
-	nc, err := nats.Connect(s.ClientURL(), nats.InProcessServer(s))
-	if err != nil {
-		b.Fatal(err)
+	// connect opens a connection of its own to s, closed when b ends.
+	connect := func(b *testing.B) (*nats.Conn, jetstream.JetStream) {
+		nc, err := nats.Connect(s.ClientURL(), nats.InProcessServer(s))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return nc, js
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		b.Fatal(err)
-	}
+	nc, js := connect(b)
 	const perOp = 1000
 	for _, st := range []struct {
 		name    string
@@ -117,15 +122,7 @@ func BenchmarkBatchCost(b *testing.B) {
 		}
 		b.Run(st.name+"/pipelined", func(b *testing.B) { pipelined(b, []jetstream.JetStream{js}) })
 		b.Run(st.name+"/pipelined-2-connections", func(b *testing.B) {
-			nc2, err := nats.Connect(s.ClientURL(), nats.InProcessServer(s))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer nc2.Close()
-			js2, err := jetstream.New(nc2)
-			if err != nil {
-				b.Fatal(err)
-			}
+			_, js2 := connect(b)
 			pipelined(b, []jetstream.JetStream{js, js2})
 		})
 		for _, size := range []int{1, 8, 32, 128, 1000} {
