@@ -37,6 +37,11 @@ func runRebuild(ctx context.Context, args []string, getenv func(string) string, 
 	if code, ok := cli.ParseFlags(fs, args, stderr); !ok {
 		return code
 	}
+	if *url != "" && !flagGiven(fs, "nats-url") {
+		// Exported for the nats CLI, NATS_URL would otherwise send the rebuild to another
+		// NATS than the store in --data without a word.
+		fmt.Fprintf(stderr, "entityconn rebuild: NATS %s (from the environment variable NATS_URL, instead of the embedded server's store in %s: unset NATS_URL to rebuild that one)\n", *url, *data)
+	}
 	n, elapsed, err := rebuild(ctx, *data, *url, ext, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "entityconn rebuild: %v\n", err)
@@ -103,4 +108,11 @@ func rebuild(ctx context.Context, data, url string, ext externalNATS, progress i
 		fmt.Fprintln(progress)
 	}
 	return n, time.Since(start), err
+}
+
+// flagGiven reports whether the flag name was on the command line.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }

@@ -37,7 +37,22 @@ func TestRebuildRefusesWhileServing(t *testing.T) {
 	startService(t, "--nats-url", url)
 	var out, errb syncBuffer
 	code := run(t.Context(), []string{"rebuild", "--nats-url", url}, func(string) string { return "" }, &out, &errb)
-	if code == 0 || !strings.Contains(errb.String(), "stop entityconn serve first") {
-		t.Errorf("rebuild while serving: exit %d, stderr %q; want a refusal", code, errb.String())
+	if code == 0 || !strings.Contains(errb.String(), "stop entityconn serve first") || strings.Contains(errb.String(), "NATS_URL") {
+		t.Errorf("rebuild --nats-url while serving: exit %d, stderr %q; want a refusal, without a word of NATS_URL", code, errb.String())
+	}
+
+	// The same NATS from the environment (exported for the nats CLI): the rebuild says where
+	// it goes, since without the variable it would rebuild the store in --data.
+	errb = syncBuffer{}
+	env := func(k string) string {
+		if k == "NATS_URL" {
+			return url
+		}
+		return ""
+	}
+	code = run(t.Context(), []string{"rebuild"}, env, &out, &errb)
+	if code == 0 || !strings.Contains(errb.String(), "NATS "+url+" (from the environment variable NATS_URL") ||
+		!strings.Contains(errb.String(), "unset NATS_URL") || !strings.Contains(errb.String(), "stop entityconn serve first") {
+		t.Errorf("rebuild with NATS_URL while serving: exit %d, stderr %q; want a refusal naming NATS_URL", code, errb.String())
 	}
 }
