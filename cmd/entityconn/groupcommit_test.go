@@ -7,9 +7,9 @@ import (
 	"github.com/entityconn/entityconn/adapters/natsjs"
 )
 
-// Group commit is on where it pays (decision 32): the embedded server syncing every write,
-// or a cluster; off on an embedded server that does not sync, on an external server of one
-// replica, and when asked.
+// Group commit is on where it pays (decision 32): the embedded server syncing every write
+// (groups of 16 or more), or a cluster (groups of 2 or more); off on an embedded server that
+// does not sync, on an external server of one replica, and when asked.
 func TestGroupCommitWhereItPays(t *testing.T) {
 	off := natsjs.GroupCommit{MaxBatch: 1}
 	cases := []struct {
@@ -19,7 +19,7 @@ func TestGroupCommitWhereItPays(t *testing.T) {
 	}{
 		{"embedded, fsync", serveConfig{Fsync: true, Replicas: 1}, natsbatch.DefaultGroupCommit},
 		{"embedded, no fsync", serveConfig{Fsync: false, Replicas: 1}, off},
-		{"cluster", serveConfig{NATSURL: "nats://127.0.0.1:4222", Replicas: 3}, natsbatch.DefaultGroupCommit},
+		{"cluster", serveConfig{NATSURL: "nats://127.0.0.1:4222", Replicas: 3}, natsbatch.ClusterGroupCommit},
 		{"external, one replica", serveConfig{NATSURL: "nats://127.0.0.1:4222", Replicas: 1, Fsync: true}, off},
 		{"turned off", serveConfig{Fsync: true, Replicas: 1, NoGroupCommit: true}, off},
 	}

@@ -76,6 +76,9 @@ func (c *serveConfig) groupCommit() natsjs.GroupCommit {
 	if c.NoGroupCommit || embedded && !c.Fsync || !embedded && c.Replicas <= 1 {
 		return natsjs.GroupCommit{MaxBatch: 1}
 	}
+	if !embedded {
+		return natsbatch.ClusterGroupCommit
+	}
 	return natsbatch.DefaultGroupCommit
 }
 
