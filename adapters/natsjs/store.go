@@ -121,9 +121,12 @@ func (s *Store) Append(ctx context.Context, e events.Event, expect uint64) (uint
 		return 0, fmt.Errorf("natsjs: append %s: %w", e.Type, err)
 	}
 	// A single server checks the expected sequence before de-duplicating, so a retry of an
-	// append that did succeed lands here: look whether the pair's last event is ours.
-	last, ok, lerr := s.LastOfPair(ctx, e.SourceEntityID, e.TargetEntityID)
-	if lerr == nil && ok && last.Event.EventID == e.EventID {
+	// append that did succeed lands here: look whether the pair's last event is ours. The
+	// stream's leader is asked, not any replica: a follower that has not applied the first
+	// attempt's append yet would hide it, and the command would be told of a conflict with
+	// its own event (seen under load on a cluster of three).
+	last, lerr := s.leaderGet(ctx, msgGetRequest{LastBySubject: events.PairSubject(e.SourceEntityID, e.TargetEntityID)})
+	if lerr == nil && last.Event.EventID == e.EventID {
 		if !sameEvent(last.Event, e) {
 			return 0, fmt.Errorf("%w: %s at sequence %d", ErrEventIDTaken, last.Event.Type, last.Sequence)
 		}

@@ -1438,6 +1438,9 @@
 
   for (const d of DIALOGS) {
     d.addEventListener('close', () => {
+      // The event comes after the dialog has closed, as a task of its own: a dialog opened
+      // again meanwhile (a History closed and another opened at once) keeps its state.
+      if (d.open) return;
       if (d === el.history) state.historyID = '';
       else if (d === el.shareDialog) state.shareTarget = '';
       else if (d === el.settingsDialog) state.settingsLoad++;
