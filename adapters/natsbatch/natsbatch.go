@@ -73,9 +73,9 @@ type GroupCommit struct {
 	MaxBatch int
 	// MinBatch is the fewest writes sent as a batch (at least 2): fewer are sent alone, at
 	// once, side by side. A stream of one replica on file storage stages each atomic batch in
-	// a file store of its own, created, synced and removed per batch: 2.6–3.3 ms for a
-	// batch of one message, 3.4–4.3 ms for 32, against about 0.2 ms for a single write synced
-	// to disk (BenchmarkBatchCost). A batch pays once it holds some sixteen writes: with 8
+	// a file store of its own, created, synced and removed per batch: 2.4–3.3 ms for a
+	// batch of one message, 2.9–4.3 ms for 32, against about 0.2 ms for a single write synced
+	// to disk (BenchmarkBatchCost, five runs). A batch pays once it holds some sixteen writes: with 8
 	// or 16 clients making batches of 3 to 6, commands ran at a quarter to a third of the
 	// raw rate with 2, and at 0.42–0.82 of it with 16 (docs/performance.md).
 	MinBatch int
