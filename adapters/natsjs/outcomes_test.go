@@ -208,14 +208,16 @@ func TestOutcomesEarlierMayRun(t *testing.T) {
 
 	// An attempt whose context has already ended cannot store anything later than a write
 	// it made just before: after that, nothing earlier runs.
-	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	// (A second for the claim: a tenth, under the race detector on two busy cores, was not
+	// always enough to make it.)
+	short, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	_, dead, err := natsjs.NewOutcomes(setup(t, url, 1)).Begin(short, "alice", "k2", "f")
 	if err != nil {
 		t.Fatal(err)
 	}
 	dead.(*natsjs.Claim).Abandon()
-	time.Sleep(200*time.Millisecond + 4*time.Second) // its deadline, and a write's time after it
+	time.Sleep(1100*time.Millisecond + 4*time.Second) // its deadline, and a write's time after it
 	_, later, err := o.Begin(ctx, "alice", "k2", "f")
 	if err != nil || later == nil || later.EarlierMayRun() {
 		t.Errorf("Begin(long after the first attempt's deadline) = %v, %v; want a claim with no earlier attempt running", later, err)
