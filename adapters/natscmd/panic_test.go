@@ -1,7 +1,6 @@
 package natscmd
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
 	"sync"
@@ -11,27 +10,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/entityconn/entityconn/adapters/app"
+	"github.com/entityconn/entityconn/adapters/apptest"
 	"github.com/entityconn/entityconn/adapters/natsapi"
 	"github.com/entityconn/entityconn/adapters/natsjs"
 )
 
 // lockedBuffer is a log destination safe for the door's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type lockedBuffer = apptest.SyncBuffer
 
 // A panic while handling a command (here: the service has no event store, so a request
 // panics on its first read of the pair) is a bug that another delivery will not cure: the

@@ -1,37 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/entityconn/entityconn/adapters/apptest"
 	"github.com/entityconn/entityconn/adapters/natsjs"
 	"github.com/entityconn/entityconn/adapters/natsjs/natsjstest"
 	"github.com/entityconn/entityconn/events"
 )
-
-// syncBuffer is a bytes.Buffer that run may write while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var at = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
@@ -259,3 +240,6 @@ func TestSyncsTheObjectsSharedWithItsEntity(t *testing.T) {
 		t.Errorf("output:\n%s\nwant two adds and two removes, nothing of P-9", out)
 	}
 }
+
+// syncBuffer is apptest.SyncBuffer: written by a command or server while the test reads it.
+type syncBuffer = apptest.SyncBuffer

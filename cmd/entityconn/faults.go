@@ -164,7 +164,7 @@ func (s *faultStats) String() string {
 // faultRun runs the whole test and reports whether every check passed.
 func faultRun(ctx context.Context, cfg faultsConfig, stdout io.Writer) (bool, error) {
 	begin := time.Now()
-	out := &syncWriter{w: stdout}
+	out := &lockedWriter{w: stdout}
 	say := func(format string, args ...any) {
 		fmt.Fprintf(out, "%6.1fs  "+format+"\n", append([]any{time.Since(begin).Seconds()}, args...)...)
 	}
@@ -636,18 +636,6 @@ func (c *cluster) waitNodeUp(ctx context.Context, i int, timeout time.Duration) 
 		sleepCtx(ctx, 100*time.Millisecond)
 	}
 	c.note("node n%d not up %v after its restart", i+1, timeout)
-}
-
-// syncWriter serialises writes from several goroutines.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }
 
 // severity orders findings for the terminal: duplicates and notes first, then lost,

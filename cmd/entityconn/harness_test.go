@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -42,23 +41,6 @@ type service struct {
 	// exited is closed when serve has returned, with exitCode.
 	exited   chan struct{}
 	exitCode int
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 var (
@@ -418,3 +400,6 @@ func signingKey(t testing.TB, s *service) []byte {
 	}
 	return e.Value()
 }
+
+// syncBuffer is apptest.SyncBuffer: written by a command or server while the test reads it.
+type syncBuffer = apptest.SyncBuffer

@@ -774,7 +774,7 @@ func instanceID(cfg *serveConfig) string {
 	return id
 }
 
-// lockedWriter serialises writes to stdout from several goroutines.
+// lockedWriter serialises writes from several goroutines (to stdout, by serve and faults).
 type lockedWriter struct {
 	mu sync.Mutex
 	w  io.Writer

@@ -55,10 +55,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/entityconn/entityconn/adapters/apptest"
 )
 
 // marker is the line before a block that the test runs.
@@ -737,28 +738,5 @@ func (sh *shell) waitEnd(n int, within time.Duration) (int, error) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer that several goroutines write and read.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Len()
-}
-
-func (s *syncBuffer) From(i int) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return string(s.b.Bytes()[i:])
-}
-
-func (s *syncBuffer) String() string { return s.From(0) }
+// syncBuffer is apptest.SyncBuffer: written by a command or server while the test reads it.
+type syncBuffer = apptest.SyncBuffer
